@@ -1,0 +1,3 @@
+from torchscaffold.cli import main
+
+main()

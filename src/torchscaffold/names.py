@@ -1,0 +1,82 @@
+"""Validation of every user string that becomes a Python name in generated code."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+from torchscaffold.errors import TorchgenError
+
+# Attributes of torch.nn.Module (torch 2.x, public and private). A submodule or class with one of
+# these names shadows the method, e.g. an attribute called ``train`` breaks ``model.train()``.
+# Kept as a literal so validation never imports torch; tests/test_names.py compares it with torch.
+NN_MODULE_ATTRS = frozenset(
+    """T_destination _apply _call_impl _compiled_call_impl _get_backward_hooks
+    _get_backward_pre_hooks _get_name _load_from_state_dict _maybe_warn_non_full_backward_hook
+    _named_members _register_load_state_dict_pre_hook _register_state_dict_hook
+    _replicate_for_data_parallel _save_to_state_dict _slow_forward _version _wrapped_call_impl
+    add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train type xpu zero_grad training
+    _parameters _buffers _modules _non_persistent_buffers_set _backward_hooks
+    _forward_hooks _forward_pre_hooks _state_dict_hooks _load_state_dict_pre_hooks""".split()
+)
+
+# Names the generated files import or define themselves.
+RESERVED_CLASS_NAMES = frozenset(
+    {"F", "nn", "torch", "np", "Tensor", "OrderedDict", "Module", "Parameter", "Sequential"}
+    | {"ModuleList", "ModuleDict", "Dataset", "DataLoader", "IterableDataset", "Registry"}
+    | {"Any", "Callable", "Iterator", "Path", "Sampler", "DistributedSampler"}
+)
+
+_CAMEL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
+_SNAKE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+
+
+def class_name(name: str, *, what: str = "class name", taken: frozenset[str] = frozenset()) -> str:
+    """Return ``name`` if it is a CamelCase identifier that is safe to define, else raise."""
+    if not _CAMEL.match(name) or keyword.iskeyword(name):
+        raise TorchgenError(
+            f"invalid {what} {name!r}: use a CamelCase Python identifier such as 'MyNet'"
+        )
+    if name in NN_MODULE_ATTRS or name in RESERVED_CLASS_NAMES or hasattr(builtins, name):
+        raise TorchgenError(f"invalid {what} {name!r}: it clashes with a name the code uses")
+    if name in taken:
+        raise TorchgenError(f"invalid {what} {name!r}: it clashes with a torch.nn class")
+    return name
+
+
+def attribute_name(name: str, *, where: str) -> str:
+    """Return ``name`` if it can be a submodule attribute (snake_case, no nn.Module clash)."""
+    if not isinstance(name, str) or not _SNAKE.match(name) or keyword.iskeyword(name):
+        raise TorchgenError(f"invalid name {name!r} in {where}: use a snake_case identifier")
+    if name in NN_MODULE_ATTRS or hasattr(builtins, name) or name.startswith("_"):
+        raise TorchgenError(
+            f"invalid name {name!r} in {where}: it would shadow an nn.Module attribute or builtin"
+        )
+    return name
+
+
+def package_name(name: str) -> str:
+    """Return ``name`` if it is a valid, importable package name."""
+    if not _SNAKE.match(name) or keyword.iskeyword(name) or name.startswith("_"):
+        raise TorchgenError(
+            f"invalid package name {name!r}: use a lowercase identifier such as 'my_project'"
+        )
+    if name in {"torch", "torchgen", "torchscaffold", "numpy", "test", "tests"}:
+        raise TorchgenError(f"invalid package name {name!r}: it shadows an installed package")
+    return name
+
+
+def snake_case(name: str) -> str:
+    """``ResNet18`` -> ``resnet18``, ``MyConvNet`` -> ``my_conv_net``, ``VGG16`` -> ``vgg16``."""
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s)
+    return s.lower()

@@ -1,0 +1,138 @@
+"""The in-memory plan of a change: every file rendered before any is written.
+
+A plan is checked as a whole (conflicts refuse the change unless forced), reported one line per
+file like copier or Rails (create / identical / conflict / update / force), and written so that a
+failure midway restores what was there: no half-written project.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torchscaffold.errors import TorchgenError
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    content: str
+    # True for files the tool owns jointly with the user (an ``__init__.py`` it adds imports to):
+    # an existing one that differs is an ``update``, not a conflict.
+    editable: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    files: tuple[PlannedFile, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        seen: set[Path] = set()
+        for f in self.files:
+            if f.path in seen:  # pragma: no cover - a generator bug
+                raise RuntimeError(f"{f.path} planned twice")
+            seen.add(f.path)
+
+    def status(self, f: PlannedFile) -> str:
+        if f.path.is_dir():
+            return "conflict"
+        if not f.path.exists():
+            return "create"
+        try:
+            current = f.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return "conflict"
+        if current == f.content:
+            return "identical"
+        return "update" if f.editable else "conflict"
+
+    def statuses(self) -> list[tuple[str, PlannedFile]]:
+        return [(self.status(f), f) for f in self.files]
+
+    def report(self, base: Path | None = None, *, force: bool = False) -> list[str]:
+        lines = []
+        for status, f in self.statuses():
+            if status == "conflict" and force:
+                status = "force"
+            lines.append(f"{status:<9}  {_display(f.path, base)}")
+        return lines
+
+    def conflicts(self) -> list[PlannedFile]:
+        return [f for status, f in self.statuses() if status == "conflict"]
+
+    def apply(self, *, force: bool = False) -> list[str]:
+        """Write the plan; return the report. Nothing is written if anything conflicts."""
+        report = self.report(force=force)
+        conflicts = self.conflicts()
+        if conflicts and not force:
+            names = ", ".join(_display(f.path, None) for f in conflicts)
+            raise TorchgenError(f"{names} already exists and differs; use --force to overwrite")
+        for f in conflicts:
+            if f.path.is_dir():
+                raise TorchgenError(f"{f.path} is a directory")
+        write_atomically(f for status, f in self.statuses() if status != "identical")
+        return report
+
+
+def _display(path: Path, base: Path | None) -> str:
+    base = base or Path.cwd()
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def write_atomically(files: Iterable[PlannedFile]) -> None:
+    """Write every file or none: stage temp files beside their targets, then rename them all.
+
+    If staging fails (disk full, permissions), the temp files and any directories created for them
+    are removed. If a rename fails midway, the files already replaced are restored.
+    """
+    files = list(files)
+    created_dirs: list[Path] = []
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for f in files:
+            for parent in reversed(f.path.parents):
+                if not parent.exists():
+                    parent.mkdir()
+                    created_dirs.append(parent)
+            fd, tmp = tempfile.mkstemp(dir=f.path.parent, prefix=f".{f.path.name}.", suffix=".tmp")
+            staged.append((Path(tmp), f.path))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+                out.write(f.content)
+        _commit(staged)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        for d in reversed(created_dirs):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _commit(staged: list[tuple[Path, Path]]) -> None:
+    backups: list[tuple[Path, Path | None]] = []
+    try:
+        for tmp, target in staged:
+            backup = None
+            if target.exists():
+                backup = target.with_name(f".{target.name}.bak-torchgen")
+                os.replace(target, backup)
+            backups.append((target, backup))
+            os.replace(tmp, target)
+    except BaseException:
+        for target, backup in reversed(backups):
+            if backup is not None:
+                os.replace(backup, target)
+            else:
+                target.unlink(missing_ok=True)
+        raise
+    for _, backup in backups:
+        if backup is not None:
+            backup.unlink(missing_ok=True)

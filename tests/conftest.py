@@ -1,0 +1,68 @@
+"""Shared test helpers. torch is imported once per session (here), never per test."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from click.testing import CliRunner, Result
+
+from torchscaffold.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+_counter = itertools.count()
+
+
+def import_file(path: Path, name: str | None = None) -> ModuleType:
+    """Import a generated file under a unique module name (so tests never see stale modules)."""
+    name = name or f"generated_{path.stem}_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> Result:
+    """Run ``torchgen ARGS`` in-process (fast); ``cwd`` changes directory for the call."""
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(main, list(args), catch_exceptions=False)
+    import os
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(main, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def run_torchgen(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess (for exit codes, stderr, imports)."""
+    return subprocess.run(
+        [sys.executable, "-m", "torchscaffold", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root with its bytes: compare before/after to prove nothing was written."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def torch():
+    import torch
+
+    torch.manual_seed(0)
+    return torch
