@@ -66,3 +66,19 @@ def torch():
 
     torch.manual_seed(0)
     return torch
+
+
+def assert_lint_clean(*paths: Path) -> None:
+    """Generated code passes ``black --check`` and ruff's defaults plus import sorting, run with
+    no configuration but their own (as in a user's fresh project)."""
+    files = [str(p) for p in paths]
+    black = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", *files], capture_output=True, text=True
+    )
+    assert black.returncode == 0, black.stderr
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--extend-select", "I", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
