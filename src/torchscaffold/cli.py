@@ -90,7 +90,7 @@ def _commands() -> None:
         main.add_command(importlib.import_module(f"torchscaffold.commands.{name}").command)
 
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry")
 
 
 _commands()

@@ -33,6 +33,7 @@ class Arg:
     minimum: int = 1  # for int-like kinds
     choices: tuple[str, ...] = ()
     always: bool = False  # render even when equal to the default (the functional default differs)
+    keyword: bool = False  # render required as keyword=value, as torchvision writes kernel_size
 
     @property
     def required(self) -> bool:
@@ -59,6 +60,7 @@ class LayerType:
     functional: str | None = None  # e.g. "F.relu": the explicit style's parameter-free call
     needs_training: bool = False  # functional dropout takes training=self.training
     integer_input: bool = False  # Embedding
+    call_defaults: tuple[tuple[str, str], ...] = ()  # the functional form needs them spelled out
 
     def arg(self, name: str) -> Arg:
         for a in self.args:
@@ -262,7 +264,7 @@ def _conv(n: int) -> LayerType:
         args=(
             Arg("in_channels", "int"),
             Arg("out_channels", "int"),
-            Arg("kernel_size", "size"),
+            Arg("kernel_size", "size", keyword=True),
             Arg("stride", "size", 1),
             Arg("padding", "padding", 0, minimum=0),
             Arg("dilation", "size", 1),
@@ -283,7 +285,7 @@ def _conv(n: int) -> LayerType:
 def _pool(kind: str, n: int) -> LayerType:
     is_max = kind == "Max"
     args = [
-        Arg("kernel_size", "size"),
+        Arg("kernel_size", "size", keyword=True),
         Arg("stride", "opt_size", None),
         Arg("padding", "size", 0, minimum=0),
     ]
@@ -352,7 +354,7 @@ CATALOG: dict[str, LayerType] = {
             args=(
                 Arg("in_channels", "int"),
                 Arg("out_channels", "int"),
-                Arg("kernel_size", "size"),
+                Arg("kernel_size", "size", keyword=True),
                 Arg("stride", "size", 1),
                 Arg("padding", "size", 0, minimum=0),
                 Arg("output_padding", "size", 0, minimum=0),
@@ -466,11 +468,12 @@ CATALOG: dict[str, LayerType] = {
         _adaptive_pool(2),
         LayerType(
             name="Flatten",
-            args=(Arg("start_dim", "dim", 1, always=True), Arg("end_dim", "dim", -1)),
+            args=(Arg("start_dim", "dim", 1), Arg("end_dim", "dim", -1)),
             base_name="flatten",
             help="merges dimensions start_dim..end_dim (counted with the batch dimension).",
             out_shape=_flatten,
             functional="torch.flatten",
+            call_defaults=(("start_dim", "1"),),  # torch.flatten's own default is 0
         ),
         LayerType(
             name="Identity",

@@ -1,0 +1,58 @@
+"""``torchgen model NAME``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from torchscaffold.cli import emit, output_options, user_errors
+from torchscaffold.commands import _parse
+
+
+@click.command("model")
+@click.argument("name")
+@click.option("--style", default="explicit", show_default=True,
+              help="explicit | add_module | sequential | modulelist | moduledict")
+@click.option("--numbered", is_flag=True, help="sequential: plain nn.Sequential(*layers).")
+@click.option("--preset", help="A published architecture (see `torchgen list presets`).")
+@click.option("--spec", type=click.Path(path_type=Path, dir_okay=False),
+              help="A model description in TOML (see docs/spec-format.md).")
+@click.option("--in-channels", help="Input channels (or features), e.g. 1 for grayscale.")
+@click.option("--input-size", help="Spatial input size: 224 or 224x224.")
+@click.option("--num-classes", help="Output classes of the final layer.")
+@click.option("--init", "init", help="Weight init: kaiming | xavier | trunc_normal | orthogonal | "
+              "default | kaiming_uniform.")
+@click.option("--check", is_flag=True, help="Import the result with torch, run a forward pass and "
+              "compare the parameter count with the prediction.")
+@output_options
+@user_errors
+def command(name: str, style: str, numbered: bool, preset: str | None, spec: Path | None,
+            in_channels: str | None, input_size: str | None, num_classes: str | None,
+            init: str | None, check: bool, output: Path | None, to_stdout: bool, dry_run: bool,
+            force: bool) -> None:
+    """Generate an nn.Module class NAME (CamelCase) in the chosen style.
+
+    Without --preset or --spec you get a small residual CNN (the `tiny` preset).
+    """
+    from torchscaffold.model_gen import ModelRequest, plan_model, summary_table
+
+    req = ModelRequest(
+        name=name,
+        style=style,
+        numbered=numbered,
+        preset=preset,
+        spec=spec,
+        in_channels=_parse.positive_int(in_channels, "--in-channels"),
+        input_size=_parse.size(input_size, "--input-size"),
+        num_classes=_parse.positive_int(num_classes, "--num-classes"),
+        init=init,
+    )
+    plan, resolved = plan_model(req, output)
+    emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
+    if not to_stdout:
+        click.echo(summary_table(resolved))
+    if check:
+        from torchscaffold.check import check_model
+
+        click.echo(check_model(plan.files[0].content, resolved), err=to_stdout)

@@ -1,0 +1,33 @@
+"""The weight-initialisation schemes the generator knows, by name.
+
+The logic of each scheme lives once, in ``templates/init/schemes.j2`` (the ``init_loop`` macro):
+the registered functions of ``initializers.py`` and a model's inline ``init_weights`` both render
+from it. This module only names the schemes for the CLI (help text, validation) and never imports
+torch.
+"""
+
+from __future__ import annotations
+
+from torchscaffold.errors import unknown
+
+# Name -> one-line help. Every scheme sets norm layers to weight 1 / bias 0, zeroes biases and an
+# Embedding's padding_idx row, and skips parameters on the meta device.
+SCHEMES: dict[str, str] = {
+    "kaiming_uniform": "conv and linear weights kaiming_uniform_ (ReLU gain), biases zero",
+    "kaiming": "torchvision ResNet/VGG: conv kaiming_normal_ (fan_out, ReLU), linear "
+    "normal_(std=0.01), biases zero; optional zero-init of residual branches",
+    "xavier": "conv and linear weights xavier_uniform_, biases zero",
+    "trunc_normal": "ViT style: conv, linear and embedding weights trunc_normal_ (std 0.02, "
+    "cut at +-2 std), biases zero",
+    "orthogonal": "conv and linear weights orthogonal_, biases zero",
+    "default": "re-run every layer's own reset_parameters() (PyTorch's defaults)",
+}
+
+DEFAULT_SCHEME = "kaiming"
+
+
+def check_scheme(name: str) -> str:
+    """Return ``name`` if it is a known scheme; else a did-you-mean error listing the schemes."""
+    if name not in SCHEMES:
+        raise unknown("init scheme", name, SCHEMES)
+    return name

@@ -1,0 +1,196 @@
+"""The ``torchgen model`` pipeline: options -> IR -> shapes -> rendered, formatted text -> plan."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from torchscaffold import names
+from torchscaffold.errors import TorchgenError, unknown
+from torchscaffold.layers import CATALOG
+from torchscaffold.plan import Plan, PlannedFile
+from torchscaffold.render import header, render_python
+from torchscaffold.shapes import RLayer, RRun, ResolvedModel, resolve
+from torchscaffold.spec.ir import Model
+from torchscaffold.spec.loader import load_spec
+from torchscaffold.spec.options import finalize
+from torchscaffold.spec.presets import DEFAULT_PRESET, build_preset
+
+STYLES: dict[str, str] = {
+    "explicit": "every layer an attribute (self.conv1 = ...); parameter-free ops as F calls",
+    "add_module": "self.add_module(name, layer); repeated blocks in a loop, fetched with getattr",
+    "sequential": "one nn.Sequential, named via OrderedDict (or --numbered); forward calls it",
+    "modulelist": "layers in an nn.ModuleList; forward loops over it",
+    "moduledict": "layers in an nn.ModuleDict keyed by name; forward loops over its values",
+}
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Everything ``torchgen model`` was asked, validated."""
+
+    name: str
+    style: str = "explicit"
+    numbered: bool = False
+    preset: str | None = None
+    spec: Path | None = None
+    in_channels: int | None = None
+    input_size: tuple[int, ...] | None = None
+    num_classes: int | None = None
+    init: str | None = None
+
+    def command(self) -> str:
+        """The canonical command line for the header (no paths, so output is reproducible)."""
+        parts = ["torchgen model", self.name, f"--style {self.style}"]
+        if self.numbered:
+            parts.append("--numbered")
+        if self.preset:
+            parts.append(f"--preset {self.preset}")
+        if self.spec:
+            parts.append(f"--spec {self.spec.name}")
+        if self.in_channels is not None:
+            parts.append(f"--in-channels {self.in_channels}")
+        if self.input_size is not None:
+            parts.append(f"--input-size {'x'.join(map(str, self.input_size))}")
+        if self.num_classes is not None:
+            parts.append(f"--num-classes {self.num_classes}")
+        if self.init:
+            parts.append(f"--init {self.init}")
+        return " ".join(parts)
+
+
+def validate(req: ModelRequest) -> None:
+    names.class_name(req.name, taken=frozenset(CATALOG))
+    if req.style not in STYLES:
+        raise unknown("style", req.style, STYLES)
+    if req.numbered and req.style != "sequential":
+        raise TorchgenError("--numbered only applies to --style sequential")
+    if req.preset and req.spec:
+        raise TorchgenError("give --preset or --spec, not both")
+    if req.init is not None:
+        from torchscaffold.inits import check_scheme
+
+        check_scheme(req.init)
+
+
+def describe(req: ModelRequest) -> Model:
+    """The IR for the request, with sizes applied."""
+    validate(req)
+    if req.spec is not None:
+        model = load_spec(req.spec, req.name)
+    else:
+        model = build_preset(req.preset or DEFAULT_PRESET, req.name)
+    model = finalize(
+        model, in_channels=req.in_channels, input_size=req.input_size, num_classes=req.num_classes
+    )
+    for block in model.blocks:
+        if block.name == model.name:
+            raise TorchgenError(f"the model cannot be named like its block {block.name!r}")
+    return model
+
+
+def render_model(
+    resolved: ResolvedModel,
+    req: ModelRequest,
+    *,
+    filename: str,
+    registry_import: str | None = None,
+    registry_decorator: str | None = None,
+    init_call: str | None = None,
+) -> str:
+    style = req.style
+    nested = style == "sequential"
+    model_pairs = (
+        [(e.name, e) for e in resolved.entries] if nested else resolved.flat()
+    )
+    return render_python(
+        "model/module.py.j2",
+        compact=True,
+        header=header(req.command()),
+        model=resolved,
+        style=style,
+        numbered=req.numbered,
+        filename=filename,
+        model_pairs=model_pairs,
+        pairs_of=_pairs_of,
+        index_of=functools.partial(_index_of, expand_runs=style == "modulelist"),
+        block_out={b.name: b.out_feature for b in resolved.blocks},
+        needs_ordered_dict=style == "sequential" and not req.numbered,
+        needs_functional=style == "explicit" and _uses_f(resolved),
+        shape_in=_batch_shape(resolved.input_shape),
+        shape_out=_batch_shape(resolved.output_shape),
+        init=req.init,
+        init_call=init_call,
+        registry_import=registry_import,
+        registry_decorator=registry_decorator,
+    )
+
+
+def _pairs_of(entries: tuple) -> list[tuple[str, object]]:
+    return [(e.name, e) for e in entries]
+
+
+def _index_of(pairs: list[tuple[str, object]], name: str, *, expand_runs: bool) -> int:
+    index = 0
+    for n, e in pairs:
+        if n == name:
+            return index
+        index += e.repeat if expand_runs and isinstance(e, RRun) else 1
+    raise KeyError(name)  # pragma: no cover - a template bug
+
+
+def _uses_f(resolved: ResolvedModel) -> bool:
+    layers: list[RLayer] = []
+    for _, e in resolved.flat():
+        if isinstance(e, RLayer):
+            layers.append(e)
+    for b in resolved.blocks:
+        layers += [e for e in (*b.entries, *b.after) if isinstance(e, RLayer)]
+    return any(e.functional and e.type.functional.startswith("F.") for e in layers)
+
+
+def _batch_shape(shape: tuple[int, ...]) -> str:
+    return "(N, " + ", ".join(map(str, shape)) + ")"
+
+
+def summary_table(resolved: ResolvedModel) -> str:
+    """Each layer with its output shape and parameter count, and the total: no torch needed."""
+    rows = [("input", "", _shape(resolved.input_shape), "")]
+    rows += [(r.name, r.type, _shape(r.out_shape), f"{r.params:,}") for r in resolved.rows]
+    rows.append(("total", "", _shape(resolved.output_shape), f"{resolved.total_params:,}"))
+    headers = ("layer", "type", "output shape", "params")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    body = [line(r) for r in rows]
+    return "\n".join([line(headers), rule, *body[:-1], rule, body[-1]])
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return repr(tuple(shape))
+
+
+
+
+def model_path(name: str, output: Path | None) -> Path:
+    """``-o`` as given, a directory's default file, or ``snake_case(NAME).py`` in the cwd."""
+    default = f"{names.snake_case(name)}.py"
+    if output is None:
+        return Path.cwd() / default
+    if output.is_dir() or str(output).endswith(("/", "\\")):
+        return output / default
+    return output
+
+
+def plan_model(req: ModelRequest, output: Path | None) -> tuple[Plan, ResolvedModel]:
+    """Render the whole file in memory; nothing touches the disk here."""
+    resolved = resolve(describe(req))
+    path = model_path(req.name, output)
+    text = render_model(resolved, req, filename=path.name)
+    return Plan((PlannedFile(path, text),)), resolved

@@ -1,0 +1,32 @@
+"""``torchgen registry``: plan ``registry.py`` and ``initializers.py`` for a package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torchscaffold.inits import DEFAULT_SCHEME, SCHEMES, check_scheme
+from torchscaffold.plan import Plan, PlannedFile
+from torchscaffold.render import header, render_python
+
+# (output file, template): the registry first, since initializers.py imports it.
+FILES: tuple[tuple[str, str], ...] = (
+    ("registry.py", "registry/registry.py.j2"),
+    ("initializers.py", "registry/initializers.py.j2"),
+)
+
+
+def plan_registry(
+    out_dir: Path, *, command: str = "torchgen registry", default_scheme: str = DEFAULT_SCHEME
+) -> Plan:
+    """Render both files into ``out_dir`` (nothing is written: the plan decides that).
+
+    ``default_scheme`` is the scheme ``initialize(module)`` applies when given none.
+    """
+    check_scheme(default_scheme)
+    context = {"header": header(command), "schemes": SCHEMES, "default_scheme": default_scheme}
+    return Plan(
+        files=tuple(
+            PlannedFile(Path(out_dir) / name, render_python(template, **context))
+            for name, template in FILES
+        )
+    )
