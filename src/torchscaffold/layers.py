@@ -101,8 +101,15 @@ def _conv_dims(shape: Shape, a: Args, n: int, transposed: bool = False) -> Shape
         if pad == "same":
             if any(si != 1 for si in s):
                 raise ShapeError("padding='same' requires stride=1")
+            p = tuple(-(-di * (ki - 1) // 2) for ki, di in zip(k, d))  # the larger side
+        else:
+            p = (0,) * n if pad == "valid" else _tuple(pad, n)
+        mode = a["padding_mode"]
+        for size, pi in zip(shape[1:], p):
+            if (mode == "reflect" and pi >= size) or (mode == "circular" and pi > size):
+                raise ShapeError(f"padding={pi} in {mode!r} mode does not fit an input of size {size}")
+        if pad == "same":
             return (a["out_channels"], *shape[1:])
-        p = (0,) * n if pad == "valid" else _tuple(pad, n)
         out = []
         for size, ki, si, pi, di in zip(shape[1:], k, s, p, d):
             span = di * (ki - 1) + 1
@@ -140,16 +147,15 @@ def _pool_dims(shape: Shape, a: Args, n: int, dilation: bool) -> Shape:
     for size, ki, si, pi, di in zip(shape[1:], k, s, p, d):
         if pi > ki // 2:
             raise ShapeError(f"padding={pi} must be at most half the kernel size {ki}")
+        # torch's pooling_output_shape: in ceil mode the last window may run past the end, as
+        # long as it starts inside the (left-padded) input.
         span = di * (ki - 1) + 1
-        if size + 2 * pi < span:
+        numerator = size + 2 * pi - span + (si - 1 if a["ceil_mode"] else 0)
+        o = numerator // si + 1
+        if a["ceil_mode"] and (o - 1) * si >= size + pi:
+            o -= 1
+        if o <= 0:
             raise ShapeError(f"kernel of size {span} is bigger than the padded input {size + 2 * pi}")
-        numerator = size + 2 * pi - span
-        if a["ceil_mode"]:
-            o = -(-numerator // si) + 1
-            if (o - 1) * si >= size + pi:  # the last window must start inside the input
-                o -= 1
-        else:
-            o = numerator // si + 1
         out.append(o)
     if any(o <= 0 for o in out):
         raise ShapeError(f"output size {_fmt(tuple(out))} is not positive")
