@@ -44,11 +44,14 @@ def run_cli(*args: str, cwd: Path | None = None) -> Result:
         os.chdir(old)
 
 
-def run_torchgen(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_torchgen(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess (for exit codes, stderr, imports)."""
     return subprocess.run(
         [sys.executable, "-m", "torchscaffold", *args],
         cwd=cwd,
+        check=False,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -57,7 +60,9 @@ def run_torchgen(*args: str, cwd: Path | None = None, timeout: float = 120) -> s
 
 def tree_snapshot(root: Path) -> dict[str, bytes]:
     """Every file under root with its bytes: compare before/after to prove nothing was written."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -73,11 +78,15 @@ def assert_lint_clean(*paths: Path) -> None:
     no configuration but their own (as in a user's fresh project)."""
     files = [str(p) for p in paths]
     black = subprocess.run(
-        [sys.executable, "-m", "black", "--check", "-q", *files], capture_output=True, text=True
+        [sys.executable, "-m", "black", "--check", "-q", *files],
+        check=False,
+        capture_output=True,
+        text=True,
     )
     assert black.returncode == 0, black.stderr
     ruff = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--isolated", "--extend-select", "I", *files],
+        check=False,
         capture_output=True,
         text=True,
     )

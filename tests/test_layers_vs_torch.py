@@ -76,8 +76,9 @@ def _draw_case(data, layer: LayerType):
     if layer.integer_input:
         shape = tuple(data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=2), label="shape"))
     else:
-        shape = tuple(data.draw(st.lists(st.integers(1, 12), min_size=rank, max_size=rank),
-                                label="shape"))
+        shape = tuple(
+            data.draw(st.lists(st.integers(1, 12), min_size=rank, max_size=rank), label="shape")
+        )
     args = {}
     for arg in layer.args:
         if arg.name == layer.inferred:
@@ -110,11 +111,17 @@ def _torch_layer(torch, layer: LayerType, args: dict, shape: tuple[int, ...]):
 def test_rule_matches_torch(torch, name, data):
     layer = CATALOG[name]
     shape, args = _draw_case(data, layer)
-    model = Model(name="M", input_shape=shape,
-                  body=(Layer(name, tuple((k, tuple(v) if isinstance(v, list) else v)
-                                          for k, v in args.items())),),
-                  input_param=None if layer.integer_input else "in_channels",
-                  params=() if layer.integer_input else (("in_channels", shape[0]),))
+    model = Model(
+        name="M",
+        input_shape=shape,
+        body=(
+            Layer(
+                name, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items())
+            ),
+        ),
+        input_param=None if layer.integer_input else "in_channels",
+        params=() if layer.integer_input else (("in_channels", shape[0]),),
+    )
     try:
         resolved = resolve(model)
     except TorchgenError:
@@ -128,8 +135,10 @@ def test_rule_matches_torch(torch, name, data):
     try:
         module = _torch_layer(torch, layer, args, shape)
         y = module(x)
-    except Exception as exc:  # torch refused: so must we
-        assert predicted is None, f"torch refused ({exc}) but torchgen predicted {predicted.output_shape}"
+    except Exception as exc:  # noqa: BLE001 - any refusal by torch counts
+        assert (
+            predicted is None
+        ), f"torch refused ({exc}) but torchgen predicted {predicted.output_shape}"
         return
     if predicted is None and 0 in y.shape:
         return  # torch returns an empty tensor; torchgen refuses a zero-sized layer on purpose

@@ -23,8 +23,13 @@ REAL_SIZES = {"tiny": None, "mlp": None, "cnn": None, "resnet18": "64", "resnet3
 
 def _generate(out: Path, preset: str, style: str, numbered: bool, size: str | None = None):
     name = "Net"
-    req = ModelRequest(name=name, style=style, numbered=numbered, preset=preset,
-                       input_size=tuple(int(v) for v in size.split("x")) if size else None)
+    req = ModelRequest(
+        name=name,
+        style=style,
+        numbered=numbered,
+        preset=preset,
+        input_size=tuple(int(v) for v in size.split("x")) if size else None,
+    )
     suffix = f"{preset}_{style}{'_numbered' if numbered else ''}{'_' + size if size else ''}"
     plan, resolved = plan_model(req, out / f"{suffix}.py")
     plan.apply()
@@ -115,8 +120,14 @@ def test_all_styles_are_the_same_network(tmp_path, torch, preset):
 
 def test_published_parameter_counts(generated):
     # torchvision's numbers for the same architectures.
-    expected = {"vgg11": 132_863_336, "vgg13": 133_047_848, "vgg16": 138_357_544,
-                "vgg19": 143_667_240, "resnet18": 11_689_512, "resnet34": 21_797_672}
+    expected = {
+        "vgg11": 132_863_336,
+        "vgg13": 133_047_848,
+        "vgg16": 138_357_544,
+        "vgg19": 143_667_240,
+        "resnet18": 11_689_512,
+        "resnet34": 21_797_672,
+    }
     for preset, count in expected.items():
         assert generated[(preset, "explicit", False)][1].total_params == count
 
@@ -142,7 +153,9 @@ def test_running_the_file_prints_a_summary(generated, preset):
     import sys
 
     path, resolved = generated[(preset, "explicit", False)]
-    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(path)], check=False, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert f"-> output (2, {resolved.output_shape[0]})" in done.stdout
     assert f"{resolved.total_params:,}" in done.stdout

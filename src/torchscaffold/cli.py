@@ -35,13 +35,26 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """-o/--stdout/--dry-run/--force, shared by every generating command."""
     for decorator in reversed(
         [
-            click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
-                         help="Where to write (a file, or a directory for the default name)."),
-            click.option("--stdout", "to_stdout", is_flag=True,
-                         help="Print the generated code instead of writing it."),
-            click.option("--dry-run", is_flag=True,
-                         help="Print what would be written (create/identical/conflict/update); "
-                         "write nothing."),
+            click.option(
+                "-o",
+                "--output",
+                "output",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Where to write (a file, or a directory for the default name).",
+            ),
+            click.option(
+                "--stdout",
+                "to_stdout",
+                is_flag=True,
+                help="Print the generated code instead of writing it.",
+            ),
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                help="Print what would be written (create/identical/conflict/update); "
+                "write nothing.",
+            ),
             click.option("--force", is_flag=True, help="Overwrite files that exist and differ."),
         ]
     ):
@@ -90,7 +103,7 @@ def _commands() -> None:
         main.add_command(importlib.import_module(f"torchscaffold.commands.{name}").command)
 
 
-COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry")
+COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry", "dataset")
 
 
 _commands()

@@ -72,6 +72,7 @@ class LayerType:
     def has_params(self) -> bool:
         return self.params is not _no_params
 
+
 # ---------------------------------------------------------------------------------- shape maths
 def _tuple(value: Any, n: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
@@ -107,7 +108,9 @@ def _conv_dims(shape: Shape, a: Args, n: int, transposed: bool = False) -> Shape
         mode = a["padding_mode"]
         for size, pi in zip(shape[1:], p):
             if (mode == "reflect" and pi >= size) or (mode == "circular" and pi > size):
-                raise ShapeError(f"padding={pi} in {mode!r} mode does not fit an input of size {size}")
+                raise ShapeError(
+                    f"padding={pi} in {mode!r} mode does not fit an input of size {size}"
+                )
         if pad == "same":
             return (a["out_channels"], *shape[1:])
         out = []
@@ -155,7 +158,9 @@ def _pool_dims(shape: Shape, a: Args, n: int, dilation: bool) -> Shape:
         if a["ceil_mode"] and (o - 1) * si >= size + pi:
             o -= 1
         if o <= 0:
-            raise ShapeError(f"kernel of size {span} is bigger than the padded input {size + 2 * pi}")
+            raise ShapeError(
+                f"kernel of size {span} is bigger than the padded input {size + 2 * pi}"
+            )
         out.append(o)
     if any(o <= 0 for o in out):
         raise ShapeError(f"output size {_fmt(tuple(out))} is not positive")
@@ -232,7 +237,9 @@ def _embedding(shape: Shape, a: Args) -> Shape:
 def _upsample(shape: Shape, a: Args) -> Shape:
     n = len(shape) - 1
     if n not in (1, 2, 3):
-        raise ShapeError(f"expects input of shape (C, L), (C, H, W) or (C, D, H, W), got {_fmt(shape)}")
+        raise ShapeError(
+            f"expects input of shape (C, L), (C, H, W) or (C, D, H, W), got {_fmt(shape)}"
+        )
     size, scale = a["size"], a["scale_factor"]
     if (size is None) == (scale is None):
         raise ShapeError("give exactly one of size and scale_factor")
@@ -240,7 +247,9 @@ def _upsample(shape: Shape, a: Args) -> Shape:
     if a["mode"] in modes and modes[a["mode"]] != n:
         raise ShapeError(f"mode={a['mode']!r} needs {modes[a['mode']]} spatial dimensions, got {n}")
     if a["align_corners"] is not None and a["mode"] not in modes:
-        raise ShapeError(f"align_corners only applies to the interpolating modes, not {a['mode']!r}")
+        raise ShapeError(
+            f"align_corners only applies to the interpolating modes, not {a['mode']!r}"
+        )
     if size is not None:
         out = _tuple(size, n)
         if len(out) != n:
@@ -276,7 +285,12 @@ def _conv(n: int) -> LayerType:
             Arg("dilation", "size", 1),
             Arg("groups", "int", 1),
             Arg("bias", "bool", True),
-            Arg("padding_mode", "choice", "zeros", choices=("zeros", "reflect", "replicate", "circular")),
+            Arg(
+                "padding_mode",
+                "choice",
+                "zeros",
+                choices=("zeros", "reflect", "replicate", "circular"),
+            ),
         ),
         base_name="conv",
         help=f"{n}-D convolution over (C, {_spatial_names(n)}); in_channels is inferred.",
@@ -382,7 +396,8 @@ CATALOG: dict[str, LayerType] = {
             base_name="fc",
             help="fully connected layer on the last dimension; in_features is inferred.",
             out_shape=_linear,
-            params=lambda a: a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0),
+            params=lambda a: a["in_features"] * a["out_features"]
+            + (a["out_features"] if a["bias"] else 0),
             inferred="in_features",
             in_dim=-1,
             out_arg="out_features",
@@ -453,10 +468,15 @@ CATALOG: dict[str, LayerType] = {
             Arg("inplace", "bool", False),
         ),
         _activation(
-            "GELU", "gelu", "F.gelu", "Gaussian error linear unit.",
+            "GELU",
+            "gelu",
+            "F.gelu",
+            "Gaussian error linear unit.",
             Arg("approximate", "choice", "none", choices=("none", "tanh")),
         ),
-        _activation("SiLU", "silu", "F.silu", "x * sigmoid(x) (swish).", Arg("inplace", "bool", False)),
+        _activation(
+            "SiLU", "silu", "F.silu", "x * sigmoid(x) (swish).", Arg("inplace", "bool", False)
+        ),
         _activation("Sigmoid", "sigmoid", "torch.sigmoid", "1 / (1 + exp(-x))."),
         _activation("Tanh", "tanh", "torch.tanh", "hyperbolic tangent."),
         LayerType(
@@ -511,8 +531,19 @@ CATALOG: dict[str, LayerType] = {
             args=(
                 Arg("size", "opt_shape", None),
                 Arg("scale_factor", "opt_scale", None),
-                Arg("mode", "choice", "nearest",
-                    choices=("nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact")),
+                Arg(
+                    "mode",
+                    "choice",
+                    "nearest",
+                    choices=(
+                        "nearest",
+                        "linear",
+                        "bilinear",
+                        "bicubic",
+                        "trilinear",
+                        "nearest-exact",
+                    ),
+                ),
                 Arg("align_corners", "opt_bool", None),
             ),
             base_name="upsample",
@@ -569,7 +600,11 @@ def check_value(arg: Arg, value: Any) -> str | None:
         "shape": lambda v: _ints(v, 1, max_len=8),
         "opt_shape": lambda v: _ints(v, 1),
         "opt_scale": lambda v: (_is_number(v) and v > 0)
-        or (isinstance(v, (list, tuple)) and 1 <= len(v) <= 3 and all(_is_number(x) and x > 0 for x in v)),
+        or (
+            isinstance(v, (list, tuple))
+            and 1 <= len(v) <= 3
+            and all(_is_number(x) and x > 0 for x in v)
+        ),
         "dim": _is_int,
         "opt_index": _is_int,
     }[k]

@@ -11,7 +11,7 @@ from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.layers import CATALOG
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import header, render_python
-from torchscaffold.shapes import RLayer, RRun, ResolvedModel, resolve
+from torchscaffold.shapes import ResolvedModel, RLayer, RRun, resolve
 from torchscaffold.spec.ir import Model
 from torchscaffold.spec.loader import load_spec
 from torchscaffold.spec.options import finalize
@@ -101,9 +101,7 @@ def render_model(
 ) -> str:
     style = req.style
     nested = style == "sequential"
-    model_pairs = (
-        [(e.name, e) for e in resolved.entries] if nested else resolved.flat()
-    )
+    model_pairs = [(e.name, e) for e in resolved.entries] if nested else resolved.flat()
     return render_python(
         "model/module.py.j2",
         compact=True,
@@ -174,8 +172,6 @@ def summary_table(resolved: ResolvedModel) -> str:
 
 def _shape(shape: tuple[int, ...]) -> str:
     return repr(tuple(shape))
-
-
 
 
 def model_path(name: str, output: Path | None) -> Path:

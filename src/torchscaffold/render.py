@@ -13,7 +13,6 @@ from typing import Any
 
 import jinja2
 
-
 # Generated code lives in the user's project, so format with black's defaults (88 columns, the
 # length ruff assumes too), never with whatever configuration surrounds the caller.
 LINE_LENGTH = 88
@@ -65,8 +64,8 @@ def _wrap(text: str, indent: int = 4, width: int = LINE_LENGTH) -> str:
 
 def render(template: str, **context: Any) -> str:
     """Render ``template`` (a path under templates/) with ``context``."""
-    return environment(os.environ.get(OVERRIDE_ENV) or None).get_template(template).render(
-        **context
+    return (
+        environment(os.environ.get(OVERRIDE_ENV) or None).get_template(template).render(**context)
     )
 
 
@@ -111,5 +110,3 @@ def drop_inner_blank_lines(source: str) -> str:
                 continue
         kept.append(line)
     return "".join(kept)
-
-

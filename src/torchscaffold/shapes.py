@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from torchscaffold.errors import TorchgenError
 from torchscaffold.layers import CATALOG, REFERABLE_KINDS, LayerType, ShapeError
@@ -89,7 +89,7 @@ class RRun:
         return self.instances[-1].out_shape
 
 
-Entry = Union[RLayer, RRun]
+Entry = RLayer | RRun
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,9 @@ class _Resolver:
             if first:
                 integer_input = self.integer_input(node)
             first = False
-        flat = [n for n, _ in ResolvedModel("", "", (), (), None, (), tuple(entries), (), 0, ()).flat()]
+        flat = [
+            n for n, _ in ResolvedModel("", "", (), (), None, (), tuple(entries), (), 0, ()).flat()
+        ]
         for name, n in Counter(flat).items():
             if n > 1:
                 raise TorchgenError(f"the model: {name!r} is used twice once groups are flattened")
@@ -267,14 +269,17 @@ class _Resolver:
         if isinstance(e, RLayer):
             return SummaryRow(name, e.type.name, e.out_shape, e.params)
         block = e.instances[0].block
-        return SummaryRow(name, f"{block} x{e.repeat}" if e.repeat > 1 else block, e.out_shape, e.params)
+        return SummaryRow(
+            name, f"{block} x{e.repeat}" if e.repeat > 1 else block, e.out_shape, e.params
+        )
 
     def scope(self, nodes, dims, bindings, where, first=False):
         names = _scope_names(nodes, where)
         return self.entries(nodes, tuple(names), dims, bindings, where, first)
 
-    def entries(self, nodes, names, dims: Dims, bindings: dict[str, Dim], where: str,
-                first: bool = False) -> tuple[list[Entry], Dims]:
+    def entries(
+        self, nodes, names, dims: Dims, bindings: dict[str, Dim], where: str, first: bool = False
+    ) -> tuple[list[Entry], Dims]:
         out: list[Entry] = []
         for i, (node, name) in enumerate(zip(nodes, names)):
             if isinstance(node, Layer):
@@ -286,8 +291,9 @@ class _Resolver:
         return out, dims
 
     # -------------------------------------------------------------------------------- layers
-    def layer(self, node: Layer, name: str, dims: Dims, bindings: dict[str, Dim], where: str,
-              first: bool) -> tuple[RLayer, Dims]:
+    def layer(
+        self, node: Layer, name: str, dims: Dims, bindings: dict[str, Dim], where: str, first: bool
+    ) -> tuple[RLayer, Dims]:
         t = CATALOG[node.type]
         label = f"{where}, layer {name!r} ({t.name})"
         if t.integer_input and not first:
@@ -302,7 +308,11 @@ class _Resolver:
         for arg in t.args:
             if arg.name in given:
                 v = given[arg.name]
-                if isinstance(v, str) and arg.kind in REFERABLE_KINDS and v not in ("same", "valid"):
+                if (
+                    isinstance(v, str)
+                    and arg.kind in REFERABLE_KINDS
+                    and v not in ("same", "valid")
+                ):
                     if v not in bindings:
                         raise TorchgenError(f"{label}: {arg.name} = {v!r} is not a parameter here")
                     values[arg.name] = bindings[v]
@@ -348,13 +358,20 @@ class _Resolver:
             elif arg.always:
                 rendered.append(f"{arg.name}={_literal(arg.default)}")
         layer = RLayer(
-            name, t, tuple(rendered), _shape(dims), out_values, t.params(plain), tuple(plain.items())
+            name,
+            t,
+            tuple(rendered),
+            _shape(dims),
+            out_values,
+            t.params(plain),
+            tuple(plain.items()),
         )
         return layer, out
 
     # -------------------------------------------------------------------------------- blocks
-    def run(self, call: BlockCall, name: str, dims: Dims, bindings: dict[str, Dim],
-            where: str) -> tuple[RRun, Dims]:
+    def run(
+        self, call: BlockCall, name: str, dims: Dims, bindings: dict[str, Dim], where: str
+    ) -> tuple[RRun, Dims]:
         block = self.m.block(call.block)
         declared = dict(block.params)
         instances = []
@@ -375,8 +392,9 @@ class _Resolver:
             instances.append(instance)
         return RRun(name, tuple(instances)), dims
 
-    def instance(self, block: Block, given: dict[str, Dim], dims: Dims,
-                 where: str) -> tuple[RInstance, Dims]:
+    def instance(
+        self, block: Block, given: dict[str, Dim], dims: Dims, where: str
+    ) -> tuple[RInstance, Dims]:
         if block.name in self.visiting:
             raise TorchgenError(f"block {block.name} contains itself")
         in_param = self.in_param(block)
@@ -389,7 +407,7 @@ class _Resolver:
         )
         self.visiting.append(block.name)
         try:
-            resolved, params, sym_out = self.block_body(block, sym_dims, symbolic, where)
+            resolved, params, _ = self.block_body(block, sym_dims, symbolic, where)
             # Call-site pass: the same body with the caller's expressions, for the output dims.
             _, _, out = self.block_body(block, dims, values, where)
         finally:
@@ -403,7 +421,9 @@ class _Resolver:
         else:
             self.blocks[block.name] = resolved
             self.order.append(block.name)
-        args = [dims[feature].expr] + [f"{k}={given[k].expr}" for k, _ in block.params if k in given]
+        args = [dims[feature].expr] + [
+            f"{k}={given[k].expr}" for k, _ in block.params if k in given
+        ]
         return RInstance(block.name, tuple(args), _shape(dims), _shape(out), params), out
 
     def in_param(self, block: Block) -> str:
@@ -419,8 +439,9 @@ class _Resolver:
             first = self.m.block(first.block).body[0]
         return CATALOG[first.type].in_dim % rank
 
-    def block_body(self, block: Block, dims: Dims, bindings: dict[str, Dim],
-                   where: str) -> tuple[RBlock, int, Dims]:
+    def block_body(
+        self, block: Block, dims: Dims, bindings: dict[str, Dim], where: str
+    ) -> tuple[RBlock, int, Dims]:
         where = f"{where} (block {block.name})"
         names = _scope_names((*block.body, *block.after), where)
         body_names, after_names = names[: len(block.body)], names[len(block.body) :]
@@ -450,14 +471,17 @@ class _Resolver:
         )
         return resolved, params, out
 
-    def shortcut(self, block: Block, entries: list[Entry], dims: Dims, out: Dims,
-                 where: str) -> tuple[RProjection | None, int]:
+    def shortcut(
+        self, block: Block, entries: list[Entry], dims: Dims, out: Dims, where: str
+    ) -> tuple[RProjection | None, int]:
         """The projection shortcut (torchvision's ``downsample``): a strided 1x1 convolution and
         the body's norm, or a linear layer, used where the body changes the shape."""
         if _shape(dims) == _shape(out) and not block.projection:
             return None, 0
         layers = [e for e in entries if isinstance(e, RLayer)]
-        convs = [e for e in layers if e.type.name.startswith("Conv") and "Transpose" not in e.type.name]
+        convs = [
+            e for e in layers if e.type.name.startswith("Conv") and "Transpose" not in e.type.name
+        ]
         feature = self.feature_index(block, len(dims))
         in_expr, out_expr = dims[feature].expr, out[feature].expr
         if not block.projection or not (convs or any(e.type.name == "Linear" for e in layers)):
@@ -485,7 +509,9 @@ class _Resolver:
             s = self.stride_value(convs)
             expected = (out[0].value, *(-(-d.value // s) for d in dims[1:]))
             needed = s != 1 or dims[0].value != out[0].value
-            params = (dims[0].value * out[0].value + (2 * out[0].value if norm else 0)) if needed else 0
+            params = (
+                (dims[0].value * out[0].value + (2 * out[0].value if norm else 0)) if needed else 0
+            )
             conditions = ([f"{stride} != 1"] if stride != "1" else []) + (
                 [f"{in_expr} != {out_expr}"] if in_expr != out_expr else []
             )

@@ -21,5 +21,7 @@ def size(value: str | None, option: str) -> tuple[int, ...] | None:
         return None
     parts = re.split(r"[x,]", value.strip().lower())
     if not parts or not all(re.fullmatch(r"[0-9]+", p) and int(p) > 0 for p in parts):
-        raise TorchgenError(f"{option} must be positive integers like 224 or 224x224, got {value!r}")
+        raise TorchgenError(
+            f"{option} must be positive integers like 224 or 224x224, got {value!r}"
+        )
     return tuple(int(p) for p in parts)

@@ -12,25 +12,52 @@ from torchscaffold.commands import _parse
 
 @click.command("model")
 @click.argument("name")
-@click.option("--style", default="explicit", show_default=True,
-              help="explicit | add_module | sequential | modulelist | moduledict")
+@click.option(
+    "--style",
+    default="explicit",
+    show_default=True,
+    help="explicit | add_module | sequential | modulelist | moduledict",
+)
 @click.option("--numbered", is_flag=True, help="sequential: plain nn.Sequential(*layers).")
 @click.option("--preset", help="A published architecture (see `torchgen list presets`).")
-@click.option("--spec", type=click.Path(path_type=Path, dir_okay=False),
-              help="A model description in TOML (see docs/spec-format.md).")
+@click.option(
+    "--spec",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A model description in TOML (see docs/spec-format.md).",
+)
 @click.option("--in-channels", help="Input channels (or features), e.g. 1 for grayscale.")
 @click.option("--input-size", help="Spatial input size: 224 or 224x224.")
 @click.option("--num-classes", help="Output classes of the final layer.")
-@click.option("--init", "init", help="Weight init: kaiming | xavier | trunc_normal | orthogonal | "
-              "default | kaiming_uniform.")
-@click.option("--check", is_flag=True, help="Import the result with torch, run a forward pass and "
-              "compare the parameter count with the prediction.")
+@click.option(
+    "--init",
+    "init",
+    help="Weight init: kaiming | xavier | trunc_normal | orthogonal | "
+    "default | kaiming_uniform.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Import the result with torch, run a forward pass and "
+    "compare the parameter count with the prediction.",
+)
 @output_options
 @user_errors
-def command(name: str, style: str, numbered: bool, preset: str | None, spec: Path | None,
-            in_channels: str | None, input_size: str | None, num_classes: str | None,
-            init: str | None, check: bool, output: Path | None, to_stdout: bool, dry_run: bool,
-            force: bool) -> None:
+def command(
+    name: str,
+    style: str,
+    numbered: bool,
+    preset: str | None,
+    spec: Path | None,
+    in_channels: str | None,
+    input_size: str | None,
+    num_classes: str | None,
+    init: str | None,
+    check: bool,
+    output: Path | None,
+    to_stdout: bool,
+    dry_run: bool,
+    force: bool,
+) -> None:
     """Generate an nn.Module class NAME (CamelCase) in the chosen style.
 
     Without --preset or --spec you get a small residual CNN (the `tiny` preset).

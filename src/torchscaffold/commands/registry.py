@@ -17,8 +17,14 @@ def _scheme_help() -> str:
 
 
 @click.command("registry")
-@click.option("--init", "default_scheme", default=DEFAULT_SCHEME, show_default=True,
-              metavar="SCHEME", help=_scheme_help())
+@click.option(
+    "--init",
+    "default_scheme",
+    default=DEFAULT_SCHEME,
+    show_default=True,
+    metavar="SCHEME",
+    help=_scheme_help(),
+)
 @output_options
 @user_errors
 def command(
@@ -34,8 +40,9 @@ def command(
 
     out_dir = output if output is not None else Path(".")
     if out_dir.exists() and not out_dir.is_dir():
-        raise TorchgenError(f"{out_dir} is a file; -o takes the directory for registry.py and "
-                            "initializers.py")
+        raise TorchgenError(
+            f"{out_dir} is a file; -o takes the directory for registry.py and " "initializers.py"
+        )
     argv = ["torchgen", "registry"]
     if default_scheme != DEFAULT_SCHEME:
         argv += ["--init", default_scheme]

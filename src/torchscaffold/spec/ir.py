@@ -8,7 +8,7 @@ variable. Shapes are per sample, without the batch dimension.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 ArgItems = tuple[tuple[str, Any], ...]
 
@@ -43,7 +43,7 @@ class Group:
     body: tuple[Layer | BlockCall, ...]
 
 
-Node = Union[Layer, BlockCall, Group]
+Node = Layer | BlockCall | Group
 
 
 @dataclass(frozen=True)

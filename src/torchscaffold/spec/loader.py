@@ -59,6 +59,7 @@ def parse_spec(data: dict[str, Any], name: str) -> Model:
         _block(block_name, _table(body, f"[blocks.{block_name}]"), block_names)
         for block_name, body in blocks_data.items()
     )
+    _check_no_cycles(blocks)
     if "layers" not in data:
         raise TorchgenError("the spec has no [[layers]]")
     body = tuple(
@@ -105,8 +106,14 @@ def _block(name: str, data: dict[str, Any], block_names: tuple[str, ...]) -> Blo
     )
 
 
-def _node(item: Any, where: str, params: dict[str, int], block_names: tuple[str, ...], *,
-          allow_group: bool) -> Layer | BlockCall | Group:
+def _node(
+    item: Any,
+    where: str,
+    params: dict[str, int],
+    block_names: tuple[str, ...],
+    *,
+    allow_group: bool,
+) -> Layer | BlockCall | Group:
     data = _table(item, where)
     kinds = [k for k in ("type", "block", "group") if k in data]
     if len(kinds) != 1:
@@ -145,7 +152,11 @@ def _layer(data: dict[str, Any], where: str, params: dict[str, int]) -> Layer:
             )
             raise TorchgenError(f"{where}: unknown argument {key!r}{hint}")
         arg = valid[key]
-        if isinstance(value, str) and arg.kind in REFERABLE_KINDS and value not in ("same", "valid"):
+        if (
+            isinstance(value, str)
+            and arg.kind in REFERABLE_KINDS
+            and value not in ("same", "valid")
+        ):
             if value not in params:
                 declared = ", ".join(params) or "none declared"
                 raise TorchgenError(
@@ -157,15 +168,19 @@ def _layer(data: dict[str, Any], where: str, params: dict[str, int]) -> Layer:
                 raise TorchgenError(f"{where}: {key} must be {expected}, got {value!r}")
         args.append((key, tuple(value) if isinstance(value, list) else value))
     given = {k for k, _ in args}
-    missing = [a.name for a in layer_type.args if a.required and a.name != layer_type.inferred
-               and a.name not in given]
+    missing = [
+        a.name
+        for a in layer_type.args
+        if a.required and a.name != layer_type.inferred and a.name not in given
+    ]
     if missing:
         raise TorchgenError(f"{where}: missing required argument {', '.join(missing)}")
     return Layer(type=layer_type.name, args=tuple(args), name=name)
 
 
-def _call(data: dict[str, Any], where: str, params: dict[str, int],
-          block_names: tuple[str, ...]) -> BlockCall:
+def _call(
+    data: dict[str, Any], where: str, params: dict[str, int], block_names: tuple[str, ...]
+) -> BlockCall:
     block = _str(data["block"], f"{where} block")
     if block not in block_names:
         raise TorchgenError(
@@ -185,8 +200,22 @@ def _call(data: dict[str, Any], where: str, params: dict[str, int],
             raise TorchgenError(
                 f"{where}: {key} must be an integer or a parameter name, got {value!r}"
             )
-    return BlockCall(block=block, args=tuple(args.items()), repeat=repeat,
-                     first=tuple(first.items()), name=name)
+    return BlockCall(
+        block=block, args=tuple(args.items()), repeat=repeat, first=tuple(first.items()), name=name
+    )
+
+
+def _check_no_cycles(blocks: tuple[Block, ...]) -> None:
+    calls = {b.name: [n.block for n in b.body if isinstance(n, BlockCall)] for b in blocks}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise TorchgenError(f"block {name} contains itself ({' -> '.join((*path, name))})")
+        for callee in calls.get(name, ()):
+            visit(callee, (*path, name))
+
+    for name in calls:
+        visit(name, ())
 
 
 # ------------------------------------------------------------------------------------- helpers

@@ -13,7 +13,7 @@ from torchscaffold.errors import unknown
 from torchscaffold.spec.ir import Block, BlockCall, Group, Layer, Model
 
 
-def L(type: str, name: str | None = None, **args: object) -> Layer:  # noqa: N802 - reads as a row
+def L(type: str, name: str | None = None, **args: object) -> Layer:
     return Layer(type=type, args=tuple(args.items()), name=name)
 
 
@@ -46,22 +46,28 @@ def cnn(name: str) -> Model:
         name=name,
         input_shape=(1, 28, 28),
         body=(
-            Group("features", (
-                L("Conv2d", out_channels=6, kernel_size=5, padding=2),
-                L("ReLU"),
-                L("MaxPool2d", kernel_size=2),
-                L("Conv2d", out_channels=16, kernel_size=5),
-                L("ReLU"),
-                L("MaxPool2d", kernel_size=2),
-            )),
+            Group(
+                "features",
+                (
+                    L("Conv2d", out_channels=6, kernel_size=5, padding=2),
+                    L("ReLU"),
+                    L("MaxPool2d", kernel_size=2),
+                    L("Conv2d", out_channels=16, kernel_size=5),
+                    L("ReLU"),
+                    L("MaxPool2d", kernel_size=2),
+                ),
+            ),
             L("Flatten"),
-            Group("classifier", (
-                L("Linear", out_features=120),
-                L("ReLU"),
-                L("Linear", out_features=84),
-                L("ReLU"),
-                L("Linear", out_features="num_classes"),
-            )),
+            Group(
+                "classifier",
+                (
+                    L("Linear", out_features=120),
+                    L("ReLU"),
+                    L("Linear", out_features=84),
+                    L("ReLU"),
+                    L("Linear", out_features="num_classes"),
+                ),
+            ),
         ),
         params=(("num_classes", 10),),
         doc="A LeNet-5 style convolutional network (LeCun et al., 1998) with ReLU and max pooling.",
@@ -72,10 +78,49 @@ def cnn(name: str) -> Model:
 VGG_CONFIGS: dict[str, tuple[int | str, ...]] = {
     "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512,
-              "M"),
-    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512,
-              512, 512, 512, "M"),
+    "vgg16": (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+    ),
+    "vgg19": (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ),
 }
 
 
@@ -86,8 +131,10 @@ def vgg(config: str) -> Callable[[str], Model]:
             if v == "M":
                 features.append(L("MaxPool2d", kernel_size=2, stride=2))
             else:
-                features += [L("Conv2d", out_channels=v, kernel_size=3, padding=1),
-                             L("ReLU", inplace=True)]
+                features += [
+                    L("Conv2d", out_channels=v, kernel_size=3, padding=1),
+                    L("ReLU", inplace=True),
+                ]
         return Model(
             name=name,
             input_shape=(3, 224, 224),
@@ -95,15 +142,18 @@ def vgg(config: str) -> Callable[[str], Model]:
                 Group("features", tuple(features)),
                 L("AdaptiveAvgPool2d", "avgpool", output_size=(7, 7)),
                 L("Flatten"),
-                Group("classifier", (
-                    L("Linear", out_features=4096),
-                    L("ReLU", inplace=True),
-                    L("Dropout", p=0.5),
-                    L("Linear", out_features=4096),
-                    L("ReLU", inplace=True),
-                    L("Dropout", p=0.5),
-                    L("Linear", out_features="num_classes"),
-                )),
+                Group(
+                    "classifier",
+                    (
+                        L("Linear", out_features=4096),
+                        L("ReLU", inplace=True),
+                        L("Dropout", p=0.5),
+                        L("Linear", out_features=4096),
+                        L("ReLU", inplace=True),
+                        L("Dropout", p=0.5),
+                        L("Linear", out_features="num_classes"),
+                    ),
+                ),
             ),
             params=(("num_classes", 1000),),
             doc=f"VGG {config[3:]} (Simonyan & Zisserman, 2014), without batch norm, as in "
@@ -145,7 +195,15 @@ def resnet(depth: int, stages: tuple[int, int, int, int]) -> Callable[[str], Mod
             name=name,
             input_shape=(3, 224, 224),
             body=(
-                L("Conv2d", "conv1", out_channels=64, kernel_size=7, stride=2, padding=3, bias=False),
+                L(
+                    "Conv2d",
+                    "conv1",
+                    out_channels=64,
+                    kernel_size=7,
+                    stride=2,
+                    padding=3,
+                    bias=False,
+                ),
                 L("BatchNorm2d", "bn1"),
                 L("ReLU", "relu", inplace=True),
                 L("MaxPool2d", "maxpool", kernel_size=3, stride=2, padding=1),
@@ -172,8 +230,13 @@ def tiny(name: str) -> Model:
             L("BatchNorm2d"),
             L("ReLU", inplace=True),
             BlockCall("ResidualBlock", args=(("channels", 32),), repeat=2, name="stage1"),
-            BlockCall("ResidualBlock", args=(("channels", 64),), repeat=2, first=(("stride", 2),),
-                      name="stage2"),
+            BlockCall(
+                "ResidualBlock",
+                args=(("channels", 64),),
+                repeat=2,
+                first=(("stride", 2),),
+                name="stage2",
+            ),
             L("AdaptiveAvgPool2d", "pool", output_size=1),
             L("Flatten"),
             L("Linear", "head", out_features="num_classes"),
@@ -199,13 +262,17 @@ PRESETS: dict[str, Preset] = {
     "mlp": Preset("multilayer perceptron for 1x28x28 input, 10 classes", mlp),
     "cnn": Preset("LeNet-5 style conv net for 1x28x28 input, 10 classes", cnn),
     **{
-        k: Preset(f"VGG-{k[3:]} (config {'ABDE'[i]}, no batch norm), 3x224x224, 1000 classes", vgg(k))
+        k: Preset(
+            f"VGG-{k[3:]} (config {'ABDE'[i]}, no batch norm), 3x224x224, 1000 classes", vgg(k)
+        )
         for i, k in enumerate(VGG_CONFIGS)
     },
-    "resnet18": Preset("ResNet-18, basic blocks [2, 2, 2, 2], 3x224x224, 1000 classes",
-                       resnet(18, (2, 2, 2, 2))),
-    "resnet34": Preset("ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes",
-                       resnet(34, (3, 4, 6, 3))),
+    "resnet18": Preset(
+        "ResNet-18, basic blocks [2, 2, 2, 2], 3x224x224, 1000 classes", resnet(18, (2, 2, 2, 2))
+    ),
+    "resnet34": Preset(
+        "ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes", resnet(34, (3, 4, 6, 3))
+    ),
 }
 DEFAULT_PRESET = "tiny"
 

@@ -1,0 +1,35 @@
+"""``torchgen dataset NAME --kind KIND``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from torchscaffold.cli import emit, output_options, user_errors
+
+
+@click.command("dataset")
+@click.argument("name")
+@click.option(
+    "--kind",
+    default="tensor",
+    show_default=True,
+    # Kept literal so --help never imports the generator; tests check it against KINDS.
+    help="tensor | csv | files | iterable | sequence (see `torchgen list kinds`).",
+)
+@output_options
+@user_errors
+def command(
+    name: str, kind: str, output: Path | None, to_stdout: bool, dry_run: bool, force: bool
+) -> None:
+    """Generate a Dataset class NAME (CamelCase) of the given kind, with build_dataloader().
+
+    One self-contained file: the dataset, its collate function where it needs one, and a
+    DataLoader builder that seeds workers, shards for torch.distributed and pickles for
+    every start method. `python FILE.py` iterates a synthetic instance with 2 workers.
+    """
+    from torchscaffold.dataset_gen import plan_dataset
+
+    plan = plan_dataset(name, kind, output)
+    emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
