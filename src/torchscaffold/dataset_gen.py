@@ -13,6 +13,7 @@ from pathlib import Path
 
 from torchscaffold import names
 from torchscaffold.errors import TorchgenError, unknown
+from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import header, render_python
 
@@ -30,7 +31,6 @@ GENERATED_NAMES = frozenset(
     {"DistributedEvalSampler", "Sequence", "Sized", "DATASETS", "IGNORE_INDEX"}
 )
 
-_SHADOWED = frozenset(sys.stdlib_module_names) | {"torch", "numpy"}
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 
@@ -51,16 +51,6 @@ def validate(name: str, kind: str, registry_module: str | None = None) -> None:
         raise TorchgenError(
             f"invalid registry module {registry_module!r}: use a dotted module path"
         )
-
-
-def dataset_path(name: str, output: Path | None) -> Path:
-    """``-o`` as given, a directory's default file, or ``snake_case(NAME).py`` in the cwd."""
-    default = f"{names.snake_case(name)}.py"
-    if output is None:
-        return Path.cwd() / default
-    if output.is_dir():
-        return output / default
-    return output
 
 
 def render_dataset(
@@ -87,14 +77,7 @@ def plan_dataset(
     ``@DATASETS.register()`` imported from it; without, the file stands alone.
     """
     validate(name, kind, registry_module)
-    path = dataset_path(name, output)
-    # `python csv.py` puts its own folder first on sys.path, so the file would import itself for
-    # `import csv` (and torch would, for the stdlib modules it imports).
-    if path.suffix == ".py" and path.stem in _SHADOWED:
-        raise TorchgenError(
-            f"invalid file name {path.name!r}: it would shadow the module {path.stem!r}; "
-            "choose another NAME or -o"
-        )
+    path = output_file(name, output)
     text = render_dataset(name, kind, filename=path.name, registry_module=registry_module)
     return Plan((PlannedFile(path, text),))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from torchscaffold import names
 from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.layers import CATALOG
+from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import header, render_python
 from torchscaffold.shapes import ResolvedModel, RLayer, RRun, resolve
@@ -174,19 +175,9 @@ def _shape(shape: tuple[int, ...]) -> str:
     return repr(tuple(shape))
 
 
-def model_path(name: str, output: Path | None) -> Path:
-    """``-o`` as given, a directory's default file, or ``snake_case(NAME).py`` in the cwd."""
-    default = f"{names.snake_case(name)}.py"
-    if output is None:
-        return Path.cwd() / default
-    if output.is_dir() or str(output).endswith(("/", "\\")):
-        return output / default
-    return output
-
-
 def plan_model(req: ModelRequest, output: Path | None) -> tuple[Plan, ResolvedModel]:
     """Render the whole file in memory; nothing touches the disk here."""
     resolved = resolve(describe(req))
-    path = model_path(req.name, output)
+    path = output_file(req.name, output)
     text = render_model(resolved, req, filename=path.name)
     return Plan((PlannedFile(path, text),)), resolved
