@@ -28,6 +28,18 @@ def templates_dir() -> Path:
     raise RuntimeError(f"torchscaffold templates not found next to {here}")
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates cached under ~/.cache/torchgen: compiling them is a third of a
+    command's own time. Keyed by template source checksum, so edited templates recompile."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "torchgen", "jinja")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return None  # read-only home: compile every time
+    return jinja2.FileSystemBytecodeCache(directory)
+
+
 @functools.lru_cache(maxsize=4)
 def environment(override: str | None = None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(templates_dir()))]
@@ -35,6 +47,7 @@ def environment(override: str | None = None) -> jinja2.Environment:
         loaders.insert(0, jinja2.FileSystemLoader(override))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

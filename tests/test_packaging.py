@@ -1,0 +1,132 @@
+"""Packaging: our import package never shadows torch's ``torchgen``; templates ship in the wheel
+and resolve from an editable install; the generation path imports neither torch nor numpy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from torchscaffold.render import templates_dir
+
+
+def _python(*code: str, python: str = sys.executable, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        [python, "-c", "\n".join(code)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_import_torchgen_is_still_torchs():
+    out = _python(
+        "import os, torch, torchgen, torchscaffold",
+        "print(os.path.dirname(os.path.dirname(torchgen.__file__)))",
+        "print(os.path.dirname(os.path.dirname(torch.__file__)))",
+        "print(torchgen.__file__)",
+        "import torchgen.model",  # torch's codegen module, not ours
+    )
+    torchgen_root, torch_root, torchgen_file = out.splitlines()
+    assert torchgen_root == torch_root
+    assert "torchscaffold" not in torchgen_file
+
+
+def test_our_distribution_installs_no_torchgen_package():
+    from importlib.metadata import distribution
+
+    files = [str(f) for f in distribution("torchscaffold").files or []]
+    assert not [f for f in files if f.startswith("torchgen/")]
+    scripts = {ep.name: ep.value for ep in distribution("torchscaffold").entry_points}
+    assert scripts["torchgen"] == "torchscaffold.cli:main"
+
+
+def test_editable_install_uses_the_top_level_templates():
+    assert templates_dir() == ROOT / "templates"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (whl,) = out.glob("torchscaffold-*.whl")
+    return whl
+
+
+def test_wheel_ships_the_templates(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {n.removeprefix("torchscaffold/") for n in names if n.startswith("torchscaffold/")}
+    for template in (ROOT / "templates").rglob("*.j2"):
+        assert str(template.relative_to(ROOT)) in shipped
+    assert not [n for n in names if n.startswith("torchgen/")]
+
+
+def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
+    # A venv that sees the machine's click/jinja2/black but gets torchscaffold from the wheel.
+    env = tmp_path / "venv"
+    venv.create(env, system_site_packages=True, with_pip=False)
+    python = str(env / "bin" / "python")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",
+         "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    out = _python(
+        "from torchscaffold.render import templates_dir",
+        "print(templates_dir())",
+        python=python,
+        cwd=tmp_path,
+    )
+    assert str(env) in out and "site-packages/torchscaffold/templates" in out
+    done = subprocess.run(
+        [str(env / "bin" / "torchgen"), "model", "Net", "--preset", "cnn", "--stdout"],
+        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "class Net(nn.Module):" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["model", "--help"],
+        ["model", "Net", "--preset", "resnet18", "--style", "sequential", "--dry-run"],
+        ["model", "Net", "--stdout"],
+        ["dataset", "Data", "--kind", "iterable", "--stdout"],
+        ["registry", "--stdout"],
+        ["list"],
+    ],
+)
+def test_generation_imports_neither_torch_nor_numpy(tmp_path, args):
+    out = _python(
+        "import sys",
+        "from torchscaffold.cli import main",
+        "try:",
+        f"    main({args!r}, standalone_mode=False)",
+        "finally:",
+        "    print('MODULES', 'torch' in sys.modules, 'numpy' in sys.modules,"
+        " 'black' in sys.modules)",
+        cwd=tmp_path,
+    )
+    torch_loaded, numpy_loaded, black_loaded = out.rsplit("MODULES", 1)[1].split()
+    assert (torch_loaded, numpy_loaded) == ("False", "False")
+    formats = "--stdout" in args or "--dry-run" in args
+    assert black_loaded == str(formats)  # black only when something is formatted
