@@ -99,6 +99,9 @@ def _run_on_cpu(torch, layer: LayerType, args: dict, shape: tuple[int, ...]):
 
 def _torch_layer(torch, layer: LayerType, args: dict, shape: tuple[int, ...]):
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    for arg in layer.args:  # arguments torchgen always writes out, whose torch default differs
+        if arg.always:
+            kwargs.setdefault(arg.name, arg.default)
     if layer.inferred:
         kwargs[layer.inferred] = shape[-1] if layer.in_dim == -1 else shape[0]
     with torch.device("meta"):
