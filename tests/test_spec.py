@@ -136,3 +136,23 @@ def test_spec_text_never_reaches_code_unvalidated(tmp_path):
     body = BASE + '[[layers]]\ntype = "Upsample"\nmode = "nearest\\"); import os #"\nsize = 4\n'
     with pytest.raises(TorchgenError, match="mode must be one of"):
         parse_spec(_spec(body), "Net")
+
+
+def test_user_text_cannot_escape_into_code(tmp_path, torch):
+    """A doc string that tries to close the docstring, a file name with a newline, an inf."""
+    evil = 'bye""" + __import__("os").system("touch PWNED") + """ \\\\ \\" end'
+    spec = tmp_path / "spec\nimport os\n.toml"
+    spec.write_text(
+        "[model]\ninput = [4]\ndoc = '" + evil.replace("'", "") + "'\n"
+        '[[layers]]\ntype = "Linear"\nout_features = 2\n'
+    )
+    plan, _ = plan_model(ModelRequest("Spec", spec=spec), tmp_path / "m.py")
+    plan.apply()
+    text = (tmp_path / "m.py").read_text()
+    assert "\nimport os\n" not in text
+    module = import_file(tmp_path / "m.py")
+    assert 'bye"""' in module.Spec.__doc__.replace("\n    ", " ")
+    assert not (tmp_path / "PWNED").exists()
+    bad = BASE + '[[layers]]\ntype = "BatchNorm2d"\neps = inf\n'
+    with pytest.raises(TorchgenError, match="eps must be a positive number"):
+        parse_spec(_spec(bad), "Net")

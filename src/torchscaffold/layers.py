@@ -569,7 +569,8 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    # TOML allows inf and nan, which repr() would write as undefined names.
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _ints(v: Any, minimum: int, max_len: int = 3) -> bool:
