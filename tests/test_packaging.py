@@ -82,8 +82,18 @@ def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
     venv.create(env, system_site_packages=True, with_pip=False)
     python = str(env / "bin" / "python")
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",
-         "-q", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -97,7 +107,11 @@ def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
     assert str(env) in out and "site-packages/torchscaffold/templates" in out
     done = subprocess.run(
         [str(env / "bin" / "torchgen"), "model", "Net", "--preset", "cnn", "--stdout"],
-        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "class Net(nn.Module):" in done.stdout
