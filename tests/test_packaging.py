@@ -129,7 +129,8 @@ def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
         ["list"],
     ],
 )
-def test_generation_imports_neither_torch_nor_numpy(tmp_path, args):
+def test_generation_imports_neither_torch_nor_numpy(tmp_path, args, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # cold: black must format
     out = _python(
         "import sys",
         "from torchscaffold.cli import main",
@@ -144,3 +145,19 @@ def test_generation_imports_neither_torch_nor_numpy(tmp_path, args):
     assert (torch_loaded, numpy_loaded) == ("False", "False")
     formats = "--stdout" in args or "--dry-run" in args
     assert black_loaded == str(formats)  # black only when something is formatted
+
+
+def test_regenerating_skips_black(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = (
+        "import sys",
+        "from torchscaffold.cli import main",
+        "args = ['model', 'Net', '--preset', 'resnet18', '-o', 'net.py', '--force']",
+        "main(args, standalone_mode=False)",
+        "print('BLACK', 'black' in sys.modules)",
+    )
+    first = _python(*code, cwd=tmp_path)
+    written = (tmp_path / "net.py").read_bytes()
+    second = _python(*code, cwd=tmp_path)
+    assert first.endswith("BLACK True\n") and second.endswith("BLACK False\n")
+    assert (tmp_path / "net.py").read_bytes() == written

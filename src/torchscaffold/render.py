@@ -31,8 +31,7 @@ def templates_dir() -> Path:
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates cached under ~/.cache/torchgen: compiling them is a third of a
     command's own time. Keyed by template source checksum, so edited templates recompile."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "torchgen", "jinja")
+    directory = str(_cache_root() / "jinja")
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError:
@@ -90,7 +89,14 @@ def render(template: str, **context: Any) -> str:
 
 
 def format_python(source: str) -> str:
-    """Format with black; a failure here is a bug in a template, not a user error."""
+    """Format with black; a failure here is a bug in a template, not a user error.
+
+    Results are cached by the source and black's version: regenerating a file (the common case
+    while iterating on a model) then skips importing black, which is most of a command's time.
+    """
+    cache = _format_cache(source)
+    if cache is not None and cache.is_file():
+        return cache.read_text(encoding="utf-8")
     import black  # imported lazily: it costs more than the rest of the generator together
 
     mode = black.Mode(
@@ -99,9 +105,48 @@ def format_python(source: str) -> str:
         magic_trailing_comma=True,
     )
     try:
-        return black.format_str(source, mode=mode)
+        formatted = black.format_str(source, mode=mode)
     except black.parsing.InvalidInput as exc:  # pragma: no cover - a template bug
         raise RuntimeError(f"generated code does not parse: {exc}\n{source}") from exc
+    if cache is not None:
+        _store(cache, formatted)
+    return formatted
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "torchgen"
+
+
+def _format_cache(source: str) -> Path | None:
+    import hashlib
+    import importlib.util
+
+    # Which black formats is identified by its installed file (path and mtime): as good as its
+    # version for a cache key, and without importlib.metadata, which costs 10 ms to import.
+    spec = importlib.util.find_spec("black")
+    if spec is None or spec.origin is None:  # pragma: no cover
+        return None
+    try:
+        black_id = f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}"
+    except OSError:  # pragma: no cover
+        return None
+    key = hashlib.sha256(f"{black_id}\0{LINE_LENGTH}\0py310\0{source}".encode()).hexdigest()
+    return _cache_root() / "black" / key[:2] / f"{key}.py"
+
+
+def _store(path: Path, text: str) -> None:
+    """Best effort and atomic: a half-written cache entry would be worse than none."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def render_python(template: str, *, compact: bool = False, **context: Any) -> str:
