@@ -33,13 +33,13 @@ def run_cli(*args: str, cwd: Path | None = None) -> Result:
     """Run ``torchgen ARGS`` in-process (fast); ``cwd`` changes directory for the call."""
     runner = CliRunner()
     if cwd is None:
-        return runner.invoke(main, list(args), catch_exceptions=False)
+        return runner.invoke(main, list(args), prog_name="torchgen", catch_exceptions=False)
     import os
 
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        return runner.invoke(main, list(args), catch_exceptions=False)
+        return runner.invoke(main, list(args), prog_name="torchgen", catch_exceptions=False)
     finally:
         os.chdir(old)
 

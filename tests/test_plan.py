@@ -68,7 +68,7 @@ def test_failure_while_renaming_restores_everything(tmp_path, monkeypatch):
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", flaky)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(TorchgenError, match="No space left on device; nothing was written"):
         plan.apply(force=True)
     monkeypatch.setattr(os, "replace", real)
     assert tree_snapshot(tmp_path) == before
@@ -88,6 +88,16 @@ def test_failure_while_staging_leaves_no_trace(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "mkstemp", flaky)
     plan = _plan(tmp_path, **{"deep/a.py": "a\n", "deep/er/b.py": "b\n"})
-    with pytest.raises(OSError):
+    with pytest.raises(TorchgenError, match="Permission denied; nothing was written"):
         plan.apply()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    (tmp_path / "old.py").write_text("x\n")
+    (tmp_path / "old.py").chmod(0o755)
+    _plan(tmp_path, **{"new.py": "n\n", "old.py": "y\n"}).apply(force=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "new.py").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "old.py").stat().st_mode & 0o777 == 0o755

@@ -59,8 +59,8 @@ class ResidualBlock(nn.Module):
         return x
 
     def residual_norm(self) -> nn.Module:
-        """The last norm of the residual branch: zero its weight and the block starts as the
-        identity (the "zero_init_residual" trick of Goyal et al., 2017)."""
+        """The last norm of the residual branch: zero its weight and the block starts
+        as the identity (the "zero_init_residual" trick of Goyal et al., 2017)."""
         return self.bn2
 
 

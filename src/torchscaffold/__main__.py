@@ -1,3 +1,3 @@
 from torchscaffold.cli import main
 
-main()
+main(prog_name="torchgen")

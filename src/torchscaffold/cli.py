@@ -103,7 +103,7 @@ def _commands() -> None:
         main.add_command(importlib.import_module(f"torchscaffold.commands.{name}").command)
 
 
-COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry", "dataset")
+COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry", "dataset", "new")
 
 
 _commands()

@@ -73,7 +73,15 @@ class Plan:
         for f in conflicts:
             if f.path.is_dir():
                 raise TorchgenError(f"{f.path} is a directory")
-        write_atomically(f for status, f in self.statuses() if status != "identical")
+        try:
+            write_atomically(f for status, f in self.statuses() if status != "identical")
+        except OSError as exc:
+            # A disk error is the user's environment, not a bug: one line, and the rollback
+            # means there is nothing half-written to clean up.
+            where = f" {exc.filename}" if exc.filename else ""
+            raise TorchgenError(
+                f"could not write{where}: {exc.strerror or exc}; nothing was written"
+            ) from None
         return report
 
 
@@ -104,6 +112,8 @@ def write_atomically(files: Iterable[PlannedFile]) -> None:
             staged.append((Path(tmp), f.path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
                 out.write(f.content)
+            # mkstemp creates 0600; give the file the mode it had, or what open() would give.
+            os.chmod(tmp, _mode(f.path))
         _commit(staged)
     except BaseException:
         for tmp, _ in staged:
@@ -114,6 +124,15 @@ def write_atomically(files: Iterable[PlannedFile]) -> None:
             except OSError:
                 pass
         raise
+
+
+def _mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _commit(staged: list[tuple[Path, Path]]) -> None:

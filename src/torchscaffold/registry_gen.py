@@ -16,14 +16,25 @@ FILES: tuple[tuple[str, str], ...] = (
 
 
 def plan_registry(
-    out_dir: Path, *, command: str = "torchgen registry", default_scheme: str = DEFAULT_SCHEME
+    out_dir: Path,
+    *,
+    command: str = "torchgen registry",
+    default_scheme: str = DEFAULT_SCHEME,
+    subpackages: bool = False,
 ) -> Plan:
     """Render both files into ``out_dir`` (nothing is written: the plan decides that).
 
     ``default_scheme`` is the scheme ``initialize(module)`` applies when given none.
+    ``subpackages``: a project's layout, where MODELS and DATASETS import the sibling
+    ``models`` and ``data`` packages on their first lookup.
     """
     check_scheme(default_scheme)
-    context = {"header": header(command), "schemes": SCHEMES, "default_scheme": default_scheme}
+    context = {
+        "header": header(command),
+        "schemes": SCHEMES,
+        "default_scheme": default_scheme,
+        "subpackages": subpackages,
+    }
     return Plan(
         files=tuple(
             PlannedFile(Path(out_dir) / name, render_python(template, **context))

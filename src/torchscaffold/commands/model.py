@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -14,9 +15,8 @@ from torchscaffold.commands import _parse
 @click.argument("name")
 @click.option(
     "--style",
-    default="explicit",
-    show_default=True,
-    help="explicit | add_module | sequential | modulelist | moduledict",
+    help="explicit | add_module | sequential | modulelist | moduledict  "
+    "[default: explicit, or the project's]",
 )
 @click.option("--numbered", is_flag=True, help="sequential: plain nn.Sequential(*layers).")
 @click.option("--preset", help="A published architecture (see `torchgen list presets`).")
@@ -44,7 +44,7 @@ from torchscaffold.commands import _parse
 @user_errors
 def command(
     name: str,
-    style: str,
+    style: str | None,
     numbered: bool,
     preset: str | None,
     spec: Path | None,
@@ -60,11 +60,17 @@ def command(
 ) -> None:
     """Generate an nn.Module class NAME (CamelCase) in the chosen style.
 
-    Without --preset or --spec you get a small residual CNN (the `tiny` preset).
+    Without --preset or --spec you get a small residual CNN (the `tiny` preset). Inside a
+    project made by `torchgen new`, the model goes to its models/ package, registered and
+    tested, and the project's [tool.torchgen] options are the defaults.
     """
-    from torchscaffold.model_gen import ModelRequest, plan_model, summary_table
+    from torchscaffold.model_gen import summary_table
+    from torchscaffold.project import find_project
+    from torchscaffold.project_gen import model_request, plan_model_here
 
-    req = ModelRequest(
+    project = find_project()
+    req = model_request(
+        project,
         name=name,
         style=style,
         numbered=numbered,
@@ -75,11 +81,16 @@ def command(
         num_classes=_parse.positive_int(num_classes, "--num-classes"),
         init=init,
     )
-    plan, resolved = plan_model(req, output)
+    plan, resolved = plan_model_here(req, output, project)
     emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
     if not to_stdout:
         click.echo(summary_table(resolved))
     if check:
         from torchscaffold.check import check_model
+        from torchscaffold.project import import_root
 
+        root = import_root(plan.files[0].path.parent)
+        if root is not None and str(root) not in sys.path:
+            # A registered model imports its package's registry: make that importable.
+            sys.path.insert(0, str(root))
         click.echo(check_model(plan.files[0].content, resolved), err=to_stdout)

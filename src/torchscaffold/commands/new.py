@@ -1,0 +1,86 @@
+"""``torchgen new PATH``: scaffold a whole project."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from torchscaffold.cli import user_errors
+from torchscaffold.errors import TorchgenError
+
+
+@click.command("new")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--package", help="The import package  [default: PATH's name, e.g. my_proj]")
+@click.option(
+    "--style",
+    default="explicit",
+    show_default=True,
+    help="explicit | add_module | sequential | modulelist | moduledict",
+)
+@click.option("--preset", default="tiny", show_default=True, help="See `torchgen list presets`.")
+@click.option(
+    "--kind",
+    default="tensor",
+    show_default=True,
+    help="The dataset: tensor | csv | files | iterable (see `torchgen list kinds`).",
+)
+@click.option(
+    "--init",
+    "init",
+    default="kaiming",
+    show_default=True,
+    help="Weight init of the model (see `torchgen list inits`), or none.",
+)
+@click.option("--model", default="Net", show_default=True, help="The model's class name.")
+@click.option(
+    "--dataset", default="TrainingData", show_default=True, help="The dataset's class name."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be written (create/identical/conflict); write nothing.",
+)
+@click.option("--force", is_flag=True, help="Generate into a non-empty PATH, overwriting.")
+@user_errors
+def command(
+    path: Path,
+    package: str | None,
+    style: str,
+    preset: str,
+    kind: str,
+    init: str,
+    model: str,
+    dataset: str,
+    dry_run: bool,
+    force: bool,
+) -> None:
+    """Scaffold a project at PATH: a package with registries, a model, a dataset, train.py
+    (AdamW, AMP on CUDA, checkpoints, --resume, DDP under torchrun), configs and tests.
+
+    \b
+    torchgen new my-project
+    torchgen new my-project --style sequential --preset mlp --kind csv
+    """
+    from torchscaffold.new_gen import NewRequest, check_target, plan_new, settings_for
+
+    req = NewRequest(path, package, style, preset, kind, init, model, dataset)
+    if req.root.exists() and not req.root.is_dir():
+        raise TorchgenError(f"{path} exists and is not a directory")
+    plan = plan_new(req)
+    if dry_run:
+        for line in plan.report(force=force):
+            click.echo(line)
+        if req.root.is_dir() and any(req.root.iterdir()) and not force:
+            click.echo(f"(dry run: {path} is not empty: the write would stop without --force)")
+        return
+    check_target(req.root, force=force)
+    report = plan.apply(force=force)  # a disk error rolls back: nothing of the project is left
+    for line in report:
+        click.echo(line)
+    package_name = settings_for(req).package
+    click.echo(f"\nNext: cd {shlex.quote(str(path))}")
+    click.echo(f'  pip install -e ".[test]" && python -m {package_name}.train')
+    click.echo("  python -m pytest -q")

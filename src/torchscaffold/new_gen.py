@@ -1,0 +1,200 @@
+"""``torchgen new PATH``: the plan of a whole project, rendered in memory before anything is
+written.
+
+The model and the dataset are planned exactly as ``torchgen model`` and ``torchgen dataset``
+plan them inside the project, so running those commands in a fresh project changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torchscaffold import names
+from torchscaffold.errors import TorchgenError, unknown
+from torchscaffold.plan import Plan, PlannedFile
+from torchscaffold.project import Project, Settings
+from torchscaffold.render import header, render, render_python
+
+# Kinds whose samples are flat feature vectors: train.py reshapes them to the model's input.
+FLAT_KINDS = frozenset({"csv", "iterable"})
+# A token-sequence dataset needs a token model, which no preset is: scaffold with another kind
+# and add it inside the project with `torchgen dataset NAME --kind sequence`.
+UNSCAFFOLDED_KINDS = frozenset({"sequence"})
+# PEP 508 project names: letters, digits and . _ -, starting and ending alphanumeric.
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """Everything ``torchgen new`` was asked."""
+
+    path: Path
+    package: str | None = None
+    style: str = "explicit"
+    preset: str = "tiny"
+    kind: str = "tensor"
+    init: str = "kaiming"
+    model: str = "Net"
+    dataset: str = "TrainingData"
+
+    @property
+    def root(self) -> Path:
+        return self.path.resolve()
+
+    @property
+    def project_name(self) -> str:
+        return self.root.name
+
+    def command(self) -> str:
+        """The canonical command for headers: the project's name, not its path, and only the
+        options that differ from the defaults (so that it is reproducible and short)."""
+        argv = ["torchgen", "new", self.project_name]
+        defaults = NewRequest(self.path)
+        for option in ("package", "style", "preset", "kind", "init", "model", "dataset"):
+            value = getattr(self, option)
+            if value is not None and value != getattr(defaults, option):
+                argv += [f"--{option}", value]
+        return shlex.join(argv)
+
+
+def default_package(project_name: str) -> str:
+    """``my-proj`` -> ``my_proj``: what Python can import."""
+    return re.sub(r"[-.\s]+", "_", project_name).lower()
+
+
+def settings_for(req: NewRequest) -> Settings:
+    """Validate the request; return what ``[tool.torchgen]`` will record."""
+    from torchscaffold.dataset_gen import KINDS
+    from torchscaffold.inits import SCHEMES
+    from torchscaffold.model_gen import STYLES
+    from torchscaffold.spec.presets import PRESETS
+
+    if not _PROJECT_NAME.match(req.project_name):
+        raise TorchgenError(
+            f"invalid project name {req.project_name!r}: use letters, digits, '-', '_' or '.'"
+        )
+    package = req.package or default_package(req.project_name)
+    names.package_name(package)
+    for option, value, choices in (
+        ("style", req.style, STYLES),
+        ("preset", req.preset, PRESETS),
+        ("kind", req.kind, KINDS),
+        ("init scheme", req.init, [*SCHEMES, "none"]),
+    ):
+        if value not in choices:
+            raise unknown(option, value, choices)
+    if req.kind in UNSCAFFOLDED_KINDS:
+        raise TorchgenError(
+            f"--kind {req.kind}: no preset is a token model to train on it; scaffold with "
+            f"another kind, then run `torchgen dataset NAME --kind {req.kind}` in the project"
+        )
+    names.class_name(req.model, what="model name")
+    names.class_name(req.dataset, what="dataset name")
+    if names.snake_case(req.dataset) == "synthetic":
+        raise TorchgenError(
+            f"invalid dataset name {req.dataset!r}: data/synthetic.py is the synthetic data"
+        )
+    return Settings(
+        package=package,
+        style=req.style,
+        preset=req.preset,
+        kind=req.kind,
+        init=req.init,
+        model=req.model,
+        dataset=req.dataset,
+    )
+
+
+def check_target(root: Path, *, force: bool) -> None:
+    """PATH must be a new or empty directory, unless --force."""
+    if root.exists() and not root.is_dir():
+        raise TorchgenError(f"{root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()) and not force:
+        raise TorchgenError(f"{root} is not empty; use --force to generate into it anyway")
+
+
+def plan_new(req: NewRequest) -> Plan:
+    """Every file of the project, rendered and formatted; nothing touches the disk."""
+    from torchscaffold.dataset_gen import import_block
+    from torchscaffold.model_gen import ModelRequest, describe
+    from torchscaffold.project_gen import (
+        Generated,
+        dataset_in_project,
+        model_in_project,
+        wiring_files,
+    )
+    from torchscaffold.registry_gen import plan_registry
+    from torchscaffold.shapes import resolve
+
+    settings = settings_for(req)
+    project = Project(req.root, settings)
+    model_req = ModelRequest(
+        settings.model, settings.style, preset=settings.preset, init=settings.init_scheme
+    )
+    resolved = resolve(describe(model_req))
+    model = model_in_project(model_req, resolved, project, planned=True)
+    data = dataset_in_project(settings.dataset, settings.kind, project, planned=True)
+    dataset_module = names.snake_case(settings.dataset)
+    context: dict[str, Any] = {
+        "header": header(req.command()),
+        "project": req.project_name,
+        "package": settings.package,
+        "settings": settings.items(),
+        "style": settings.style,
+        "preset": settings.preset,
+        "kind": settings.kind,
+        "flat": settings.kind in FLAT_KINDS,
+        "on_disk": settings.kind != "tensor",
+        "model": settings.model,
+        "model_module": names.snake_case(settings.model),
+        "dataset": settings.dataset,
+        "dataset_module": dataset_module,
+        "input_shape": list(resolved.input_shape),
+        "integer_input": resolved.integer_input,
+        "num_classes": dict(resolved.params).get("num_classes", resolved.output_shape[-1]),
+        "toml": toml_value,
+    }
+    root, package_dir = project.root, project.package_dir
+    text = {  # rendered as they are
+        root / "pyproject.toml": "project/pyproject.toml.j2",
+        root / "README.md": "project/README.md.j2",
+        root / ".gitignore": "project/gitignore.j2",
+        root / "configs" / "default.toml": "project/configs/default.toml.j2",
+    }
+    python = {  # rendered, then formatted by black
+        package_dir / "__init__.py": "project/package_init.py.j2",
+        package_dir / "train.py": "project/train.py.j2",
+        package_dir / "data" / "synthetic.py": "project/synthetic.py.j2",
+        root / "tests" / "conftest.py": "project/tests/conftest.py.j2",
+        root / "tests" / "test_train.py": "project/tests/test_train.py.j2",
+    }
+    files = [PlannedFile(path, render(template, **context)) for path, template in text.items()]
+    files += [
+        PlannedFile(path, render_python(template, import_block=import_block, **context))
+        for path, template in python.items()
+    ]
+    files += plan_registry(
+        package_dir,
+        command=req.command(),
+        default_scheme=settings.init_scheme or "kaiming",
+        subpackages=True,
+    ).files
+    # data/synthetic.py is planned above; data/__init__.py imports it with the dataset.
+    synthetic = Generated((), project.data_dir, ("synthetic", "make_synthetic"))
+    files += [*model.files, *data.files, *wiring_files([model, data, synthetic])]
+    return Plan(tuple(sorted(files, key=lambda f: str(f.path.relative_to(root)))))
+
+
+def toml_value(value: object) -> str:
+    """A TOML literal for a str, bool, int, float or list of them (JSON agrees with TOML on
+    these, strings included, as long as they are printable)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, (bool, int, float, str)):
+        return json.dumps(value)
+    raise TypeError(f"no TOML literal for {value!r}")  # pragma: no cover - a generator bug

@@ -1,0 +1,175 @@
+"""``torchgen new``: one project per option combination (every style, four dataset kinds),
+each lint-clean and passing its own test suite in a subprocess; the two-process torchrun test
+runs in one of them. An editable install of a project resolves to its src/ package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_lint_clean, run_cli, tree_snapshot
+
+# style -> options. Each style once; the kinds and presets spread over them, cheap presets
+# with the flat kinds (their samples are CSV rows / JSON lists of every input value).
+COMBOS: dict[str, list[str]] = {
+    "explicit": [],  # the defaults: tiny, tensor, kaiming
+    "add_module": ["--preset", "mlp", "--kind", "csv", "--init", "xavier"],
+    "sequential": ["--preset", "cnn", "--kind", "files", "--model", "LeNet"],
+    "modulelist": ["--preset", "mlp", "--kind", "iterable", "--dataset", "Records"],
+    "moduledict": ["--kind", "files", "--init", "none", "--package", "mdict"],
+}
+# The suite with the torchrun test (the other suites deselect it: it takes the longest).
+DISTRIBUTED = "explicit"
+
+
+def run_suite(project: Path, *args: str) -> subprocess.CompletedProcess:
+    """The project's own tests, in a fresh interpreter, from its root, as a user runs them."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("projects")
+    made = {}
+    for style, options in COMBOS.items():
+        path = root / f"{style.replace('_', '-')}-proj"
+        result = run_cli("new", str(path), "--style", style, *options)
+        assert result.exit_code == 0, result.output
+        made[style] = path
+    return made
+
+
+def test_layout(projects: dict[str, Path]) -> None:
+    files = set(tree_snapshot(projects["explicit"]))
+    package = "src/explicit_proj"
+    assert files == {
+        ".gitignore",
+        "README.md",
+        "pyproject.toml",
+        "configs/default.toml",
+        f"{package}/__init__.py",
+        f"{package}/registry.py",
+        f"{package}/initializers.py",
+        f"{package}/train.py",
+        f"{package}/models/__init__.py",
+        f"{package}/models/net.py",
+        f"{package}/data/__init__.py",
+        f"{package}/data/training_data.py",
+        f"{package}/data/synthetic.py",
+        "tests/conftest.py",
+        "tests/test_train.py",
+        "tests/models/test_net.py",
+        "tests/data/test_training_data.py",
+    }
+    sequential = tree_snapshot(projects["sequential"])
+    assert "src/sequential_proj/models/le_net.py" in sequential
+    assert "tests/models/test_le_net.py" in sequential
+    assert "src/mdict/train.py" in tree_snapshot(projects["moduledict"])
+
+
+def test_the_options_are_recorded_in_pyproject(projects: dict[str, Path]) -> None:
+    import tomllib
+
+    from torchscaffold import __version__
+
+    table = tomllib.loads((projects["modulelist"] / "pyproject.toml").read_text())
+    assert table["tool"]["torchgen"] == {
+        "version": __version__,
+        "package": "modulelist_proj",
+        "style": "modulelist",
+        "preset": "mlp",
+        "kind": "iterable",
+        "init": "kaiming",
+        "model": "Net",
+        "dataset": "Records",
+    }
+    project = table["project"]
+    assert project["name"] == "modulelist-proj"
+    assert {"torch>=2.3", "numpy>=1.24"} <= set(project["dependencies"])
+    assert project["optional-dependencies"]["test"] == ["pytest>=8"]
+
+
+def test_the_model_uses_the_registries(projects: dict[str, Path]) -> None:
+    net = (projects["add_module"] / "src/add_module_proj/models/net.py").read_text()
+    assert "from add_module_proj.initializers import initialize" in net
+    assert "@MODELS.register()\nclass Net(nn.Module):" in net
+    assert 'initialize(self, "xavier")' in net and "for m in self.modules()" not in net
+    bare = (projects["moduledict"] / "src/mdict/models/net.py").read_text()
+    assert "init_weights" not in bare and "initialize" not in bare
+    registry = (projects["explicit"] / "src/explicit_proj/registry.py").read_text()
+    assert 'MODELS = Registry("MODELS", locations=[_sibling("models")])' in registry
+    data_init = (projects["explicit"] / "src/explicit_proj/data/__init__.py").read_text()
+    assert data_init.endswith(
+        "from .synthetic import make_synthetic as make_synthetic\n"
+        "from .training_data import TrainingData as TrainingData\n"
+    )
+
+
+def test_every_generated_file_is_lint_clean(
+    projects: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for project in projects.values():
+        # ruff finds the project's own package (first-party imports) from its root.
+        monkeypatch.chdir(project)
+        assert_lint_clean(*sorted(project.rglob("*.py")))
+        # Docstrings and comments too stay within black's 88 columns (the header line names
+        # the command, which may be longer), in the files of the project templates.
+        package = next((project / "src").iterdir())
+        ours = [package / "train.py", package / "data" / "synthetic.py", package / "__init__.py"]
+        for path in [*ours, *project.glob("tests/**/*.py"), *package.glob("*/__init__.py")]:
+            lines = path.read_text().splitlines()[1:]
+            long = [n for n, line in enumerate(lines, 2) if len(line) > 88]
+            assert not long, f"{path}: lines {long} are longer than 88"
+
+
+@pytest.mark.parametrize("style", COMBOS)
+def test_the_project_passes_its_own_tests(projects: dict[str, Path], style: str) -> None:
+    args = [] if style == DISTRIBUTED else ["-m", "not distributed"]
+    done = run_suite(projects[style], *args)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    expected = "10 passed" if style == DISTRIBUTED else "9 passed, 1 deselected"
+    assert expected in done.stdout, done.stdout[-2000:]
+
+
+def test_an_editable_install_imports_the_src_package(
+    projects: dict[str, Path], tmp_path: Path
+) -> None:
+    """``pip install -e .`` works offline (no build isolation: hatchling is already here)."""
+    pytest.importorskip("hatchling")
+    project = projects["modulelist"]
+    env = tmp_path / "venv"
+    venv.create(env, system_site_packages=True, with_pip=False)
+    python = str(env / "bin" / "python")
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps"]
+    install = subprocess.run(
+        [*pip, "--no-build-isolation", "--no-index", "-e", str(project)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    done = subprocess.run(
+        [python, "-c", "import modulelist_proj; print(modulelist_proj.__file__)"],
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(project / "src/modulelist_proj/__init__.py")
