@@ -15,22 +15,28 @@ from torchscaffold.commands import _parse
 @click.argument("name")
 @click.option(
     "--style",
+    metavar="STYLE",
     help="explicit | add_module | sequential | modulelist | moduledict  "
     "[default: explicit, or the project's]",
 )
 @click.option("--numbered", is_flag=True, help="sequential: plain nn.Sequential(*layers).")
-@click.option("--preset", help="A published architecture (see `torchgen list presets`).")
+@click.option(
+    "--preset", metavar="NAME", help="A published architecture (see `torchgen list presets`)."
+)
 @click.option(
     "--spec",
     type=click.Path(path_type=Path, dir_okay=False),
     help="A model description in TOML (see docs/spec-format.md).",
 )
-@click.option("--in-channels", help="Input channels (or features), e.g. 1 for grayscale.")
-@click.option("--input-size", help="Spatial input size: 224 or 224x224.")
-@click.option("--num-classes", help="Output classes of the final layer.")
+@click.option(
+    "--in-channels", metavar="N", help="Input channels (or features), e.g. 1 for grayscale."
+)
+@click.option("--input-size", metavar="HxW", help="Spatial input size: 224 or 224x224.")
+@click.option("--num-classes", metavar="N", help="Output classes of the final layer.")
 @click.option(
     "--init",
     "init",
+    metavar="SCHEME",
     help="Weight init: kaiming | xavier | trunc_normal | orthogonal | "
     "default | kaiming_uniform.",
 )

@@ -13,16 +13,26 @@ from torchscaffold.errors import TorchgenError
 
 @click.command("new")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--package", help="The import package  [default: PATH's name, e.g. my_proj]")
+@click.option(
+    "--package", metavar="NAME", help="The import package  [default: PATH's name, e.g. my_proj]"
+)
 @click.option(
     "--style",
+    metavar="STYLE",
     default="explicit",
     show_default=True,
     help="explicit | add_module | sequential | modulelist | moduledict",
 )
-@click.option("--preset", default="tiny", show_default=True, help="See `torchgen list presets`.")
+@click.option(
+    "--preset",
+    metavar="NAME",
+    default="tiny",
+    show_default=True,
+    help="See `torchgen list presets`.",
+)
 @click.option(
     "--kind",
+    metavar="KIND",
     default="tensor",
     show_default=True,
     help="The dataset: tensor | csv | files | iterable (see `torchgen list kinds`).",
@@ -30,13 +40,20 @@ from torchscaffold.errors import TorchgenError
 @click.option(
     "--init",
     "init",
+    metavar="SCHEME",
     default="kaiming",
     show_default=True,
     help="Weight init of the model (see `torchgen list inits`), or none.",
 )
-@click.option("--model", default="Net", show_default=True, help="The model's class name.")
 @click.option(
-    "--dataset", default="TrainingData", show_default=True, help="The dataset's class name."
+    "--model", metavar="CLASS", default="Net", show_default=True, help="The model's class name."
+)
+@click.option(
+    "--dataset",
+    metavar="CLASS",
+    default="TrainingData",
+    show_default=True,
+    help="The dataset's class name.",
 )
 @click.option(
     "--dry-run",
