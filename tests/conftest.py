@@ -105,3 +105,17 @@ def assert_lint_clean(*paths: Path) -> None:
         text=True,
     )
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+
+
+@pytest.fixture(scope="session")
+def datasets(tmp_path_factory, torch) -> dict[str, ModuleType]:
+    """Every dataset kind, generated through the CLI once and imported."""
+    from torchscaffold.dataset_gen import KINDS
+
+    out = tmp_path_factory.mktemp("datasets")
+    modules = {}
+    for kind in KINDS:
+        path = out / f"{kind}_data.py"
+        assert run_cli("dataset", "Data", "--kind", kind, "-o", str(path)).exit_code == 0
+        modules[kind] = import_file(path)
+    return modules

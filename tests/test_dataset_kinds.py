@@ -18,22 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import import_file, run_cli
-from torchscaffold.dataset_gen import KINDS
-
 TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
-def gen(tmp_path_factory: pytest.TempPathFactory, torch) -> dict[str, ModuleType]:
-    """Every kind, generated through the CLI and imported once."""
-    out = tmp_path_factory.mktemp("kinds")
-    modules = {}
-    for kind in KINDS:
-        path = out / f"{kind}_data.py"
-        assert run_cli("dataset", "Data", "--kind", kind, "-o", str(path)).exit_code == 0
-        modules[kind] = import_file(path)
-    return modules
+def gen(datasets: dict[str, ModuleType]) -> dict[str, ModuleType]:
+    return datasets
 
 
 # -- tensor ---------------------------------------------------------------------------------------

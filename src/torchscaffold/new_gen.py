@@ -29,18 +29,22 @@ UNSCAFFOLDED_KINDS = frozenset({"sequence"})
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 
 
+_DEFAULTS = Settings(package="")
+
+
 @dataclass(frozen=True)
 class NewRequest:
     """Everything ``torchgen new`` was asked."""
 
     path: Path
     package: str | None = None
-    style: str = "explicit"
-    preset: str = "tiny"
-    kind: str = "tensor"
-    init: str = "kaiming"
-    model: str = "Net"
-    dataset: str = "TrainingData"
+    # The defaults are [tool.torchgen]'s, defined once in project.Settings.
+    style: str = _DEFAULTS.style
+    preset: str = _DEFAULTS.preset
+    kind: str = _DEFAULTS.kind
+    init: str = _DEFAULTS.init
+    model: str = _DEFAULTS.model
+    dataset: str = _DEFAULTS.dataset
 
     @property
     def root(self) -> Path:

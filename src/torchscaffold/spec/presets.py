@@ -74,65 +74,24 @@ def cnn(name: str) -> Model:
     )
 
 
-# Simonyan & Zisserman 2014, table 1: configurations A, B, D, E ("M" is a 2x2 max pool).
-VGG_CONFIGS: dict[str, tuple[int | str, ...]] = {
-    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "vgg16": (
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        "M",
-    ),
-    "vgg19": (
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-    ),
+# Simonyan & Zisserman 2014, table 1: configurations A, B, D, E (conv widths; M: 2x2 max pool).
+VGG_CONFIGS: dict[str, str] = {
+    "vgg11": "64 M 128 M 256 256 M 512 512 M 512 512 M",
+    "vgg13": "64 64 M 128 128 M 256 256 M 512 512 M 512 512 M",
+    "vgg16": "64 64 M 128 128 M 256 256 256 M 512 512 512 M 512 512 512 M",
+    "vgg19": "64 64 M 128 128 M 256 256 256 256 M 512 512 512 512 M 512 512 512 512 M",
 }
 
 
 def vgg(config: str) -> Callable[[str], Model]:
     def build(name: str) -> Model:
         features: list[Layer] = []
-        for v in VGG_CONFIGS[config]:
+        for v in VGG_CONFIGS[config].split():
             if v == "M":
                 features.append(L("MaxPool2d", kernel_size=2, stride=2))
             else:
                 features += [
-                    L("Conv2d", out_channels=v, kernel_size=3, padding=1),
+                    L("Conv2d", out_channels=int(v), kernel_size=3, padding=1),
                     L("ReLU", inplace=True),
                 ]
         return Model(
