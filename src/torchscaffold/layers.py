@@ -68,10 +68,6 @@ class LayerType:
                 return a
         raise KeyError(name)
 
-    @property
-    def has_params(self) -> bool:
-        return self.params is not _no_params
-
 
 # ---------------------------------------------------------------------------------- shape maths
 def _tuple(value: Any, n: int) -> tuple[int, ...]:
@@ -583,53 +579,43 @@ def _ints(v: Any, minimum: int, max_len: int = 3) -> bool:
     )
 
 
+def _positive_numbers(v: Any) -> bool:
+    return (_is_number(v) and v > 0) or (
+        isinstance(v, (list, tuple))
+        and 1 <= len(v) <= 3
+        and all(_is_number(x) and x > 0 for x in v)
+    )
+
+
 def check_value(arg: Arg, value: Any) -> str | None:
     """None if ``value`` suits ``arg``, else what was expected (for the error message)."""
-    k, m = arg.kind, arg.minimum
-    ok = {
-        "int": lambda v: _is_int(v) and v >= m,
-        "size": lambda v: _ints(v, m),
-        "opt_size": lambda v: _ints(v, m),
-        "padding": lambda v: v in ("same", "valid") or _ints(v, m),
-        "prob": lambda v: _is_number(v) and 0 <= v <= 1,
-        "float": _is_number,
-        "pos_float": lambda v: _is_number(v) and v > 0,
-        "opt_float": lambda v: _is_number(v) and v > 0,
-        "bool": lambda v: isinstance(v, bool),
-        "opt_bool": lambda v: isinstance(v, bool),
-        "choice": lambda v: v in arg.choices,
-        "shape": lambda v: _ints(v, 1, max_len=8),
-        "opt_shape": lambda v: _ints(v, 1),
-        "opt_scale": lambda v: (_is_number(v) and v > 0)
-        or (
-            isinstance(v, (list, tuple))
-            and 1 <= len(v) <= 3
-            and all(_is_number(x) and x > 0 for x in v)
+    m = arg.minimum
+    at_least = f"an integer >= {m}"
+    # kind -> (test, what the error says was expected); one row per kind.
+    rules: dict[str, tuple[Callable[[Any], bool], str]] = {
+        "int": (lambda v: _is_int(v) and v >= m, at_least),
+        "size": (lambda v: _ints(v, m), f"{at_least} or a list of them"),
+        "padding": (
+            lambda v: v in ("same", "valid") or _ints(v, m),
+            f"{at_least}, a list of them, 'same' or 'valid'",
         ),
-        "dim": _is_int,
-        "opt_index": _is_int,
-    }[k]
-    if ok(value):
-        return None
-    expected = {
-        "int": f"an integer >= {m}",
-        "size": f"an integer >= {m} or a list of them",
-        "opt_size": f"an integer >= {m} or a list of them",
-        "padding": f"an integer >= {m}, a list of them, 'same' or 'valid'",
-        "prob": "a probability between 0 and 1",
-        "float": "a number",
-        "pos_float": "a positive number",
-        "opt_float": "a positive number",
-        "bool": "true or false",
-        "opt_bool": "true or false",
-        "choice": "one of " + ", ".join(repr(c) for c in arg.choices),
-        "shape": "a positive integer or a list of them",
-        "opt_shape": "a positive integer or a list of them",
-        "opt_scale": "a positive number or a list of them",
-        "dim": "an integer",
-        "opt_index": "an integer",
-    }[k]
-    return expected
+        "prob": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability between 0 and 1"),
+        "float": (_is_number, "a number"),
+        "pos_float": (lambda v: _is_number(v) and v > 0, "a positive number"),
+        "bool": (lambda v: isinstance(v, bool), "true or false"),
+        "choice": (
+            lambda v: v in arg.choices,
+            "one of " + ", ".join(repr(c) for c in arg.choices),
+        ),
+        "shape": (lambda v: _ints(v, 1, max_len=8), "a positive integer or a list of them"),
+        "opt_shape": (lambda v: _ints(v, 1), "a positive integer or a list of them"),
+        "opt_scale": (_positive_numbers, "a positive number or a list of them"),
+        "dim": (_is_int, "an integer"),
+    }
+    # Optional kinds take the same values as their plain kind (TOML has no None to give).
+    aliases = {"opt_size": "size", "opt_float": "pos_float", "opt_bool": "bool", "opt_index": "dim"}
+    test, expected = rules[aliases.get(arg.kind, arg.kind)]
+    return None if test(value) else expected
 
 
 # Kinds whose value may name a model or block parameter instead of a literal.

@@ -141,14 +141,18 @@ class ResolvedModel:
     rows: tuple[SummaryRow, ...]
 
     def flat(self) -> list[tuple[str, Entry]]:
-        """Top-level entries with groups flattened into ``group_name`` names."""
-        out: list[tuple[str, Entry]] = []
-        for e in self.entries:
-            if isinstance(e, RGroup):
-                out += [(f"{e.name}_{sub.name}", sub) for sub in e.entries]
-            else:
-                out.append((e.name, e))
-        return out
+        return _flatten(self.entries)
+
+
+def _flatten(entries: tuple[Entry | RGroup, ...] | list[Entry | RGroup]) -> list[tuple[str, Entry]]:
+    """Top-level entries with groups flattened into ``group_name`` names (the flat styles)."""
+    out: list[tuple[str, Entry]] = []
+    for e in entries:
+        if isinstance(e, RGroup):
+            out += [(f"{e.name}_{sub.name}", sub) for sub in e.entries]
+        else:
+            out.append((e.name, e))
+    return out
 
 
 def resolve(model: Model) -> ResolvedModel:
@@ -238,9 +242,7 @@ class _Resolver:
             if first:
                 integer_input = self.integer_input(node)
             first = False
-        flat = [
-            n for n, _ in ResolvedModel("", "", (), (), None, (), tuple(entries), (), 0, ()).flat()
-        ]
+        flat = [n for n, _ in _flatten(entries)]
         for name, n in Counter(flat).items():
             if n > 1:
                 raise TorchgenError(f"the model: {name!r} is used twice once groups are flattened")
@@ -258,8 +260,7 @@ class _Resolver:
         )
 
     def integer_input(self, node: Any) -> int | None:
-        while not isinstance(node, Layer):
-            node = node.body[0] if isinstance(node, Group) else self.m.block(node.block).body[0]
+        node = self.m.leading_layer(node)
         if CATALOG[node.type].integer_input:
             return dict(node.args)["num_embeddings"]
         return None
@@ -427,17 +428,11 @@ class _Resolver:
         return RInstance(block.name, tuple(args), _shape(dims), _shape(out), params), out
 
     def in_param(self, block: Block) -> str:
-        first = block.body[0]
-        while isinstance(first, BlockCall):
-            first = self.m.block(first.block).body[0]
-        t = CATALOG[first.type]
-        return "in_features" if t.in_dim == -1 else "in_channels"
+        first = CATALOG[self.m.leading_layer(block.body[0]).type]
+        return "in_features" if first.in_dim == -1 else "in_channels"
 
     def feature_index(self, block: Block, rank: int) -> int:
-        first = block.body[0]
-        while isinstance(first, BlockCall):
-            first = self.m.block(first.block).body[0]
-        return CATALOG[first.type].in_dim % rank
+        return CATALOG[self.m.leading_layer(block.body[0]).type].in_dim % rank
 
     def block_body(
         self, block: Block, dims: Dims, bindings: dict[str, Dim], where: str

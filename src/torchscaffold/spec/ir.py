@@ -81,3 +81,9 @@ class Model:
             if b.name == name:
                 return b
         raise KeyError(name)
+
+    def leading_layer(self, node: Node) -> Layer:
+        """The layer that first sees ``node``'s input, looking into groups and blocks."""
+        while not isinstance(node, Layer):
+            node = node.body[0] if isinstance(node, Group) else self.block(node.block).body[0]
+        return node

@@ -6,19 +6,7 @@ from dataclasses import replace
 
 from torchscaffold.errors import TorchgenError
 from torchscaffold.layers import CATALOG
-from torchscaffold.spec.ir import BlockCall, Group, Layer, Model, Node
-
-
-def first_layer(model: Model) -> Layer | None:
-    node: Node | None = model.body[0] if model.body else None
-    while node is not None:
-        if isinstance(node, Layer):
-            return node
-        if isinstance(node, Group):
-            node = node.body[0]
-        elif isinstance(node, BlockCall):
-            node = model.block(node.block).body[0]
-    return None
+from torchscaffold.spec.ir import Model
 
 
 def finalize(
@@ -52,8 +40,9 @@ def finalize(
         if "num_classes" not in params:
             raise TorchgenError("--num-classes: this model has no num_classes parameter")
         params["num_classes"] = num_classes
-    first = first_layer(model)
-    integer_input = first is not None and CATALOG[first.type].integer_input
+    integer_input = (
+        bool(model.body) and CATALOG[model.leading_layer(model.body[0]).type].integer_input
+    )
     input_param = None
     if not integer_input:
         input_param = "in_features" if len(shape) == 1 else "in_channels"
