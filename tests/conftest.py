@@ -58,6 +58,34 @@ def run_torchgen(
     )
 
 
+def child_venv(path: Path) -> str:
+    """A virtual environment at ``path`` that sees the packages of the interpreter running the
+    tests, whatever that is (a venv, a conda env, the system Python), and returns its python.
+
+    ``system_site_packages=True`` would show the *base* interpreter's packages, not an active
+    venv's; a ``.pth`` file naming this interpreter's site directories shows exactly what the
+    tests run with. Those directories' own ``.pth`` files are not processed, so an editable
+    install of torchscaffold out there stays invisible: the child gets it only from what is
+    installed into it.
+    """
+    import site
+    import sysconfig
+    import venv
+
+    venv.create(path, with_pip=False)
+    python = str(path / "bin" / "python")
+    child_site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    ours = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    ours += [p for p in site.getsitepackages() if p not in ours]
+    Path(child_site, "_parent_site.pth").write_text("\n".join(ours) + "\n")
+    return python
+
+
 def tree_snapshot(root: Path) -> dict[str, bytes]:
     """Every file under root with its bytes: compare before/after to prove nothing was written."""
     return {

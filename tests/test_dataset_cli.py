@@ -20,6 +20,7 @@ from conftest import assert_lint_clean, import_file, run_cli, run_torchgen, tree
 from torchscaffold import __version__
 from torchscaffold.dataset_gen import KINDS, import_block, plan_dataset, render_dataset
 from torchscaffold.errors import TorchgenError
+from torchscaffold.paths import output_file
 
 
 def test_every_kind_writes_one_lint_clean_file(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_default_kind_and_default_paths(tmp_path: Path) -> None:
         == 0
     )
     assert (tmp_path / "data" / "tokens.py").is_file()
-    assert plan_dataset("Tokens", "csv", None).files[0].path == Path.cwd() / "tokens.py"
+    assert output_file("Tokens", None) == Path.cwd() / "tokens.py"
 
 
 def test_stdout_dry_run_and_regeneration(tmp_path: Path) -> None:
@@ -119,7 +120,6 @@ BAD_NAMES = [
     "Path",
     "Any",
     "DistributedEvalSampler",
-    "DATASETS",
     "IGNORE_INDEX",
 ]
 

@@ -7,17 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-from conftest import assert_lint_clean, run_cli, tree_snapshot
+from conftest import assert_lint_clean, child_venv, run_cli, tree_snapshot
 
 # style -> options. Each style once; the kinds and presets spread over them, cheap presets
 # with the flat kinds (their samples are CSV rows / JSON lists of every input value).
 COMBOS: dict[str, list[str]] = {
-    "explicit": [],  # the defaults: tiny, tensor, kaiming
+    "explicit": [],  # the defaults: tiny, tensor, tiny's init (kaiming)
     "add_module": ["--preset", "mlp", "--kind", "csv", "--init", "xavier"],
     "sequential": ["--preset", "cnn", "--kind", "files", "--model", "LeNet"],
     "modulelist": ["--preset", "mlp", "--kind", "iterable", "--dataset", "Records"],
@@ -93,7 +92,7 @@ def test_the_options_are_recorded_in_pyproject(projects: dict[str, Path]) -> Non
         "style": "modulelist",
         "preset": "mlp",
         "kind": "iterable",
-        "init": "kaiming",
+        "init": "none",  # the mlp preset's reference init: PyTorch's own defaults
         "model": "Net",
         "dataset": "Records",
     }
@@ -151,9 +150,7 @@ def test_an_editable_install_imports_the_src_package(
     """``pip install -e .`` works offline (no build isolation: hatchling is already here)."""
     pytest.importorskip("hatchling")
     project = projects["modulelist"]
-    env = tmp_path / "venv"
-    venv.create(env, system_site_packages=True, with_pip=False)
-    python = str(env / "bin" / "python")
+    python = child_venv(tmp_path / "venv")
     pip = [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps"]
     install = subprocess.run(
         [*pip, "--no-build-isolation", "--no-index", "-e", str(project)],

@@ -23,7 +23,7 @@ from torchscaffold import __version__, plan
         (["proj", "--package", "class"], "invalid package name 'class'"),
         (["proj", "--package", "1pkg"], "invalid package name '1pkg'"),
         (["proj", "--package", "My-Pkg"], "invalid package name 'My-Pkg'"),
-        (["proj", "--package", "torch"], "shadows an installed package"),
+        (["proj", "--package", "torch"], "shadows the module"),
         (["bad name!"], "invalid project name 'bad name!'"),
         (["proj", "--style", "explict"], "unknown style 'explict' (did you mean 'explicit'?)"),
         (["proj", "--preset", "resnet19"], "unknown preset 'resnet19' (did you mean"),
@@ -33,7 +33,7 @@ from torchscaffold import __version__, plan
         (["proj", "--model", "1Net"], "invalid model name '1Net'"),
         (["proj", "--model", "Module"], "invalid model name 'Module'"),
         (["proj", "--dataset", "My-Data"], "invalid dataset name 'My-Data'"),
-        (["proj", "--dataset", "Synthetic"], "data/synthetic.py is the synthetic data"),
+        (["proj", "--dataset", "Synthetic"], "the project's own module has that name"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -83,12 +83,15 @@ def test_dry_run_reports_every_file_and_writes_nothing(tmp_path: Path) -> None:
 def test_dry_run_force_and_regeneration_on_an_existing_project(tmp_path: Path) -> None:
     target = tmp_path / "proj"
     assert run_cli("new", "proj", cwd=tmp_path).exit_code == 0
-    # The same scaffold again: every file identical, and the write stays refused (not empty).
+    # The same scaffold again: every file identical, so the command is a no-op that succeeds
+    # (the README's one-liner can run twice).
     dry = run_cli("new", "proj", "--dry-run", cwd=tmp_path)
     assert dry.exit_code == 0
-    statuses = [line.split()[0] for line in dry.output.splitlines() if not line.startswith("(")]
-    assert set(statuses) == {"identical"}
-    assert "is not empty" in dry.output
+    assert {line.split()[0] for line in dry.output.splitlines()} == {"identical"}
+    before = tree_snapshot(target)
+    again = run_cli("new", "proj", cwd=tmp_path)
+    assert again.exit_code == 0, again.output
+    assert tree_snapshot(target) == before
     # A user's edits: one conflicts, a line added to an __init__.py does not, and --force
     # overwrites the conflict but leaves the user's other files and lines alone.
     model = target / "src" / "proj" / "models" / "net.py"

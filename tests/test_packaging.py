@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, child_venv
 from torchscaffold.render import templates_dir
 
 
@@ -77,10 +76,9 @@ def test_wheel_ships_the_templates(wheel):
 
 
 def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
-    # A venv that sees the machine's click/jinja2/black but gets torchscaffold from the wheel.
+    # A venv that sees our click/jinja2/black but gets torchscaffold from the wheel.
     env = tmp_path / "venv"
-    venv.create(env, system_site_packages=True, with_pip=False)
-    python = str(env / "bin" / "python")
+    python = child_venv(env)
     subprocess.run(
         [
             sys.executable,

@@ -15,7 +15,22 @@ from torchscaffold.shapes import ResolvedModel
 
 
 def check_model(source: str, resolved: ResolvedModel) -> str:
-    """Run the model in ``source`` on a random batch of 2; return a one-line report."""
+    """Run the model in ``source`` on a random batch of 2; return a one-line report.
+
+    Whatever torch raises becomes a one-line error: the check exists to catch a prediction
+    that torch disagrees with, and the user should read that, not a traceback."""
+    try:
+        return _check(source, resolved)
+    except TorchgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch's refusal, whatever its type
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise TorchgenError(
+            f"check failed: torch raised {type(exc).__name__}: {first}; nothing was written"
+        ) from None
+
+
+def _check(source: str, resolved: ResolvedModel) -> str:
     import torch
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,10 +55,12 @@ def check_model(source: str, resolved: ResolvedModel) -> str:
     count = sum(p.numel() for p in model.parameters())
     if count != resolved.total_params:
         raise TorchgenError(
-            f"check failed: {count:,} parameters, the summary predicted {resolved.total_params:,}"
+            f"check failed: {count:,} parameters, the summary predicted "
+            f"{resolved.total_params:,}; nothing was written"
         )
     if tuple(y.shape) != (2, *resolved.output_shape):
         raise TorchgenError(
-            f"check failed: output {tuple(y.shape)}, predicted {(2, *resolved.output_shape)}"
+            f"check failed: output {tuple(y.shape)}, predicted {(2, *resolved.output_shape)}; "
+            "nothing was written"
         )
     return f"check: ok, output {tuple(y.shape)}, {count:,} parameters as predicted"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -27,6 +26,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except TorchgenError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            # The user's file system (a full disk, a name too long, permissions), not a bug.
+            from torchscaffold.paths import os_error
+
+            raise click.ClickException(str(os_error(exc))) from None
 
     return wrapper
 
@@ -39,9 +43,11 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 "-o",
                 "--output",
                 "output",
-                type=click.Path(path_type=Path),
+                # A plain string: click.Path would drop the trailing slash that says "a folder".
+                metavar="PATH",
                 default=None,
-                help="Where to write (a file, or a directory for the default name).",
+                help="Where to write: a file, or a folder (existing, or ending in /) for the "
+                "default name.",
             ),
             click.option(
                 "--stdout",

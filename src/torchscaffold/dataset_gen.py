@@ -13,9 +13,8 @@ from pathlib import Path
 
 from torchscaffold import names
 from torchscaffold.errors import TorchgenError, unknown
-from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.render import header, render_python
+from torchscaffold.render import header, refuse_rebound, render_python
 
 KINDS: dict[str, str] = {
     "tensor": "in-memory arrays: NAME(inputs, targets)",
@@ -24,12 +23,6 @@ KINDS: dict[str, str] = {
     "iterable": "IterableDataset over JSON Lines shards, split by rank and worker: NAME(shards)",
     "sequence": "variable-length token sequences with a padding collate: NAME(sequences)",
 }
-
-# Names a generated file defines or imports beyond those names.class_name already refuses: a
-# dataset class called one of these would shadow it.
-GENERATED_NAMES = frozenset(
-    {"DistributedEvalSampler", "Sequence", "Sized", "DATASETS", "IGNORE_INDEX"}
-)
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
@@ -41,10 +34,6 @@ def command_line(name: str, kind: str) -> str:
 
 def validate(name: str, kind: str, registry_module: str | None = None) -> None:
     names.class_name(name, what="dataset name")
-    if name in GENERATED_NAMES:
-        raise TorchgenError(
-            f"invalid dataset name {name!r}: it clashes with a name the generated file defines"
-        )
     if kind not in KINDS:
         raise unknown("kind", kind, KINDS)
     if registry_module is not None and not _DOTTED.match(registry_module):
@@ -58,7 +47,7 @@ def render_dataset(
 ) -> str:
     """The formatted source of one dataset file."""
     validate(name, kind, registry_module)
-    return render_python(
+    source = render_python(
         f"data/{kind}.py.j2",
         header=header(command_line(name, kind)),
         name=name,
@@ -66,18 +55,18 @@ def render_dataset(
         registry_module=registry_module,
         import_block=import_block,
     )
+    refuse_rebound(name, (source,), "dataset name")
+    return source
 
 
-def plan_dataset(
-    name: str, kind: str, output: Path | None, *, registry_module: str | None = None
-) -> Plan:
-    """Render the file in memory; nothing touches the disk here.
+def plan_dataset(name: str, kind: str, path: Path, *, registry_module: str | None = None) -> Plan:
+    """Render the file for ``path`` (already chosen by ``paths.output_file``) in memory;
+    nothing touches the disk here.
 
     With ``registry_module`` (e.g. ``"my_proj.registry"``) the class is decorated with
     ``@DATASETS.register()`` imported from it; without, the file stands alone.
     """
     validate(name, kind, registry_module)
-    path = output_file(name, output)
     text = render_dataset(name, kind, filename=path.name, registry_module=registry_module)
     return Plan((PlannedFile(path, text),))
 

@@ -70,24 +70,33 @@ class LayerType:
 
 
 # ---------------------------------------------------------------------------------- shape maths
-def _tuple(value: Any, n: int) -> tuple[int, ...]:
+def _tuple(value: Any, n: int) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
+
+
+def _per_dim(a: Args, name: str, n: int, value: Any = None) -> tuple[Any, ...]:
+    """Argument ``name`` as one value per spatial dimension: an int, or a list of exactly ``n``.
+
+    torch broadcasts a one-element list for pooling but not for convolution; torchgen asks for
+    the plain int in both cases, so the rule stays one rule."""
+    value = a[name] if value is None else value
+    t = _tuple(value, n)
+    if len(t) != n:
+        raise ShapeError(f"{name} must be a number or a list of {n}, got {list(t)}")
+    return t
 
 
 def _conv_dims(shape: Shape, a: Args, n: int, transposed: bool = False) -> Shape:
     if len(shape) != n + 1:
         raise ShapeError(f"expects input of shape (C, {_spatial_names(n)}), got {_fmt(shape)}")
-    k, s, d = (_tuple(a[x], n) for x in ("kernel_size", "stride", "dilation"))
-    for name, t in (("kernel_size", k), ("stride", s), ("dilation", d)):
-        if len(t) != n:
-            raise ShapeError(f"{name} must be an int or a list of {n} ints, got {list(t)}")
+    k, s, d = (_per_dim(a, x, n) for x in ("kernel_size", "stride", "dilation"))
     groups = a["groups"]
     for arg in ("in_channels", "out_channels"):
         if a[arg] % groups:
             raise ShapeError(f"{arg}={a[arg]} is not divisible by groups={groups}")
     if transposed:
-        p = _tuple(a["padding"], n)
-        op = _tuple(a["output_padding"], n)
+        p = _per_dim(a, "padding", n)
+        op = _per_dim(a, "output_padding", n)
         out = []
         for size, ki, si, pi, di, opi in zip(shape[1:], k, s, p, d, op):
             if opi >= max(si, di):
@@ -100,7 +109,7 @@ def _conv_dims(shape: Shape, a: Args, n: int, transposed: bool = False) -> Shape
                 raise ShapeError("padding='same' requires stride=1")
             p = tuple(-(-di * (ki - 1) // 2) for ki, di in zip(k, d))  # the larger side
         else:
-            p = (0,) * n if pad == "valid" else _tuple(pad, n)
+            p = (0,) * n if pad == "valid" else _per_dim(a, "padding", n)
         mode = a["padding_mode"]
         for size, pi in zip(shape[1:], p):
             if (mode == "reflect" and pi >= size) or (mode == "circular" and pi > size):
@@ -138,10 +147,10 @@ def _conv_params(n: int, transposed: bool = False) -> Callable[[Args], int]:
 def _pool_dims(shape: Shape, a: Args, n: int, dilation: bool) -> Shape:
     if len(shape) != n + 1:
         raise ShapeError(f"expects input of shape (C, {_spatial_names(n)}), got {_fmt(shape)}")
-    k = _tuple(a["kernel_size"], n)
-    s = _tuple(a["stride"] if a["stride"] is not None else a["kernel_size"], n)
-    p = _tuple(a["padding"], n)
-    d = _tuple(a["dilation"], n) if dilation else (1,) * n
+    k = _per_dim(a, "kernel_size", n)
+    s = _per_dim(a, "stride", n) if a["stride"] is not None else k
+    p = _per_dim(a, "padding", n)
+    d = _per_dim(a, "dilation", n) if dilation else (1,) * n
     out = []
     for size, ki, si, pi, di in zip(shape[1:], k, s, p, d):
         if pi > ki // 2:
@@ -166,9 +175,7 @@ def _pool_dims(shape: Shape, a: Args, n: int, dilation: bool) -> Shape:
 def _adaptive(shape: Shape, a: Args, n: int) -> Shape:
     if len(shape) != n + 1:
         raise ShapeError(f"expects input of shape (C, {_spatial_names(n)}), got {_fmt(shape)}")
-    size = _tuple(a["output_size"], n)
-    if len(size) != n:
-        raise ShapeError(f"output_size must be an int or a list of {n} ints")
+    size = _per_dim(a, "output_size", n)
     return (shape[0], *(s if o is None else o for s, o in zip(shape[1:], size)))
 
 
@@ -179,6 +186,12 @@ def _linear(shape: Shape, a: Args) -> Shape:
 def _flatten(shape: Shape, a: Args) -> Shape:
     # start_dim/end_dim count the batch dimension, as in torch.
     full = (1, *shape)
+    for name in ("start_dim", "end_dim"):
+        if not -len(full) <= a[name] < len(full):
+            raise ShapeError(
+                f"{name}={a[name]} is out of range for a batch of rank {len(full)} "
+                f"(from {-len(full)} to {len(full) - 1})"
+            )
     start, end = a["start_dim"] % len(full), a["end_dim"] % len(full)
     if start > end:
         raise ShapeError(f"start_dim={a['start_dim']} comes after end_dim={a['end_dim']}")
@@ -247,13 +260,9 @@ def _upsample(shape: Shape, a: Args) -> Shape:
             f"align_corners only applies to the interpolating modes, not {a['mode']!r}"
         )
     if size is not None:
-        out = _tuple(size, n)
-        if len(out) != n:
-            raise ShapeError(f"size must be an int or a list of {n} ints")
+        out = _per_dim(a, "size", n)
     else:
-        factors = _tuple(scale, n)
-        if len(factors) != n:
-            raise ShapeError(f"scale_factor must be a number or a list of {n} numbers")
+        factors = _per_dim(a, "scale_factor", n)
         out = tuple(math.floor(s * f) for s, f in zip(shape[1:], factors))
     if any(o <= 0 for o in out):
         raise ShapeError(f"output size {_fmt(out)} is not positive")
@@ -560,13 +569,44 @@ def lookup(name: str) -> LayerType:
 
 
 # ------------------------------------------------------------------------- argument validation
+# What torch can build at all. Sizes are int64 and scalars of float32 layers float32; and no
+# machine holds a layer of a trillion parameters (4 TB of float32) or a sample of 2**40 values.
+INT64_MAX = 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_LAYER_PARAMS = 10**12
+MAX_SAMPLE_ELEMENTS = 2**40
+
+
+def check_limits(args: Args, out_shape: Shape, params: int) -> str | None:
+    """None if torch can build and run this layer; else why not (for the error message)."""
+    for name, value in args.items():
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if _is_int(v) and abs(v) > INT64_MAX:
+                return f"{name}={v} does not fit in a 64-bit integer"
+    if params > MAX_LAYER_PARAMS:
+        return f"{params:,} parameters is more than any machine can hold ({MAX_LAYER_PARAMS:,})"
+    if math.prod(out_shape) > MAX_SAMPLE_ELEMENTS:
+        return (
+            f"its output {_fmt(out_shape)} has more values per sample than any machine can "
+            f"hold ({MAX_SAMPLE_ELEMENTS:,})"
+        )
+    return None
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _is_number(v: Any) -> bool:
-    # TOML allows inf and nan, which repr() would write as undefined names.
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    # TOML allows inf and nan, which repr() would write as undefined names; a float32 layer
+    # cannot hold a scalar beyond FLOAT32_MAX either (torch: "cannot be converted without
+    # overflow").
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and abs(v) <= FLOAT32_MAX
+    )
 
 
 def _ints(v: Any, minimum: int, max_len: int = 3) -> bool:
@@ -600,8 +640,11 @@ def check_value(arg: Arg, value: Any) -> str | None:
             f"{at_least}, a list of them, 'same' or 'valid'",
         ),
         "prob": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability between 0 and 1"),
-        "float": (_is_number, "a number"),
-        "pos_float": (lambda v: _is_number(v) and v > 0, "a positive number"),
+        "float": (_is_number, "a number within float32's range"),
+        "pos_float": (
+            lambda v: _is_number(v) and v > 0,
+            "a positive number within float32's range",
+        ),
         "bool": (lambda v: isinstance(v, bool), "true or false"),
         "choice": (
             lambda v: v in arg.choices,
@@ -615,6 +658,9 @@ def check_value(arg: Arg, value: Any) -> str | None:
     # Optional kinds take the same values as their plain kind (TOML has no None to give).
     aliases = {"opt_size": "size", "opt_float": "pos_float", "opt_bool": "bool", "opt_index": "dim"}
     test, expected = rules[aliases.get(arg.kind, arg.kind)]
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    if any(_is_int(v) and abs(v) > INT64_MAX for v in items):
+        return "an integer that fits in 64 bits"
     return None if test(value) else expected
 
 

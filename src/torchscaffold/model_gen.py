@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchscaffold import names
+from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.layers import CATALOG
 from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.render import header, render_python
+from torchscaffold.render import header, refuse_rebound, render_python
 from torchscaffold.shapes import ResolvedModel, RLayer, RRun, resolve
 from torchscaffold.spec.ir import Model
 from torchscaffold.spec.loader import load_spec
@@ -41,15 +43,21 @@ class ModelRequest:
     num_classes: int | None = None
     init: str | None = None
 
-    def command(self) -> str:
-        """The canonical command line for the header (no paths, so output is reproducible)."""
+    def command(self, path: Path | None = None) -> str:
+        """The canonical command line for the header of the file at ``path``: run from that
+        file's folder, it makes the file again. Paths are relative to that folder (the spec's,
+        and ``-o`` where the file's name is not the default), so the line is the same on every
+        machine that has the same layout."""
         parts = ["torchgen model", self.name, f"--style {self.style}"]
         if self.numbered:
             parts.append("--numbered")
         if self.preset:
             parts.append(f"--preset {self.preset}")
         if self.spec:
-            parts.append(f"--spec {self.spec.name}")
+            spec = self.spec
+            if path is not None:
+                spec = Path(os.path.relpath(paths.resolve(spec), paths.resolve(path.parent)))
+            parts.append(f"--spec {shlex.quote(spec.as_posix())}")
         if self.in_channels is not None:
             parts.append(f"--in-channels {self.in_channels}")
         if self.input_size is not None:
@@ -58,6 +66,8 @@ class ModelRequest:
             parts.append(f"--num-classes {self.num_classes}")
         if self.init:
             parts.append(f"--init {self.init}")
+        if path is not None and path.name != f"{names.snake_case(self.name)}.py":
+            parts.append(f"-o {shlex.quote(path.name)}")
         return " ".join(parts)
 
 
@@ -95,7 +105,7 @@ def render_model(
     resolved: ResolvedModel,
     req: ModelRequest,
     *,
-    filename: str,
+    path: Path,
     registry_import: str | None = None,
     registry_decorator: str | None = None,
     init_call: str | None = None,
@@ -103,14 +113,14 @@ def render_model(
     style = req.style
     nested = style == "sequential"
     model_pairs = [(e.name, e) for e in resolved.entries] if nested else resolved.flat()
-    return render_python(
+    source = render_python(
         "model/module.py.j2",
         compact=True,
-        header=header(req.command()),
+        header=header(req.command(path)),
         model=resolved,
         style=style,
         numbered=req.numbered,
-        filename=filename,
+        filename=path.name,
         model_pairs=model_pairs,
         pairs_of=_pairs_of,
         index_of=functools.partial(_index_of, expand_runs=style == "modulelist"),
@@ -124,6 +134,9 @@ def render_model(
         registry_import=registry_import,
         registry_decorator=registry_decorator,
     )
+    for name in (resolved.name, *(b.name for b in resolved.blocks)):
+        refuse_rebound(name, (source,), "class name")
+    return source
 
 
 def _pairs_of(entries: tuple) -> list[tuple[str, object]]:
@@ -179,5 +192,5 @@ def plan_model(req: ModelRequest, output: Path | None) -> tuple[Plan, ResolvedMo
     """Render the whole file in memory; nothing touches the disk here."""
     resolved = resolve(describe(req))
     path = output_file(req.name, output)
-    text = render_model(resolved, req, filename=path.name)
+    text = render_model(resolved, req, path=path)
     return Plan((PlannedFile(path, text),)), resolved

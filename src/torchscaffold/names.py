@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import keyword
 import re
+import sys
+import unicodedata
+from pathlib import Path
 
 from torchscaffold.errors import TorchgenError
 
@@ -102,6 +106,14 @@ RESERVED_CLASS_NAMES = frozenset(
     | {"Any", "Callable", "Iterator", "Path", "Sampler", "DistributedSampler"}
 )
 
+# Names the generated methods use as locals or globals: a constructor parameter so named would
+# shadow them (``nn`` -> "'int' object has no attribute 'Conv2d'") or repeat an argument
+# (``self``, and the block's own first argument ``in_channels`` / ``in_features``).
+GENERATED_LOCALS = frozenset(
+    {"self", "x", "nn", "torch", "F", "OrderedDict", "identity", "layer", "i", "module"}
+)
+INPUT_PARAMS = frozenset({"in_channels", "in_features"})
+
 _CAMEL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 _SNAKE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
@@ -130,19 +142,73 @@ def attribute_name(name: str, *, where: str) -> str:
     return name
 
 
-def package_name(name: str) -> str:
-    """Return ``name`` if it is a valid, importable package name."""
+def parameter_name(name: str, *, where: str, block: bool = False) -> str:
+    """Return ``name`` if it can be a constructor keyword of a generated class.
+
+    On top of ``attribute_name``'s rules it must not shadow what the generated methods use, and a
+    block's parameter must not repeat the block's first argument (its input size)."""
+    attribute_name(name, where=where)
+    if name in GENERATED_LOCALS or (block and name in INPUT_PARAMS):
+        raise TorchgenError(
+            f"invalid parameter name {name!r} in {where}: the generated code uses that name "
+            "itself; choose another"
+        )
+    return name
+
+
+def package_name(name: str, *, new_at: Path | None = None) -> str:
+    """Return ``name`` if it is a valid package name that shadows no module: neither the
+    standard library's (the project's ``import logging`` would import itself) nor, for a new
+    project at ``new_at``, one installed here, unless that is this very project installed
+    before (running ``torchgen new`` again)."""
     if not _SNAKE.match(name) or keyword.iskeyword(name) or name.startswith("_"):
         raise TorchgenError(
             f"invalid package name {name!r}: use a lowercase identifier such as 'my_project'"
         )
-    if name in {"torch", "torchgen", "torchscaffold", "numpy", "test", "tests"}:
-        raise TorchgenError(f"invalid package name {name!r}: it shadows an installed package")
+    if name in {"torch", "torchgen", "torchscaffold", "numpy", "test", "tests"} or (
+        name in sys.stdlib_module_names
+    ):
+        raise TorchgenError(f"invalid package name {name!r}: it shadows the module {name!r}")
+    if new_at is not None and _installed_elsewhere(name, new_at):
+        raise TorchgenError(
+            f"invalid package name {name!r}: it shadows the installed module {name!r}"
+        )
     return name
 
 
+def _installed_elsewhere(name: str, root: Path) -> bool:
+    # find_spec looks the name up on sys.path without importing anything.
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    locations = [*(spec.submodule_search_locations or ()), spec.origin or ""]
+    return not any(loc and Path(loc).is_relative_to(root) for loc in locations)
+
+
+def text(value: str, *, where: str) -> str:
+    """Return ``value`` if it is text a person would write in a docstring: printable characters,
+    spaces, tabs and line breaks. Control characters (NUL, ESC, BEL) and invisible format
+    characters (bidi overrides such as U+202E) are refused: they change how the source reads or
+    whether it compiles, never what a reader should see."""
+    for c in value:
+        if c in "\t\n" or c.isprintable():
+            continue
+        code = f"U+{ord(c):04X}"
+        label = unicodedata.name(c, "control character")
+        raise TorchgenError(
+            f"invalid character {code} ({label.lower()}) in {where}: use printable text"
+        )
+    return value
+
+
 def snake_case(name: str) -> str:
-    """``ResNet18`` -> ``resnet18``, ``MyConvNet`` -> ``my_conv_net``, ``VGG16`` -> ``vgg16``."""
+    """``ResNet18`` -> ``res_net18``, ``MyConvNet`` -> ``my_conv_net``, ``VGG16`` -> ``vgg16``.
+
+    Every capital that starts a word starts a word of the file name, as in Django and inflection;
+    a run of capitals is one word. tests/test_names.py holds the examples."""
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s)
     return s.lower()

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchscaffold import names
+from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.project import Project, Settings
+from torchscaffold.project import NO_INIT, Project, Settings
 from torchscaffold.render import header, render, render_python
 
 # Kinds whose samples are flat feature vectors: train.py reshapes them to the model's input.
@@ -31,6 +31,21 @@ _PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 
 _DEFAULTS = Settings(package="")
 
+# The project's own files, relative to its root, and their templates; "{package}" is the package.
+TEXT_FILES = {  # rendered as they are
+    "pyproject.toml": "project/pyproject.toml.j2",
+    "README.md": "project/README.md.j2",
+    ".gitignore": "project/gitignore.j2",
+    "configs/default.toml": "project/configs/default.toml.j2",
+}
+PYTHON_FILES = {  # rendered, then formatted by black
+    "src/{package}/__init__.py": "project/package_init.py.j2",
+    "src/{package}/train.py": "project/train.py.j2",
+    "src/{package}/data/synthetic.py": "project/synthetic.py.j2",
+    "tests/conftest.py": "project/tests/conftest.py.j2",
+    "tests/test_train.py": "project/tests/test_train.py.j2",
+}
+
 
 @dataclass(frozen=True)
 class NewRequest:
@@ -42,13 +57,13 @@ class NewRequest:
     style: str = _DEFAULTS.style
     preset: str = _DEFAULTS.preset
     kind: str = _DEFAULTS.kind
-    init: str = _DEFAULTS.init
+    init: str | None = None  # the preset's reference init
     model: str = _DEFAULTS.model
     dataset: str = _DEFAULTS.dataset
 
     @property
     def root(self) -> Path:
-        return self.path.resolve()
+        return paths.resolve(paths.check_file_name(self.path))
 
     @property
     def project_name(self) -> str:
@@ -83,12 +98,12 @@ def settings_for(req: NewRequest) -> Settings:
             f"invalid project name {req.project_name!r}: use letters, digits, '-', '_' or '.'"
         )
     package = req.package or default_package(req.project_name)
-    names.package_name(package)
+    names.package_name(package, new_at=req.root)
     for option, value, choices in (
         ("style", req.style, STYLES),
         ("preset", req.preset, PRESETS),
         ("kind", req.kind, KINDS),
-        ("init scheme", req.init, [*SCHEMES, "none"]),
+        ("init scheme", req.init or NO_INIT, [*SCHEMES, NO_INIT]),
     ):
         if value not in choices:
             raise unknown(option, value, choices)
@@ -99,27 +114,34 @@ def settings_for(req: NewRequest) -> Settings:
         )
     names.class_name(req.model, what="model name")
     names.class_name(req.dataset, what="dataset name")
-    if names.snake_case(req.dataset) == "synthetic":
-        raise TorchgenError(
-            f"invalid dataset name {req.dataset!r}: data/synthetic.py is the synthetic data"
-        )
     return Settings(
         package=package,
         style=req.style,
         preset=req.preset,
         kind=req.kind,
-        init=req.init,
+        init=req.init or PRESETS[req.preset].init or NO_INIT,
         model=req.model,
         dataset=req.dataset,
     )
 
 
-def check_target(root: Path, *, force: bool) -> None:
-    """PATH must be a new or empty directory, unless --force."""
-    if root.exists() and not root.is_dir():
+def check_target(root: Path, plan: Plan, *, force: bool) -> None:
+    """PATH must be a new or empty directory, or this very project generated before (its
+    ``pyproject.toml`` identical: running the same command again is a no-op), unless --force."""
+    found = paths.kind(root)
+    if found not in (None, "dir"):
         raise TorchgenError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()) and not force:
-        raise TorchgenError(f"{root} is not empty; use --force to generate into it anyway")
+    if force or found is None or not any(root.iterdir()):
+        return
+    statuses = {f.path: status for status, f in plan.statuses()}
+    if statuses.get(root / "pyproject.toml") == "identical":
+        conflicts = plan.conflicts()
+        if conflicts:
+            raise TorchgenError(
+                f"{conflicts[0].path} already exists and differs; use --force to overwrite"
+            )
+        return
+    raise TorchgenError(f"{root} is not empty; use --force to generate into it anyway")
 
 
 def plan_new(req: NewRequest) -> Plan:
@@ -136,6 +158,8 @@ def plan_new(req: NewRequest) -> Plan:
     from torchscaffold.shapes import resolve
 
     settings = settings_for(req)
+    if paths.kind(req.root) not in (None, "dir"):
+        raise TorchgenError(f"{req.path} exists and is not a directory")
     project = Project(req.root, settings)
     model_req = ModelRequest(
         settings.model, settings.style, preset=settings.preset, init=settings.init_scheme
@@ -163,27 +187,16 @@ def plan_new(req: NewRequest) -> Plan:
         "num_classes": dict(resolved.params).get("num_classes", resolved.output_shape[-1]),
         "toml": toml_value,
     }
-    root, package_dir = project.root, project.package_dir
-    text = {  # rendered as they are
-        root / "pyproject.toml": "project/pyproject.toml.j2",
-        root / "README.md": "project/README.md.j2",
-        root / ".gitignore": "project/gitignore.j2",
-        root / "configs" / "default.toml": "project/configs/default.toml.j2",
-    }
-    python = {  # rendered, then formatted by black
-        package_dir / "__init__.py": "project/package_init.py.j2",
-        package_dir / "train.py": "project/train.py.j2",
-        package_dir / "data" / "synthetic.py": "project/synthetic.py.j2",
-        root / "tests" / "conftest.py": "project/tests/conftest.py.j2",
-        root / "tests" / "test_train.py": "project/tests/test_train.py.j2",
-    }
-    files = [PlannedFile(path, render(template, **context)) for path, template in text.items()]
+    files = [
+        PlannedFile(path, render(template, **context))
+        for path, template in _own_files(project, TEXT_FILES)
+    ]
     files += [
         PlannedFile(path, render_python(template, import_block=import_block, **context))
-        for path, template in python.items()
+        for path, template in _own_files(project, PYTHON_FILES)
     ]
     files += plan_registry(
-        package_dir,
+        project.package_dir,
         command=req.command(),
         default_scheme=settings.init_scheme or "kaiming",
         subpackages=True,
@@ -191,7 +204,20 @@ def plan_new(req: NewRequest) -> Plan:
     # data/synthetic.py is planned above; data/__init__.py imports it with the dataset.
     synthetic = Generated((), project.data_dir, ("synthetic", "make_synthetic"))
     files += [*model.files, *data.files, *wiring_files([model, data, synthetic])]
-    return Plan(tuple(sorted(files, key=lambda f: str(f.path.relative_to(root)))))
+    return Plan(tuple(sorted(files, key=lambda f: str(f.path.relative_to(project.root)))))
+
+
+def infrastructure(project: Project) -> list[Path]:
+    """The project's own modules: a model or dataset generated later must not take their place
+    (``torchgen dataset Synthetic`` would replace ``data/synthetic.py``)."""
+    return [path for path, _ in _own_files(project, PYTHON_FILES)]
+
+
+def _own_files(project: Project, table: dict[str, str]) -> list[tuple[Path, str]]:
+    return [
+        (project.root / relative.format(package=project.package), template)
+        for relative, template in table.items()
+    ]
 
 
 def toml_value(value: object) -> str:

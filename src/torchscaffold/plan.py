@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torchscaffold import paths
 from torchscaffold.errors import TorchgenError
 
 
@@ -37,13 +38,14 @@ class Plan:
             seen.add(f.path)
 
     def status(self, f: PlannedFile) -> str:
-        if f.path.is_dir():
-            return "conflict"
-        if not f.path.exists():
+        found = paths.kind(f.path)
+        if found is None:
             return "create"
+        if found != "file":
+            return "conflict"
         try:
-            current = f.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            current = paths.read_text(f.path)
+        except TorchgenError:
             return "conflict"
         if current == f.content:
             return "identical"
@@ -67,12 +69,17 @@ class Plan:
         """Write the plan; return the report. Nothing is written if anything conflicts."""
         report = self.report(force=force)
         conflicts = self.conflicts()
+        for f in conflicts:
+            # Only regular files are replaced: renaming over a FIFO or a socket would "work",
+            # and silently destroy something that was never ours.
+            if paths.kind(f.path) != "file":
+                raise TorchgenError(
+                    f"{_display(f.path, None)} exists and is not a regular file (a directory, "
+                    "FIFO, socket or broken link); torchgen only replaces regular files"
+                )
         if conflicts and not force:
             names = ", ".join(_display(f.path, None) for f in conflicts)
             raise TorchgenError(f"{names} already exists and differs; use --force to overwrite")
-        for f in conflicts:
-            if f.path.is_dir():
-                raise TorchgenError(f"{f.path} is a directory")
         try:
             write_atomically(f for status, f in self.statuses() if status != "identical")
         except OSError as exc:
@@ -88,7 +95,7 @@ class Plan:
 def _display(path: Path, base: Path | None) -> str:
     base = base or Path.cwd()
     try:
-        return str(path.resolve().relative_to(base.resolve()))
+        return str(paths.resolve(path).relative_to(paths.resolve(base)))
     except ValueError:
         return str(path)
 
@@ -108,7 +115,9 @@ def write_atomically(files: Iterable[PlannedFile]) -> None:
                 if not parent.exists():
                     parent.mkdir()
                     created_dirs.append(parent)
-            fd, tmp = tempfile.mkstemp(dir=f.path.parent, prefix=f".{f.path.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(
+                dir=f.path.parent, prefix=_temp_prefix(f.path), suffix=".tmp"
+            )
             staged.append((Path(tmp), f.path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
                 out.write(f.content)
@@ -126,6 +135,11 @@ def write_atomically(files: Iterable[PlannedFile]) -> None:
         raise
 
 
+def _temp_prefix(path: Path) -> str:
+    # Shortened so that a name near the file system's limit still leaves room for ours.
+    return f".{path.name[:64]}."
+
+
 def _mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o7777
@@ -140,9 +154,18 @@ def _commit(staged: list[tuple[Path, Path]]) -> None:
     try:
         for tmp, target in staged:
             backup = None
-            if target.exists():
-                backup = target.with_name(f".{target.name}.bak-torchgen")
-                os.replace(target, backup)
+            if os.path.lexists(target):
+                # A fresh name of our own: a fixed one could be a file of the user's.
+                fd, name = tempfile.mkstemp(
+                    dir=target.parent, prefix=_temp_prefix(target), suffix=".bak-torchgen"
+                )
+                os.close(fd)
+                backup = Path(name)
+                try:
+                    os.replace(target, backup)
+                except BaseException:
+                    backup.unlink(missing_ok=True)
+                    raise
             backups.append((target, backup))
             os.replace(tmp, target)
     except BaseException:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from torchscaffold import __version__, names
+from torchscaffold import __version__, names, paths
 from torchscaffold.errors import TorchgenError, unknown
 
 if sys.version_info >= (3, 11):
@@ -97,10 +97,10 @@ def find_project(start: Path | None = None) -> Project | None:
     A ``pyproject.toml`` without ``[tool.torchgen]`` is passed over (a plain Python project can
     sit inside a scaffolded one, or the other way round); one with a broken table is an error.
     """
-    here = (start or Path.cwd()).resolve()
+    here = paths.resolve(start or Path.cwd())
     for directory in (here, *here.parents):
         pyproject = directory / PYPROJECT
-        if not pyproject.is_file():
+        if not paths.is_file(pyproject):
             continue
         table = _torchgen_table(pyproject)
         if table is not None:
@@ -109,16 +109,14 @@ def find_project(start: Path | None = None) -> Project | None:
 
 
 def _torchgen_table(pyproject: Path) -> dict[str, Any] | None:
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TorchgenError(f"{pyproject}: cannot read it: {exc}") from None
+    text = paths.read_text(pyproject, "project file")
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         if "torchgen" not in text:  # somebody else's broken file: not ours to judge
             return None
-        raise TorchgenError(f"{pyproject}: invalid TOML: {exc}") from None
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else f"invalid TOML: {exc}"
+        raise TorchgenError(f"{pyproject}: {reason}") from None
     table = data.get("tool", {}).get("torchgen") if isinstance(data.get("tool"), dict) else None
     if table is None:
         return None
@@ -253,7 +251,7 @@ def _docstring(tree: ast.Module) -> ast.stmt | None:
 def dotted_package(directory: Path) -> str | None:
     """The import name of ``directory`` if it is a package (``__init__.py`` up the tree)."""
     parts: list[str] = []
-    directory = directory.resolve()
+    directory = paths.resolve(directory)
     while (directory / "__init__.py").is_file():
         parts.append(directory.name)
         directory = directory.parent
@@ -262,7 +260,7 @@ def dotted_package(directory: Path) -> str | None:
 
 def import_root(directory: Path) -> Path | None:
     """The folder to put on ``sys.path`` to import the package ``directory`` is in."""
-    directory = directory.resolve()
+    directory = paths.resolve(directory)
     if not (directory / "__init__.py").is_file():
         return None
     while (directory / "__init__.py").is_file():
@@ -284,7 +282,7 @@ def find_registries(directory: Path) -> Registries | None:
     Plain directories (no ``__init__.py``) get nothing: their imports would depend on
     ``sys.path``, and the generated file stays self-contained.
     """
-    directory = directory.resolve()
+    directory = paths.resolve(directory)
     while (directory / "__init__.py").is_file():
         if (directory / "registry.py").is_file():
             package = dotted_package(directory)

@@ -12,18 +12,19 @@ and a model's ``--init`` calls the package's ``initializers.py`` instead of an i
 from __future__ import annotations
 
 import keyword
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchscaffold import names
+from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError
 from torchscaffold.model_gen import ModelRequest, describe, render_model
 from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.project import Project, Registries, defines_class, find_registries, wire_import
-from torchscaffold.render import header, render, render_python
+from torchscaffold.render import header, refuse_rebound, render, render_python
 from torchscaffold.shapes import ResolvedModel, resolve
 
 # The docstring of a package __init__.py that torchgen creates, per subpackage.
@@ -68,7 +69,7 @@ def model_request(
 
 
 def plan_model_here(
-    req: ModelRequest, output: Path | None, project: Project | None
+    req: ModelRequest, output: str | None, project: Project | None
 ) -> tuple[Plan, ResolvedModel]:
     """``torchgen model``: in the project, into a package with a registry, or standalone."""
     resolved = resolve(describe(req))
@@ -84,19 +85,19 @@ def model_in_project(
     req: ModelRequest,
     resolved: ResolvedModel,
     project: Project,
-    output: Path | None = None,
+    output: str | None = None,
     *,
     planned: bool = False,
 ) -> Generated:
     """The model, its test, and its import for ``models/__init__.py``. ``planned``: the
     registries are part of the same change (``torchgen new``), not on disk yet."""
-    path = output_file(req.name, output or _default_file(req.name, project.models_dir))
-    module = _module_name(path, "model")
+    path = output_file(req.name, output or str(_default_file(req.name, project.models_dir)))
+    module = _module_name(path, "model", project)
     _refuse_duplicate_class(req.name, path, "model")
     text = _render_model(req, resolved, path, project.registries(planned=planned))
     test = render_python(
         "project/tests/test_model.py.j2",
-        header=header(req.command()),
+        header=header(req.command(path)),
         package=project.package,
         module=module,
         name=req.name,
@@ -104,6 +105,7 @@ def model_in_project(
         output_shape=resolved.output_shape,
         integer_input=resolved.integer_input,
     )
+    refuse_rebound(req.name, (text, test), "model name")
     files = (
         PlannedFile(path, text),
         PlannedFile(project.tests_dir / "models" / f"test_{module}.py", test),
@@ -115,7 +117,7 @@ def _render_model(
     req: ModelRequest, resolved: ResolvedModel, path: Path, registries: Registries | None
 ) -> str:
     if registries is None:
-        return render_model(resolved, req, filename=path.name)
+        return render_model(resolved, req, path=path)
     imports = [f"from {registries.module} import MODELS"]
     init_call = None
     if req.init is not None and registries.initializers is not None:
@@ -125,7 +127,7 @@ def _render_model(
     return render_model(
         resolved,
         req,
-        filename=path.name,
+        path=path,
         registry_import="\n".join(imports),
         registry_decorator="@MODELS.register()",
         init_call=init_call,
@@ -141,7 +143,7 @@ def dataset_kind(project: Project | None, kind: str | None) -> str:
     return project.settings.kind if project is not None else "tensor"
 
 
-def plan_dataset_here(name: str, kind: str, output: Path | None, project: Project | None) -> Plan:
+def plan_dataset_here(name: str, kind: str, output: str | None, project: Project | None) -> Plan:
     """``torchgen dataset``: in the project, into a package with a registry, or standalone."""
     from torchscaffold.dataset_gen import plan_dataset
 
@@ -155,15 +157,15 @@ def plan_dataset_here(name: str, kind: str, output: Path | None, project: Projec
 
 
 def dataset_in_project(
-    name: str, kind: str, project: Project, output: Path | None = None, *, planned: bool = False
+    name: str, kind: str, project: Project, output: str | None = None, *, planned: bool = False
 ) -> Generated:
     """The dataset, its test, and its import for ``data/__init__.py`` (``planned``: as for
     ``model_in_project``)."""
     from torchscaffold.dataset_gen import command_line, import_block, plan_dataset, validate
 
     validate(name, kind)
-    path = output_file(name, output or _default_file(name, project.data_dir))
-    module = _module_name(path, "dataset")
+    path = output_file(name, output or str(_default_file(name, project.data_dir)))
+    module = _module_name(path, "dataset", project)
     _refuse_duplicate_class(name, path, "dataset")
     registries = project.registries(planned=planned)
     registry_module = registries.module if registries is not None else None
@@ -177,6 +179,7 @@ def dataset_in_project(
         kind=kind,
         import_block=import_block,
     )
+    refuse_rebound(name, (dataset.content, test), "dataset name")
     files = (dataset, PlannedFile(project.tests_dir / "data" / f"test_{module}.py", test))
     return Generated(files, project.data_dir, (module, name))
 
@@ -194,11 +197,8 @@ def wiring_files(generated: Iterable[Generated]) -> tuple[PlannedFile, ...]:
     files = []
     for package_dir, wirings in by_package.items():
         path = package_dir / "__init__.py"
-        if path.is_file():
-            try:
-                source = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise TorchgenError(f"{path}: cannot read it: {exc}") from None
+        if paths.kind(path) is not None:
+            source = paths.read_text(path, "package file")
         else:
             source = render(
                 "project/subpackage_init.py.j2", doc=PACKAGE_DOCS.get(package_dir.name, "")
@@ -209,12 +209,14 @@ def wiring_files(generated: Iterable[Generated]) -> tuple[PlannedFile, ...]:
     return tuple(files)
 
 
-def _into(output: Path | None, directory: Path) -> bool:
+def _into(output: str | None, directory: Path) -> bool:
     """Whether ``-o`` (or its absence) means: the project's own place for this module."""
     if output is None:
         return True
-    target = output if output.is_dir() or str(output).endswith(("/", "\\")) else output.parent
-    return target.resolve() == directory.resolve()
+    target = Path(output)
+    if not (output.endswith(("/", os.sep)) or paths.is_dir(target)):
+        target = target.parent
+    return paths.resolve(target) == paths.resolve(directory)
 
 
 def _default_file(name: str, directory: Path) -> Path:
@@ -222,24 +224,32 @@ def _default_file(name: str, directory: Path) -> Path:
     return directory / f"{names.snake_case(name)}.py"
 
 
-def _module_name(path: Path, what: str) -> str:
+def _module_name(path: Path, what: str, project: Project) -> str:
     module = path.stem
     if path.suffix != ".py" or not module.isidentifier() or keyword.iskeyword(module):
         raise TorchgenError(f"invalid {what} module name {path.name!r}: not an importable name")
+    from torchscaffold.new_gen import infrastructure
+
+    target = paths.resolve(path)
+    if any(target == paths.resolve(own) for own in infrastructure(project)):
+        raise TorchgenError(
+            f"invalid {what} module {path.name!r}: the project's own module has that name; "
+            "choose another NAME"
+        )
     return module
 
 
 def _refuse_duplicate_class(name: str, path: Path, what: str) -> None:
     """A class of that name in another module of the package would clash in the registry."""
     names.class_name(name, what=f"{what} name")
-    if not path.parent.is_dir():
+    if not paths.is_dir(path.parent):
         return
     for other in sorted(path.parent.glob("*.py")):
-        if other.name == path.name or other.name == "__init__.py":
+        if other.name == path.name or other.name == "__init__.py" or not paths.is_file(other):
             continue
         try:
-            source = other.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            source = paths.read_text(other)
+        except TorchgenError:
             continue
         if defines_class(source, name):
             raise TorchgenError(f"{what} {name!r} already exists in {other}; choose another NAME")

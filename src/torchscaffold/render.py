@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from torchscaffold.errors import TorchgenError
 
 # Generated code lives in the user's project, so format with black's defaults (88 columns, the
 # length ruff assumes too), never with whatever configuration surrounds the caller.
@@ -56,6 +59,7 @@ def environment(override: str | None = None) -> jinja2.Environment:
     # The only way a user-supplied value reaches generated code besides a validated identifier.
     env.filters["pyrepr"] = repr
     env.filters["wrap"] = _wrap
+    env.filters["docstring"] = escape_docstring
     return env
 
 
@@ -73,12 +77,27 @@ def header(command: str) -> str:
 def _wrap(text: str, indent: int = 4, width: int = LINE_LENGTH) -> str:
     """Fill a docstring paragraph to the line length; lines after the first are indented.
 
-    Templates put docstring text through this filter only, never raw."""
+    Templates put docstring text through this filter (or ``docstring``) only, never raw."""
     import textwrap
 
-    # User text inside a docstring: escape what could close it or start an escape sequence.
-    text = text.replace("\\", "\\\\").replace('"', '\\"')
-    return textwrap.fill(text, width - indent, subsequent_indent=" " * indent)
+    # Wrap first, escape after: an escape sequence split across two lines would not compile.
+    lines = textwrap.wrap(text, width - indent, break_on_hyphens=False) or [""]
+    return ("\n" + " " * indent).join(escape_docstring(line) for line in lines)
+
+
+def escape_docstring(text: str) -> str:
+    """User text for the inside of a (non-raw) triple-quoted string: nothing in it can close the
+    string, start an escape sequence, or put a control, bidi or other invisible character into
+    the source; the string's value at run time is still exactly ``text``."""
+    out = []
+    for c in text:
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c == "\n" or c.isprintable():
+            out.append(c)
+        else:  # \x1b, \u202e, ...: ASCII in the source, the same character in __doc__
+            out.append(c.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 def render(template: str, **context: Any) -> str:
@@ -147,6 +166,31 @@ def _store(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def refuse_rebound(name: str, sources: Iterable[str], what: str) -> None:
+    """Refuse a user's class name that the generated code binds a second time at module level
+    (``MODELS`` imported from the registry and as the model, ``Path`` as the dataset): found in
+    the rendered code itself, so no list of reserved names can fall behind the templates."""
+    import ast
+
+    for source in sources:
+        bound = 0
+        for node in ast.parse(source).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound += sum(
+                    (alias.asname or alias.name.split(".")[0]) == name for alias in node.names
+                )
+            elif isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                bound += node.name == name
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                bound += sum(isinstance(t, ast.Name) and t.id == name for t in targets)
+        if bound > 1:
+            raise TorchgenError(
+                f"invalid {what} {name!r}: the generated code already uses that name; "
+                "choose another"
+            )
 
 
 def render_python(template: str, *, compact: bool = False, **context: Any) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchscaffold.errors import TorchgenError
-from torchscaffold.layers import CATALOG, REFERABLE_KINDS, LayerType, ShapeError
+from torchscaffold.layers import CATALOG, REFERABLE_KINDS, LayerType, ShapeError, check_limits
 from torchscaffold.names import snake_case
 from torchscaffold.spec.ir import Block, BlockCall, Group, Layer, Model
 
@@ -211,6 +211,9 @@ class _Resolver:
         self.blocks: dict[str, RBlock] = {}
         self.order: list[str] = []
         self.visiting: list[str] = []
+        # (block, arguments, input dims) -> the instance: each distinct call is resolved once,
+        # so nested blocks cost the size of the description, not 2 ** depth.
+        self.resolved: dict[tuple[Any, ...], tuple[RInstance, Dims]] = {}
 
     # -------------------------------------------------------------------------------- model
     def model(self) -> ResolvedModel:
@@ -334,6 +337,11 @@ class _Resolver:
             out_values = t.out_shape(_shape(dims), plain)
         except ShapeError as exc:
             raise TorchgenError(f"{label}: {exc} (input {_fmt(_shape(dims))})") from None
+        except (OverflowError, MemoryError):  # absurd sizes that the rule's arithmetic refuses
+            raise TorchgenError(f"{label}: its sizes are too large to build") from None
+        too_large = check_limits(plain, out_values, t.params(plain))
+        if too_large:
+            raise TorchgenError(f"{label}: {too_large}")
         if t.name == "Flatten":
             full = (Dim(1, "1"), *dims)
             s, e = plain["start_dim"] % len(full), plain["end_dim"] % len(full)
@@ -398,6 +406,14 @@ class _Resolver:
     ) -> tuple[RInstance, Dims]:
         if block.name in self.visiting:
             raise TorchgenError(f"block {block.name} contains itself")
+        key = (block.name, tuple(sorted(given.items())), dims)
+        if key not in self.resolved:
+            self.resolved[key] = self._instance(block, given, dims, where)
+        return self.resolved[key]
+
+    def _instance(
+        self, block: Block, given: dict[str, Dim], dims: Dims, where: str
+    ) -> tuple[RInstance, Dims]:
         in_param = self.in_param(block)
         values = {p: given.get(p, Dim(v, str(v))) for p, v in block.params}
         feature = self.feature_index(block, len(dims))
@@ -471,6 +487,11 @@ class _Resolver:
     ) -> tuple[RProjection | None, int]:
         """The projection shortcut (torchvision's ``downsample``): a strided 1x1 convolution and
         the body's norm, or a linear layer, used where the body changes the shape."""
+        if len(dims) != len(out):
+            raise TorchgenError(
+                f"{where}: the residual body maps {_fmt(_shape(dims))} to {_fmt(_shape(out))}; "
+                "a shortcut needs both of the same rank"
+            )
         if _shape(dims) == _shape(out) and not block.projection:
             return None, 0
         layers = [e for e in entries if isinstance(e, RLayer)]
@@ -511,6 +532,9 @@ class _Resolver:
                 [f"{in_expr} != {out_expr}"] if in_expr != out_expr else []
             )
         else:
+            # A linear projection maps the last dimension, whichever the block's first layer
+            # reads its size from.
+            in_expr, out_expr = dims[-1].expr, out[-1].expr
             proj = [("Linear", (in_expr, out_expr))]
             expected = (*_shape(dims)[:-1], out[-1].value)
             needed = dims[-1].value != out[-1].value

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from torchscaffold.cli import emit, output_options, user_errors
@@ -21,7 +19,7 @@ from torchscaffold.cli import emit, output_options, user_errors
 @output_options
 @user_errors
 def command(
-    name: str, kind: str | None, output: Path | None, to_stdout: bool, dry_run: bool, force: bool
+    name: str, kind: str | None, output: str | None, to_stdout: bool, dry_run: bool, force: bool
 ) -> None:
     """Generate a Dataset class NAME (CamelCase) of the given kind, with build_dataloader().
 

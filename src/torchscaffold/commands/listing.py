@@ -16,7 +16,7 @@ def _catalogs() -> dict[str, dict[str, str]]:
 
     catalogs = {
         "styles": STYLES,
-        "presets": {k: p.help for k, p in PRESETS.items()},
+        "presets": {k: p.describe() for k, p in PRESETS.items()},
         "layers": {k: t.help for k, t in CATALOG.items()},
         "inits": SCHEMES,
     }

@@ -59,7 +59,7 @@ def command(
     num_classes: str | None,
     init: str | None,
     check: bool,
-    output: Path | None,
+    output: str | None,
     to_stdout: bool,
     dry_run: bool,
     force: bool,
@@ -88,10 +88,8 @@ def command(
         init=init,
     )
     plan, resolved = plan_model_here(req, output, project)
-    emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
-    if not to_stdout:
-        click.echo(summary_table(resolved))
-    if check:
+    report = None
+    if check:  # before anything is written: a model that fails its check is not written
         from torchscaffold.check import check_model
         from torchscaffold.project import import_root
 
@@ -99,4 +97,9 @@ def command(
         if root is not None and str(root) not in sys.path:
             # A registered model imports its package's registry: make that importable.
             sys.path.insert(0, str(root))
-        click.echo(check_model(plan.files[0].content, resolved), err=to_stdout)
+        report = check_model(plan.files[0].content, resolved)
+    emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
+    if not to_stdout:
+        click.echo(summary_table(resolved))
+    if report is not None:
+        click.echo(report, err=to_stdout)

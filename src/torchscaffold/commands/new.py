@@ -41,9 +41,8 @@ from torchscaffold.errors import TorchgenError
     "--init",
     "init",
     metavar="SCHEME",
-    default="kaiming",
-    show_default=True,
-    help="Weight init of the model (see `torchgen list inits`), or none.",
+    help="Weight init of the model (see `torchgen list inits`), or none.  "
+    "[default: the preset's, see `torchgen list presets`]",
 )
 @click.option(
     "--model", metavar="CLASS", default="Net", show_default=True, help="The model's class name."
@@ -68,7 +67,7 @@ def command(
     style: str,
     preset: str,
     kind: str,
-    init: str,
+    init: str | None,
     model: str,
     dataset: str,
     dry_run: bool,
@@ -84,16 +83,16 @@ def command(
     from torchscaffold.new_gen import NewRequest, check_target, plan_new, settings_for
 
     req = NewRequest(path, package, style, preset, kind, init, model, dataset)
-    if req.root.exists() and not req.root.is_dir():
-        raise TorchgenError(f"{path} exists and is not a directory")
     plan = plan_new(req)
     if dry_run:
         for line in plan.report(force=force):
             click.echo(line)
-        if req.root.is_dir() and any(req.root.iterdir()) and not force:
-            click.echo(f"(dry run: {path} is not empty: the write would stop without --force)")
+        try:
+            check_target(req.root, plan, force=force)
+        except TorchgenError as exc:
+            click.echo(f"(dry run: the write would stop: {exc})")
         return
-    check_target(req.root, force=force)
+    check_target(req.root, plan, force=force)
     report = plan.apply(force=force)  # a disk error rolls back: nothing of the project is left
     for line in report:
         click.echo(line)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from torchscaffold import paths
 from torchscaffold.cli import emit, output_options, user_errors
 from torchscaffold.errors import TorchgenError
 from torchscaffold.inits import DEFAULT_SCHEME, SCHEMES
@@ -28,7 +29,7 @@ def _scheme_help() -> str:
 @output_options
 @user_errors
 def command(
-    default_scheme: str, output: Path | None, to_stdout: bool, dry_run: bool, force: bool
+    default_scheme: str, output: str | None, to_stdout: bool, dry_run: bool, force: bool
 ) -> None:
     """Write registry.py (MODELS, DATASETS, INITIALIZERS) and initializers.py into a package.
 
@@ -38,8 +39,8 @@ def command(
     """
     from torchscaffold.registry_gen import plan_registry  # renders with black: import lazily
 
-    out_dir = output if output is not None else Path(".")
-    if out_dir.exists() and not out_dir.is_dir():
+    out_dir = Path(output) if output is not None else Path(".")
+    if paths.kind(out_dir) not in (None, "dir"):
         raise TorchgenError(
             f"{out_dir} is a file; -o takes the directory for registry.py and " "initializers.py"
         )

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from torchscaffold import names
+from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.layers import CATALOG, REFERABLE_KINDS, check_value, lookup
 from torchscaffold.spec.ir import Block, BlockCall, Group, Layer, Model
@@ -21,24 +21,31 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MODEL_KEYS = ("name", "input", "params", "doc")
+# Sane bounds, so that a typo cannot make generation run for minutes or exhaust the stack:
+# ResNet-1202 repeats a block 200 times in a stage; nobody nests custom classes 32 deep.
+MAX_REPEAT = 1000
+MAX_NESTING = 32
 BLOCK_KEYS = ("params", "layers", "residual", "projection", "after", "doc")
 CALL_KEYS = ("block", "repeat", "first", "name")
 
 
 def load_spec(path: Path, name: str) -> Model:
     """Parse ``path``; ``name`` (the CLI's NAME) is the class name."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TorchgenError(f"cannot read spec {path}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TorchgenError(f"{path}: malformed TOML: {exc}") from None
+    data = load_toml(paths.read_text(path, "spec"), path)
     try:
         return parse_spec(data, name)
     except TorchgenError as exc:
         raise TorchgenError(f"{path}: {exc}") from None
+
+
+def load_toml(text: str, path: Path) -> dict[str, Any]:
+    """Parse TOML text; malformed or absurdly nested input is a one-line error."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TorchgenError(f"{path}: malformed TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise TorchgenError(f"{path}: TOML nested too deeply to be a description") from None
 
 
 def parse_spec(data: dict[str, Any], name: str) -> Model:
@@ -48,7 +55,7 @@ def parse_spec(data: dict[str, Any], name: str) -> Model:
     if "input" not in model:
         raise TorchgenError("[model] needs input = [C, H, W] (the shape of one sample)")
     input_shape = _shape(model["input"], "[model] input")
-    params = _params(model.get("params", {}), "[model] params")
+    params = _params(model.get("params", {}), "[model] params", block=False)
     blocks_data = _table(data.get("blocks", {}), "[blocks]")
     block_names = tuple(blocks_data)
     for block_name in block_names:
@@ -72,14 +79,14 @@ def parse_spec(data: dict[str, Any], name: str) -> Model:
         body=body,
         blocks=blocks,
         params=tuple(params.items()),
-        doc=_str(model.get("doc", ""), "[model] doc"),
+        doc=names.text(_str(model.get("doc", ""), "[model] doc"), where="[model] doc"),
     )
 
 
 def _block(name: str, data: dict[str, Any], block_names: tuple[str, ...]) -> Block:
     where = f"[blocks.{name}]"
     _no_unknown_keys(data, BLOCK_KEYS, where)
-    params = _params(data.get("params", {}), f"{where} params")
+    params = _params(data.get("params", {}), f"{where} params", block=True)
     if "layers" not in data:
         raise TorchgenError(f"{where} needs layers = [...]")
     body = tuple(
@@ -102,7 +109,7 @@ def _block(name: str, data: dict[str, Any], block_names: tuple[str, ...]) -> Blo
         residual=residual,
         projection=_bool(data.get("projection", True), f"{where} projection"),
         after=after,
-        doc=_str(data.get("doc", ""), f"{where} doc"),
+        doc=names.text(_str(data.get("doc", ""), f"{where} doc"), where=f"{where} doc"),
     )
 
 
@@ -188,8 +195,10 @@ def _call(
             f"define it under [blocks.{block}]"
         )
     repeat = data.get("repeat", 1)
-    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-        raise TorchgenError(f"{where}: repeat must be a positive integer, got {repeat!r}")
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT:
+        raise TorchgenError(
+            f"{where}: repeat must be an integer from 1 to {MAX_REPEAT}, got {repeat!r}"
+        )
     name = data.get("name")
     if name is not None:
         names.attribute_name(_str(name, f"{where} name"), where=where)
@@ -206,23 +215,40 @@ def _call(
 
 
 def _check_no_cycles(blocks: tuple[Block, ...]) -> None:
+    """No block contains itself, and none nests deeper than MAX_NESTING: one depth-first walk
+    with an explicit stack (linear in the number of calls, whatever the depth)."""
     calls = {b.name: [n.block for n in b.body if isinstance(n, BlockCall)] for b in blocks}
-
-    def visit(name: str, path: tuple[str, ...]) -> None:
-        if name in path:
-            raise TorchgenError(f"block {name} contains itself ({' -> '.join((*path, name))})")
-        for callee in calls.get(name, ()):
-            visit(callee, (*path, name))
-
-    for name in calls:
-        visit(name, ())
+    depth: dict[str, int] = {}  # finished blocks: how deep they nest
+    for root, callees in calls.items():
+        if root in depth:
+            continue
+        path: list[str] = [root]
+        todo: list[list[str]] = [list(callees)]
+        while path:
+            if todo[-1]:
+                callee = todo[-1].pop()
+                if callee in path:
+                    cycle = " -> ".join([*path[path.index(callee) :], callee])
+                    raise TorchgenError(f"block {callee} contains itself ({cycle})")
+                if callee not in depth:
+                    path.append(callee)
+                    todo.append(list(calls[callee]))
+                continue
+            done = path.pop()
+            todo.pop()
+            depth[done] = 1 + max((depth[c] for c in calls[done]), default=0)
+            if depth[done] > MAX_NESTING:
+                raise TorchgenError(
+                    f"block {done} nests {depth[done]} blocks deep; at most {MAX_NESTING} "
+                    "levels are supported"
+                )
 
 
 # ------------------------------------------------------------------------------------- helpers
-def _params(data: Any, where: str) -> dict[str, int]:
+def _params(data: Any, where: str, *, block: bool) -> dict[str, int]:
     table = _table(data, where)
     for key, value in table.items():
-        names.attribute_name(key, where=where)
+        names.parameter_name(key, where=where, block=block)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise TorchgenError(f"{where}: {key} must be a positive integer, got {value!r}")
     return dict(table)

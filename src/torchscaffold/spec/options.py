@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from torchscaffold.errors import TorchgenError
-from torchscaffold.layers import CATALOG
+from torchscaffold.layers import CATALOG, INT64_MAX, MAX_SAMPLE_ELEMENTS
 from torchscaffold.spec.ir import Model
 
 
@@ -40,6 +41,14 @@ def finalize(
         if "num_classes" not in params:
             raise TorchgenError("--num-classes: this model has no num_classes parameter")
         params["num_classes"] = num_classes
+    for key, value in params.items():
+        if value > INT64_MAX:
+            raise TorchgenError(f"parameter {key}={value} does not fit in a 64-bit integer")
+    if math.prod(shape) > MAX_SAMPLE_ELEMENTS:
+        raise TorchgenError(
+            f"the input {list(shape)} has more values per sample than any machine can hold "
+            f"({MAX_SAMPLE_ELEMENTS:,})"
+        )
     integer_input = (
         bool(model.body) and CATALOG[model.leading_layer(model.body[0]).type].integer_input
     )

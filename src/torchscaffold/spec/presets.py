@@ -21,6 +21,12 @@ def L(type: str, name: str | None = None, **args: object) -> Layer:
 class Preset:
     help: str
     build: Callable[[str], Model]
+    # The weight init its reference uses (an inits.SCHEMES name), or None for PyTorch's own
+    # layer defaults: torchvision's kaiming for its CNNs, nothing special for an MLP or LeNet.
+    init: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.help}; init: {self.init or 'PyTorch defaults'}"
 
 
 def mlp(name: str) -> Model:
@@ -217,20 +223,28 @@ def tiny(name: str) -> Model:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset("small residual CNN for 3x32x32 input, 10 classes (the default model)", tiny),
+    "tiny": Preset(
+        "small residual CNN for 3x32x32 input, 10 classes (the default model)", tiny, "kaiming"
+    ),
     "mlp": Preset("multilayer perceptron for 1x28x28 input, 10 classes", mlp),
     "cnn": Preset("LeNet-5 style conv net for 1x28x28 input, 10 classes", cnn),
     **{
         k: Preset(
-            f"VGG-{k[3:]} (config {'ABDE'[i]}, no batch norm), 3x224x224, 1000 classes", vgg(k)
+            f"VGG-{k[3:]} (config {'ABDE'[i]}, no batch norm), 3x224x224, 1000 classes",
+            vgg(k),
+            "kaiming",
         )
         for i, k in enumerate(VGG_CONFIGS)
     },
     "resnet18": Preset(
-        "ResNet-18, basic blocks [2, 2, 2, 2], 3x224x224, 1000 classes", resnet(18, (2, 2, 2, 2))
+        "ResNet-18, basic blocks [2, 2, 2, 2], 3x224x224, 1000 classes",
+        resnet(18, (2, 2, 2, 2)),
+        "kaiming",
     ),
     "resnet34": Preset(
-        "ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes", resnet(34, (3, 4, 6, 3))
+        "ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes",
+        resnet(34, (3, 4, 6, 3)),
+        "kaiming",
     ),
 }
 DEFAULT_PRESET = "tiny"

@@ -1,0 +1,173 @@
+"""Hypothesis strategies shared by the tests that fuzz torchgen: layer arguments (valid or not),
+hostile values, and whole TOML specs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import strategies as st
+
+from torchscaffold.layers import CATALOG, LayerType
+
+SMALL = st.integers(1, 6)
+# Values drawn per argument name where the kind alone would be too broad or too narrow.
+BY_NAME = {
+    "out_channels": st.integers(1, 8),
+    "out_features": st.integers(1, 8),
+    "num_embeddings": st.integers(1, 20),
+    "embedding_dim": st.integers(1, 8),
+    "stride": st.integers(1, 3),
+    "dilation": st.integers(1, 2),
+    "groups": st.integers(1, 3),
+    "output_padding": st.integers(0, 2),
+    "num_groups": st.integers(1, 4),
+    "momentum": st.floats(0.01, 0.99),
+    "negative_slope": st.floats(0.0, 0.5),
+    "max_norm": st.none(),  # renormalising writes into the weight; not a shape matter
+    "sparse": st.just(False),
+}
+# What a careless or hostile spec puts where a number belongs.
+HOSTILE = st.sampled_from(
+    [0, -1, 2**31, 2**63, 10**30, 1e308, -1e308, math.inf, math.nan, True, "x", [], [0], [1] * 5]
+)
+
+
+def per_dim(one: st.SearchStrategy, n: int) -> st.SearchStrategy:
+    """An int, a list of one per spatial dimension, or (sometimes) a list of the wrong length."""
+    return one | st.lists(one, min_size=n, max_size=n) | st.lists(one, min_size=1, max_size=3)
+
+
+def arg_value(data: st.DataObject, layer: LayerType, arg: Any, rank: int) -> Any:
+    """A value for ``arg`` of ``layer`` on a per-sample input of ``rank`` dimensions."""
+    n = rank - 1
+    if arg.name in BY_NAME:
+        return data.draw(BY_NAME[arg.name], label=arg.name)
+    if arg.name == "start_dim":  # torchgen refuses, on purpose, to flatten the batch dimension
+        return data.draw(st.integers(-rank - 2, rank + 2), label=arg.name)
+    kind = arg.kind
+    if kind in ("size", "opt_size"):
+        return data.draw(per_dim(st.integers(max(arg.minimum, 1), 5), n), label=arg.name)
+    if kind == "padding":
+        if layer.name.startswith("Conv") and "Transpose" not in layer.name:
+            choice = per_dim(st.integers(0, 3), n) | st.sampled_from(["same", "valid"])
+        else:
+            choice = per_dim(st.integers(0, 3), n)
+        return data.draw(choice, label=arg.name)
+    if kind == "int":
+        return data.draw(SMALL, label=arg.name)
+    if kind == "prob":
+        return data.draw(st.floats(0, 1), label=arg.name)
+    if kind in ("float", "pos_float", "opt_float"):
+        return data.draw(st.floats(1e-6, 1.0), label=arg.name)
+    if kind in ("bool", "opt_bool"):
+        return data.draw(st.booleans(), label=arg.name)
+    if kind == "choice":
+        return data.draw(st.sampled_from(arg.choices), label=arg.name)
+    if kind in ("shape", "opt_shape"):
+        return data.draw(per_dim(st.integers(1, 8), n), label=arg.name)
+    if kind == "opt_scale":
+        return data.draw(st.sampled_from([0.5, 1, 1.5, 2, 3]), label=arg.name)
+    if kind in ("dim", "opt_index"):
+        return data.draw(st.integers(-rank - 1, rank), label=arg.name)
+    raise AssertionError(kind)
+
+
+# ------------------------------------------------------------------------------------- TOML
+def toml_value(value: Any) -> str:
+    """A TOML literal for what the strategies draw (no tomli_w dependency for the tests)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def toml_string(text: str) -> str:
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\u{ord(c):04X}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def toml_key(key: str) -> str:
+    return key if key.replace("_", "a").replace("-", "a").isalnum() else toml_string(key)
+
+
+def toml_spec(spec: dict[str, Any]) -> str:
+    """``{"model": {...}, "layers": [...], "blocks": {...}}`` as a TOML document."""
+    lines = ["[model]"]
+    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in spec["model"].items()]
+    for layer in spec.get("layers", []):
+        lines.append("\n[[layers]]")
+        lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in layer.items()]
+    for name, block in spec.get("blocks", {}).items():
+        lines.append(f"\n[blocks.{name}]")
+        lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in block.items()]
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def layer_tables(draw: Any, rank: int, hostile: bool = True) -> dict[str, Any]:
+    """One ``[[layers]]`` table: a catalog layer with some of its arguments, now and then a
+    hostile value or an argument it does not take."""
+    # Mostly layers that take this rank (their arguments then get a fair test), now and then any.
+    fitting = sorted(t for t, lt in CATALOG.items() if rank in lt.ranks and not lt.integer_input)
+    anything = sorted(t for t, lt in CATALOG.items() if not lt.integer_input)
+    name = draw(st.sampled_from(fitting) if draw(st.integers(0, 4)) else st.sampled_from(anything))
+    layer = CATALOG[name]
+    table: dict[str, Any] = {"type": name}
+    data = draw(st.data())
+    for arg in layer.args:
+        if arg.name == layer.inferred:
+            continue
+        if arg.required or draw(st.booleans()):
+            table[arg.name] = arg_value(data, layer, arg, rank)
+            if hostile and draw(st.integers(0, 9)) == 0:
+                table[arg.name] = draw(HOSTILE)
+    if name == "Upsample" and "size" in table and "scale_factor" in table:
+        del table["size"]
+    return table
+
+
+@st.composite
+def specs(draw: Any) -> dict[str, Any]:
+    """A whole spec: an input of rank 1 to 3, a chain of layers, sometimes a residual block
+    used once or repeated, sometimes a hostile value anywhere."""
+    rank = draw(st.integers(1, 3))
+    shape = draw(st.lists(st.integers(1, 10), min_size=rank, max_size=rank))
+    layers = draw(st.lists(layer_tables(rank), min_size=1, max_size=4))
+    spec: dict[str, Any] = {"model": {"input": shape}, "layers": layers}
+    if draw(st.booleans()):
+        body = draw(st.lists(layer_tables(rank), min_size=1, max_size=3))
+        for table in body:  # the block's parameter sizes its layers, as in a real block
+            for key in ("out_channels", "out_features"):
+                if key in table and draw(st.booleans()):
+                    table[key] = "width"
+        spec["blocks"] = {
+            "Unit": {
+                "params": {"width": draw(st.integers(1, 6))},
+                "residual": draw(st.booleans()),
+                "layers": body,
+            }
+        }
+        call = {"block": "Unit", "repeat": draw(st.integers(1, 3))}
+        layers.insert(draw(st.integers(0, len(layers))), call)
+    return spec
