@@ -17,10 +17,11 @@ from typing import Any
 from torchscaffold import names
 from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.project import Project, Settings
+from torchscaffold.project import Project, Settings, setting_choices
 from torchscaffold.render import header, render, render_python
 
-# Kinds whose samples are flat feature vectors: train.py reshapes them to the model's input.
+# Kinds whose samples are flat feature vectors: the config reshapes them to the model's input
+# (data.input_shape).
 FLAT_KINDS = frozenset({"csv", "iterable"})
 # A token-sequence dataset needs a token model, which no preset is: scaffold with another kind
 # and add it inside the project with `torchgen dataset NAME --kind sequence`.
@@ -30,6 +31,19 @@ _PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 
 
 _DEFAULTS = Settings(package="")
+# The options of ``torchgen new``, in the order its canonical command lists them.
+OPTIONS = (
+    "package",
+    "style",
+    "preset",
+    "kind",
+    "init",
+    "model",
+    "dataset",
+    "precision",
+    "strategy",
+    "loss",
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,9 @@ class NewRequest:
     init: str = _DEFAULTS.init
     model: str = _DEFAULTS.model
     dataset: str = _DEFAULTS.dataset
+    precision: str = _DEFAULTS.precision
+    strategy: str = _DEFAULTS.strategy
+    loss: str = _DEFAULTS.loss
 
     @property
     def root(self) -> Path:
@@ -59,11 +76,18 @@ class NewRequest:
         options that differ from the defaults (so that it is reproducible and short)."""
         argv = ["torchgen", "new", self.project_name]
         defaults = NewRequest(self.path)
-        for option in ("package", "style", "preset", "kind", "init", "model", "dataset"):
+        for option in OPTIONS:
             value = getattr(self, option)
             if value is not None and value != getattr(defaults, option):
                 argv += [f"--{option}", value]
         return shlex.join(argv)
+
+
+# The modules of the package, each one template under templates/project/: what a user runs
+# (``python -m <pkg>.<module>``), then what they share.
+ENTRY_POINTS = ("train", "evaluate", "predict", "export", "plot")
+LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint")
+PROJECT_TESTS = ("test_train", "test_config", "test_checkpoint", "test_entry_points")
 
 
 def default_package(project_name: str) -> str:
@@ -73,25 +97,16 @@ def default_package(project_name: str) -> str:
 
 def settings_for(req: NewRequest) -> Settings:
     """Validate the request; return what ``[tool.torchgen]`` will record."""
-    from torchscaffold.dataset_gen import KINDS
-    from torchscaffold.inits import SCHEMES
-    from torchscaffold.model_gen import STYLES
-    from torchscaffold.spec.presets import PRESETS
-
     if not _PROJECT_NAME.match(req.project_name):
         raise TorchgenError(
             f"invalid project name {req.project_name!r}: use letters, digits, '-', '_' or '.'"
         )
     package = req.package or default_package(req.project_name)
     names.package_name(package)
-    for option, value, choices in (
-        ("style", req.style, STYLES),
-        ("preset", req.preset, PRESETS),
-        ("kind", req.kind, KINDS),
-        ("init scheme", req.init, [*SCHEMES, "none"]),
-    ):
+    for option, choices in setting_choices().items():
+        value = getattr(req, option)
         if value not in choices:
-            raise unknown(option, value, choices)
+            raise unknown("init scheme" if option == "init" else option, value, choices)
     if req.kind in UNSCAFFOLDED_KINDS:
         raise TorchgenError(
             f"--kind {req.kind}: no preset is a token model to train on it; scaffold with "
@@ -111,6 +126,9 @@ def settings_for(req: NewRequest) -> Settings:
         init=req.init,
         model=req.model,
         dataset=req.dataset,
+        precision=req.precision,
+        strategy=req.strategy,
+        loss=req.loss,
     )
 
 
@@ -134,6 +152,7 @@ def plan_new(req: NewRequest) -> Plan:
     )
     from torchscaffold.registry_gen import plan_registry
     from torchscaffold.shapes import resolve
+    from torchscaffold.train_schema import FREE_TABLES, sections
 
     settings = settings_for(req)
     project = Project(req.root, settings)
@@ -162,6 +181,13 @@ def plan_new(req: NewRequest) -> Plan:
         "integer_input": resolved.integer_input,
         "num_classes": dict(resolved.params).get("num_classes", resolved.output_shape[-1]),
         "toml": toml_value,
+        "sections": sections(
+            precision=settings.precision, strategy=settings.strategy, loss=settings.loss
+        ),
+        "free_tables": FREE_TABLES,
+        "precision": settings.precision,
+        "strategy": settings.strategy,
+        "loss": settings.loss,
     }
     root, package_dir = project.root, project.package_dir
     text = {  # rendered as they are
@@ -172,11 +198,13 @@ def plan_new(req: NewRequest) -> Plan:
     }
     python = {  # rendered, then formatted by black
         package_dir / "__init__.py": "project/package_init.py.j2",
-        package_dir / "train.py": "project/train.py.j2",
         package_dir / "data" / "synthetic.py": "project/synthetic.py.j2",
         root / "tests" / "conftest.py": "project/tests/conftest.py.j2",
-        root / "tests" / "test_train.py": "project/tests/test_train.py.j2",
     }
+    for module in ENTRY_POINTS + LIBRARY_MODULES:
+        python[package_dir / f"{module}.py"] = f"project/{module}.py.j2"
+    for test in PROJECT_TESTS:
+        python[root / "tests" / f"{test}.py"] = f"project/tests/{test}.py.j2"
     files = [PlannedFile(path, render(template, **context)) for path, template in text.items()]
     files += [
         PlannedFile(path, render_python(template, import_block=import_block, **context))
