@@ -148,8 +148,9 @@ def test_any_class_name_is_refused_or_defined_once(name: str) -> None:
     assume("\0" not in name)
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
-        for args in (["model", name], ["dataset", name, "--kind", "sequence"]):
-            code, stdout, stderr = cli(*args, "--stdout", cwd=cwd)
+        for args in (["model"], ["dataset", "--kind", "sequence"]):
+            # "--": a NAME that starts with "-" is a name here, not an option
+            code, stdout, stderr = cli(*args, "--stdout", "--", name, cwd=cwd)
             if code != 0:
                 assert_refused(code, stderr, cwd, set())
                 continue

@@ -43,7 +43,12 @@ def validate(name: str, kind: str, registry_module: str | None = None) -> None:
 
 
 def render_dataset(
-    name: str, kind: str, *, filename: str, registry_module: str | None = None
+    name: str,
+    kind: str,
+    *,
+    filename: str,
+    registry_module: str | None = None,
+    loader_module: str | None = None,
 ) -> str:
     """The formatted source of one dataset file."""
     validate(name, kind, registry_module)
@@ -53,21 +58,37 @@ def render_dataset(
         name=name,
         filename=filename,
         registry_module=registry_module,
+        loader_module=loader_module,
         import_block=import_block,
     )
     refuse_rebound(name, (source,), "dataset name")
     return source
 
 
-def plan_dataset(name: str, kind: str, path: Path, *, registry_module: str | None = None) -> Plan:
+def plan_dataset(
+    name: str,
+    kind: str,
+    path: Path,
+    *,
+    registry_module: str | None = None,
+    loader_module: str | None = None,
+) -> Plan:
     """Render the file for ``path`` (already chosen by ``paths.output_file``) in memory;
     nothing touches the disk here.
 
     With ``registry_module`` (e.g. ``"my_proj.registry"``) the class is decorated with
-    ``@DATASETS.register()`` imported from it; without, the file stands alone.
+    ``@DATASETS.register()`` imported from it; without, the file stands alone. With
+    ``loader_module`` (a project's ``data/loader.py``) the file holds the dataset class
+    and imports the loader code from there; without, it carries its own.
     """
     validate(name, kind, registry_module)
-    text = render_dataset(name, kind, filename=path.name, registry_module=registry_module)
+    text = render_dataset(
+        name,
+        kind,
+        filename=path.name,
+        registry_module=registry_module,
+        loader_module=loader_module,
+    )
     return Plan((PlannedFile(path, text),))
 
 

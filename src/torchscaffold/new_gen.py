@@ -17,10 +17,11 @@ from typing import Any
 from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.project import NO_INIT, Project, Settings
+from torchscaffold.project import NO_INIT, Project, Settings, setting_choices
 from torchscaffold.render import header, render, render_python
 
-# Kinds whose samples are flat feature vectors: train.py reshapes them to the model's input.
+# Kinds whose samples are flat feature vectors: the config reshapes them to the model's input
+# (data.input_shape).
 FLAT_KINDS = frozenset({"csv", "iterable"})
 # A token-sequence dataset needs a token model, which no preset is: scaffold with another kind
 # and add it inside the project with `torchgen dataset NAME --kind sequence`.
@@ -30,6 +31,19 @@ _PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 
 
 _DEFAULTS = Settings(package="")
+# The options of ``torchgen new``, in the order its canonical command lists them.
+OPTIONS = (
+    "package",
+    "style",
+    "preset",
+    "kind",
+    "init",
+    "model",
+    "dataset",
+    "precision",
+    "strategy",
+    "loss",
+)
 
 # The project's own files, relative to its root, and their templates; "{package}" is the package.
 TEXT_FILES = {  # rendered as they are
@@ -38,12 +52,17 @@ TEXT_FILES = {  # rendered as they are
     ".gitignore": "project/gitignore.j2",
     "configs/default.toml": "project/configs/default.toml.j2",
 }
+# The modules of the package, each one template under templates/project/: what a user runs
+# (``python -m <pkg>.<module>``), then what they share.
+ENTRY_POINTS = ("train", "evaluate", "predict", "export", "plot")
+LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint")
+PROJECT_TESTS = ("test_train", "test_config", "test_checkpoint", "test_entry_points")
 PYTHON_FILES = {  # rendered, then formatted by black
     "src/{package}/__init__.py": "project/package_init.py.j2",
-    "src/{package}/train.py": "project/train.py.j2",
     "src/{package}/data/synthetic.py": "project/synthetic.py.j2",
     "tests/conftest.py": "project/tests/conftest.py.j2",
-    "tests/test_train.py": "project/tests/test_train.py.j2",
+    **{f"src/{{package}}/{m}.py": f"project/{m}.py.j2" for m in ENTRY_POINTS + LIBRARY_MODULES},
+    **{f"tests/{t}.py": f"project/tests/{t}.py.j2" for t in PROJECT_TESTS},
 }
 
 
@@ -60,6 +79,9 @@ class NewRequest:
     init: str | None = None  # the preset's reference init
     model: str = _DEFAULTS.model
     dataset: str = _DEFAULTS.dataset
+    precision: str = _DEFAULTS.precision
+    strategy: str = _DEFAULTS.strategy
+    loss: str = _DEFAULTS.loss
 
     @property
     def root(self) -> Path:
@@ -74,7 +96,7 @@ class NewRequest:
         options that differ from the defaults (so that it is reproducible and short)."""
         argv = ["torchgen", "new", self.project_name]
         defaults = NewRequest(self.path)
-        for option in ("package", "style", "preset", "kind", "init", "model", "dataset"):
+        for option in OPTIONS:
             value = getattr(self, option)
             if value is not None and value != getattr(defaults, option):
                 argv += [f"--{option}", value]
@@ -88,9 +110,6 @@ def default_package(project_name: str) -> str:
 
 def settings_for(req: NewRequest) -> Settings:
     """Validate the request; return what ``[tool.torchgen]`` will record."""
-    from torchscaffold.dataset_gen import KINDS
-    from torchscaffold.inits import SCHEMES
-    from torchscaffold.model_gen import STYLES
     from torchscaffold.spec.presets import PRESETS
 
     if not _PROJECT_NAME.match(req.project_name):
@@ -99,14 +118,12 @@ def settings_for(req: NewRequest) -> Settings:
         )
     package = req.package or default_package(req.project_name)
     names.package_name(package, new_at=req.root)
-    for option, value, choices in (
-        ("style", req.style, STYLES),
-        ("preset", req.preset, PRESETS),
-        ("kind", req.kind, KINDS),
-        ("init scheme", req.init or NO_INIT, [*SCHEMES, NO_INIT]),
-    ):
+    for option, choices in setting_choices().items():
+        value = getattr(req, option)
+        if option == "init" and value is None:
+            continue  # the preset's reference init
         if value not in choices:
-            raise unknown(option, value, choices)
+            raise unknown("init scheme" if option == "init" else option, value, choices)
     if req.kind in UNSCAFFOLDED_KINDS:
         raise TorchgenError(
             f"--kind {req.kind}: no preset is a token model to train on it; scaffold with "
@@ -122,6 +139,9 @@ def settings_for(req: NewRequest) -> Settings:
         init=req.init or PRESETS[req.preset].init or NO_INIT,
         model=req.model,
         dataset=req.dataset,
+        precision=req.precision,
+        strategy=req.strategy,
+        loss=req.loss,
     )
 
 
@@ -156,6 +176,7 @@ def plan_new(req: NewRequest) -> Plan:
     )
     from torchscaffold.registry_gen import plan_registry
     from torchscaffold.shapes import resolve
+    from torchscaffold.train_schema import FREE_TABLES, sections
 
     settings = settings_for(req)
     if paths.kind(req.root) not in (None, "dir"):
@@ -186,6 +207,13 @@ def plan_new(req: NewRequest) -> Plan:
         "integer_input": resolved.integer_input,
         "num_classes": dict(resolved.params).get("num_classes", resolved.output_shape[-1]),
         "toml": toml_value,
+        "sections": sections(
+            precision=settings.precision, strategy=settings.strategy, loss=settings.loss
+        ),
+        "free_tables": FREE_TABLES,
+        "precision": settings.precision,
+        "strategy": settings.strategy,
+        "loss": settings.loss,
     }
     files = [
         PlannedFile(path, render(template, **context))
@@ -210,7 +238,8 @@ def plan_new(req: NewRequest) -> Plan:
 def infrastructure(project: Project) -> list[Path]:
     """The project's own modules: a model or dataset generated later must not take their place
     (``torchgen dataset Synthetic`` would replace ``data/synthetic.py``)."""
-    return [path for path, _ in _own_files(project, PYTHON_FILES)]
+    own = [path for path, _ in _own_files(project, PYTHON_FILES)]
+    return [*own, project.data_dir / "loader.py"]  # planned with the datasets
 
 
 def _own_files(project: Project, table: dict[str, str]) -> list[tuple[Path, str]]:

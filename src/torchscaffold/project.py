@@ -39,6 +39,9 @@ class Settings:
     init: str = "kaiming"
     model: str = "Net"
     dataset: str = "TrainingData"
+    precision: str = "fp32"
+    strategy: str = "ddp"
+    loss: str = "cross_entropy"
     version: str = __version__
 
     def items(self) -> list[tuple[str, str]]:
@@ -125,13 +128,27 @@ def _torchgen_table(pyproject: Path) -> dict[str, Any] | None:
     return table
 
 
-def read_settings(table: dict[str, Any], pyproject: Path) -> Settings:
-    """Validate the table: known keys, string values, names and choices that exist."""
+def setting_choices() -> dict[str, Any]:
+    """The values each choice of ``[tool.torchgen]`` (and of ``torchgen new``) may take."""
     from torchscaffold.dataset_gen import KINDS
     from torchscaffold.inits import SCHEMES
     from torchscaffold.model_gen import STYLES
     from torchscaffold.spec.presets import PRESETS
+    from torchscaffold.train_schema import LOSSES, PRECISIONS, STRATEGIES
 
+    return {
+        "style": STYLES,
+        "preset": PRESETS,
+        "kind": KINDS,
+        "init": [*SCHEMES, NO_INIT],
+        "precision": PRECISIONS,
+        "strategy": STRATEGIES,
+        "loss": LOSSES,
+    }
+
+
+def read_settings(table: dict[str, Any], pyproject: Path) -> Settings:
+    """Validate the table: known keys, string values, names and choices that exist."""
     where = f"{pyproject}: [tool.torchgen]"
     for key, value in table.items():
         if key not in KEYS:
@@ -140,12 +157,7 @@ def read_settings(table: dict[str, Any], pyproject: Path) -> Settings:
             raise TorchgenError(f"{where}: {key} must be a string, not {value!r}")
     if "package" not in table:
         raise TorchgenError(f"{where}: no package key (the package under src/)")
-    choices: dict[str, Any] = {
-        "style": STYLES,
-        "preset": PRESETS,
-        "kind": KINDS,
-        "init": [*SCHEMES, NO_INIT],
-    }
+    choices = setting_choices()
     try:
         names.package_name(table["package"])
         for key, options in choices.items():

@@ -169,7 +169,10 @@ def dataset_in_project(
     _refuse_duplicate_class(name, path, "dataset")
     registries = project.registries(planned=planned)
     registry_module = registries.module if registries is not None else None
-    (dataset,) = plan_dataset(name, kind, path, registry_module=registry_module).files
+    loader_module = f"{project.package}.data.loader"
+    (dataset,) = plan_dataset(
+        name, kind, path, registry_module=registry_module, loader_module=loader_module
+    ).files
     test = render_python(
         "project/tests/test_dataset.py.j2",
         header=header(command_line(name, kind)),
@@ -181,6 +184,15 @@ def dataset_in_project(
     )
     refuse_rebound(name, (dataset.content, test), "dataset name")
     files = (dataset, PlannedFile(project.tests_dir / "data" / f"test_{module}.py", test))
+    loader = project.data_dir / "loader.py"
+    if planned or not loader.is_file():  # the loader code every dataset module imports
+        text = render_python(
+            "project/data_loader.py.j2",
+            header=header(command_line(name, kind)),
+            package=project.package,
+            loader_module=None,  # the shared macros: this file is where the loader lives
+        )
+        files += (PlannedFile(loader, text),)
     return Generated(files, project.data_dir, (module, name))
 
 

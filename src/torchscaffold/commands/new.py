@@ -55,6 +55,27 @@ from torchscaffold.errors import TorchgenError
     help="The dataset's class name.",
 )
 @click.option(
+    "--precision",
+    metavar="P",
+    default="fp32",
+    show_default=True,
+    help="train.precision: fp32 | bf16 | fp16 (fp16 on CUDA only).",
+)
+@click.option(
+    "--strategy",
+    metavar="S",
+    default="ddp",
+    show_default=True,
+    help="train.strategy under torchrun: ddp | fsdp (FSDP2).",
+)
+@click.option(
+    "--loss",
+    metavar="NAME",
+    default="cross_entropy",
+    show_default=True,
+    help="loss.name: cross_entropy | mse | bce_with_logits.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print what would be written (create/identical/conflict); write nothing.",
@@ -70,11 +91,16 @@ def command(
     init: str | None,
     model: str,
     dataset: str,
+    precision: str,
+    strategy: str,
+    loss: str,
     dry_run: bool,
     force: bool,
 ) -> None:
-    """Scaffold a project at PATH: a package with registries, a model, a dataset, train.py
-    (AdamW, AMP on CUDA, checkpoints, --resume, DDP under torchrun), configs and tests.
+    """Scaffold a project at PATH: a package with registries, a model, a dataset, a checked
+    config, train.py (schedule, clipping, accumulation, fp32/bf16/fp16, metrics.csv,
+    best/last checkpoints, exact --resume, DDP or FSDP under torchrun), evaluate, predict,
+    export and plot entry points, and tests.
 
     \b
     torchgen new my-project
@@ -82,7 +108,9 @@ def command(
     """
     from torchscaffold.new_gen import NewRequest, check_target, plan_new, settings_for
 
-    req = NewRequest(path, package, style, preset, kind, init, model, dataset)
+    req = NewRequest(
+        path, package, style, preset, kind, init, model, dataset, precision, strategy, loss
+    )
     plan = plan_new(req)
     if dry_run:
         for line in plan.report(force=force):
