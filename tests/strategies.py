@@ -8,7 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from torchscaffold.layers import CATALOG, LayerType
+from torchscaffold.catalog import LAYERS as CATALOG
+from torchscaffold.catalog import LayerType
 
 SMALL = st.integers(1, 6)
 # Values drawn per argument name where the kind alone would be too broad or too narrow.
@@ -26,6 +27,13 @@ BY_NAME = {
     "negative_slope": st.floats(0.0, 0.5),
     "max_norm": st.none(),  # renormalising writes into the weight; not a shape matter
     "sparse": st.just(False),
+    "kdim": st.none() | st.integers(1, 8),
+    "vdim": st.none() | st.integers(1, 8),
+    "hidden_size": st.integers(1, 6),
+    "num_layers": st.integers(1, 3),
+    "proj_size": st.integers(0, 4),
+    "num_heads": st.integers(1, 4),
+    "dropout": st.just(0.0),  # random: only shapes matter here
 }
 # What a careless or hostile spec puts where a number belongs.
 HOSTILE = st.sampled_from(
@@ -54,7 +62,7 @@ def arg_value(data: st.DataObject, layer: LayerType, arg: Any, rank: int) -> Any
         else:
             choice = per_dim(st.integers(0, 3), n)
         return data.draw(choice, label=arg.name)
-    if kind == "int":
+    if kind in ("int", "opt_int"):
         return data.draw(SMALL, label=arg.name)
     if kind == "prob":
         return data.draw(st.floats(0, 1), label=arg.name)
@@ -142,6 +150,8 @@ def layer_tables(draw: Any, rank: int, hostile: bool = True) -> dict[str, Any]:
             table[arg.name] = arg_value(data, layer, arg, rank)
             if hostile and draw(st.integers(0, 9)) == 0:
                 table[arg.name] = draw(HOSTILE)
+            if table[arg.name] is None:  # TOML has no None: leaving it out says the same
+                del table[arg.name]
     if name == "Upsample" and "size" in table and "scale_factor" in table:
         del table["size"]
     return table

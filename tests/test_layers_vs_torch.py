@@ -12,10 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import arg_value
 
+from torchscaffold.catalog import LAYERS as CATALOG
+from torchscaffold.catalog import LayerType
 from torchscaffold.errors import TorchgenError
-from torchscaffold.layers import CATALOG, LayerType
 from torchscaffold.shapes import resolve
-from torchscaffold.spec.ir import Layer, Model
+from torchscaffold.spec.ir import Block, Input, Model, Step
 
 
 def _draw_case(data, layer: LayerType):
@@ -41,11 +42,28 @@ def _uneven_list(args: dict, n: int) -> bool:
     return any(isinstance(v, list) and len(v) != n for v in args.values())
 
 
+def _inputs(torch, layer: LayerType, args: dict, shape: tuple[int, ...], device: str):
+    """The layer's inputs for a batch of 2, the batch where the layer expects it (an RNN
+    without batch_first reads (L, N, H))."""
+    values = {a.name: args.get(a.name, a.default) for a in layer.args}
+    full = list(shape)
+    full.insert(layer.batch_axis(values), 2)
+    dtype = torch.long if layer.integer_input else torch.float32
+    return [torch.zeros(full, dtype=dtype, device=device)] * len(layer.inputs)
+
+
+def _sample(layer: LayerType, args: dict, y) -> tuple[int, ...]:
+    """The first output's per-sample shape (its batch dimension taken out)."""
+    first = y[0] if isinstance(y, tuple) else y
+    values = {a.name: args.get(a.name, a.default) for a in layer.args}
+    shape = list(first.shape)
+    del shape[layer.batch_axis(values)]
+    return tuple(shape)
+
+
 def _run_on_cpu(torch, layer: LayerType, args: dict, shape: tuple[int, ...]):
     module = _torch_layer(torch, layer, args, shape).to_empty(device="cpu")
-    if layer.integer_input:
-        return module(torch.zeros((2, *shape), dtype=torch.long))
-    return module(torch.zeros((2, *shape)))
+    return module(*_inputs(torch, layer, args, shape, "cpu"))
 
 
 def _torch_layer(torch, layer: LayerType, args: dict, shape: tuple[int, ...]):
@@ -65,16 +83,17 @@ def _torch_layer(torch, layer: LayerType, args: dict, shape: tuple[int, ...]):
 def test_rule_matches_torch(torch, name, data):
     layer = CATALOG[name]
     shape, args = _draw_case(data, layer)
+    step = Step(
+        "layer",
+        name,
+        args=tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items()),
+    )
+    params = () if layer.integer_input else (("in_channels", shape[0]),)
     model = Model(
         name="M",
-        input_shape=shape,
-        body=(
-            Layer(
-                name, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items())
-            ),
-        ),
+        inputs=(Input("x", shape, "int64" if layer.integer_input else "float32"),),
+        main=Block("M", steps=(step,), params=params),
         input_param=None if layer.integer_input else "in_channels",
-        params=() if layer.integer_input else (("in_channels", shape[0]),),
     )
     try:
         resolved = resolve(model)
@@ -82,19 +101,16 @@ def test_rule_matches_torch(torch, name, data):
         predicted = None
     else:
         predicted = resolved
-    if layer.integer_input:
-        x = torch.empty((2, *shape), dtype=torch.long, device="meta")
-    else:
-        x = torch.empty((2, *shape), device="meta")
     try:
         module = _torch_layer(torch, layer, args, shape)
-        y = module(x)
+        y = module(*_inputs(torch, layer, args, shape, "meta"))
     except Exception as exc:  # noqa: BLE001 - any refusal by torch counts
         assert (
             predicted is None
         ), f"torch refused ({exc}) but torchgen predicted {predicted.output_shape}"
         return
-    if predicted is None and 0 in y.shape:
+    first = y[0] if isinstance(y, tuple) else y
+    if predicted is None and 0 in first.shape:
         return  # torch returns an empty tensor; torchgen refuses a zero-sized layer on purpose
     if predicted is None and name == "Flatten" and args.get("start_dim", 1) % (len(shape) + 1) == 0:
         return  # torchgen refuses, on purpose, to flatten the batch dimension into a sample
@@ -106,5 +122,5 @@ def test_rule_matches_torch(torch, name, data):
         with pytest.raises(Exception):  # noqa: B017 - any refusal by torch will do
             _run_on_cpu(torch, layer, args, shape)
         return
-    assert tuple(y.shape) == (2, *predicted.output_shape)
+    assert _sample(layer, args, y) == predicted.output_shape
     assert sum(p.numel() for p in module.parameters()) == predicted.total_params

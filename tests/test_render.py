@@ -1,13 +1,14 @@
-"""render.py: formatting, blank-line compaction, headers, the user template override."""
+"""render/: formatting, blank-line compaction, headers, the user template override."""
 
 from __future__ import annotations
 
+import torchscaffold.render.engine as rendering
 from torchscaffold import render
 
 
 def test_drop_inner_blank_lines_keeps_docstrings_and_top_level():
     source = 'import a\n\n\ndef f():\n    """Doc.\n\n    More."""\n\n    x = 1\n\n    return x\n'
-    out = render.drop_inner_blank_lines(source)
+    out = rendering.drop_inner_blank_lines(source)
     assert out == 'import a\n\n\ndef f():\n    """Doc.\n\n    More."""\n    x = 1\n    return x\n'
 
 
@@ -17,7 +18,7 @@ def test_header_is_one_printable_line():
 
 
 def test_docstring_text_is_escaped():
-    assert render._wrap('a"""b\\c') == 'a\\"\\"\\"b\\\\c'
+    assert rendering._wrap('a"""b\\c') == 'a\\"\\"\\"b\\\\c'
 
 
 def test_user_override_directory_shadows_one_template(tmp_path, monkeypatch):
@@ -25,7 +26,7 @@ def test_user_override_directory_shadows_one_template(tmp_path, monkeypatch):
     (tmp_path / "model" / "_common.j2").write_text(
         render.environment()
         .loader.get_source(render.environment(), "model/_common.j2")[0]
-        .replace("nn.{{ l.type.name }}(", "nn.{{ l.type.name }}(  # custom\n")
+        .replace("{{ stmt.target }} = {{ rhs }}\n", "{{ stmt.target }} = {{ rhs }}  # custom\n")
     )
     monkeypatch.setenv(render.OVERRIDE_ENV, str(tmp_path))
     from torchscaffold.model_gen import ModelRequest, plan_model

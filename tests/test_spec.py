@@ -62,8 +62,8 @@ BASE = "[model]\ninput = [3, 16, 16]\n"
             "out_channels must be an integer >= 1, got 0",
         ),
         (
-            BASE + '[[layers]]\ntype = "Conv2d"\nout_channels = "4"\nkernel_size = 3\n',
-            "out_channels = '4' is not a parameter",
+            BASE + '[[layers]]\ntype = "Conv2d"\nout_channels = "width"\nkernel_size = 3\n',
+            "'width' is not a parameter here",
         ),
         (BASE + '[[layers]]\ntype = "Dropout"\np = 1.5\n', "p must be a probability"),
         (
@@ -72,7 +72,7 @@ BASE = "[model]\ninput = [3, 16, 16]\n"
         ),
         (
             BASE + '[[layers]]\ntype = "Linear"\nin_features = 5\nout_features = 2\n',
-            "in_features=5 does not match its input (3, 16, 16); expected 16",
+            "in_features=5 does not match its input (N, 3, 16, 16); expected 16",
         ),
         (
             BASE + '[[layers]]\ntype = "Conv2d"\nout_channels = 4\nkernel_size = 17\n',
@@ -81,7 +81,7 @@ BASE = "[model]\ninput = [3, 16, 16]\n"
         (
             BASE
             + '[[layers]]\ntype = "Conv2d"\nin_channels = 4\nout_channels = 4\nkernel_size = 3\n',
-            "in_channels=4 does not match its input (3, 16, 16); expected 3",
+            "in_channels=4 does not match its input (N, 3, 16, 16); expected 3",
         ),
         (BASE + '[[layers]]\nblock = "Nope"\n', "unknown block 'Nope'"),
         (BASE + '[[layers]]\ntype = "ReLU"\nname = "forward"\n', "would shadow an nn.Module"),
@@ -90,11 +90,11 @@ BASE = "[model]\ninput = [3, 16, 16]\n"
             "the name 'a' is used twice",
         ),
         ('[model]\ninput = [3, 0]\n[[layers]]\ntype = "ReLU"\n', "positive integers"),
-        ("[model]\ninputs = [3]\n", "unknown key 'inputs' in [model] (did you mean 'input'?)"),
+        ("[model]\ninptu = [3]\n", "unknown key 'inptu' in [model] (did you mean 'input'?)"),
         (
             BASE + '[[layers]]\ntype = "Flatten"\n[[layers]]\ntype = "Embedding"\n'
             "num_embeddings = 3\nembedding_dim = 2\n",
-            "Embedding takes integer ids",
+            "it looks up integer ids, but its input (N, 768) holds float32",
         ),
         (
             BASE + '[[layers]]\nblock = "B"\n[blocks.B]\nresidual = true\nprojection = false\n'
@@ -131,7 +131,7 @@ def test_spec_text_never_reaches_code_unvalidated(tmp_path):
     body = (
         BASE + '[[layers]]\ntype = "Conv2d"\nout_channels = "__import__(\'os\')"\nkernel_size = 3\n'
     )
-    with pytest.raises(TorchgenError, match="is not a parameter"):
+    with pytest.raises(TorchgenError, match="is not allowed; expressions take"):
         parse_spec(_spec(body), "Net")
     body = BASE + '[[layers]]\ntype = "Upsample"\nmode = "nearest\\"); import os #"\nsize = 4\n'
     with pytest.raises(TorchgenError, match="mode must be one of"):

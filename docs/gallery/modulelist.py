@@ -3,7 +3,7 @@
 blocks (the second downsamples), global average pooling and a linear head.
 
 Layers are declared in the ``modulelist`` style.
-Run ``python modulelist.py`` for a forward pass on random input.
+Run ``python modulelist.py`` for a forward pass on random input and a summary.
 """
 
 import torch
@@ -36,30 +36,32 @@ class ResidualBlock(nn.Module):
                     channels, channels, kernel_size=3, padding=1, bias=False
                 ),  # conv2
                 nn.BatchNorm2d(channels),  # bn2
-            ]
-        )
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_channels != channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(
-                    in_channels, channels, kernel_size=1, stride=stride, bias=False
-                ),
-                nn.BatchNorm2d(channels),
-            )
-        self.after = nn.ModuleList(
-            [
+                (
+                    nn.Sequential(
+                        nn.Conv2d(
+                            in_channels,
+                            channels,
+                            kernel_size=1,
+                            stride=stride,
+                            bias=False,
+                        ),
+                        nn.BatchNorm2d(channels),
+                    )
+                    if stride != 1 or in_channels != channels
+                    else nn.Identity()
+                ),  # shortcut
                 nn.ReLU(inplace=True),  # relu2
             ]
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = self.shortcut(x)
-        for layer in self.body:
-            x = layer(x)
-        x = x + identity
-        for layer in self.after:
-            x = layer(x)
-        return x
+        out = x
+        for layer in self.body[:5]:
+            out = layer(out)
+        identity = self.body[5](x)
+        out = out + identity
+        out = self.body[6](out)
+        return out
 
     def residual_norm(self) -> nn.Module:
         """The last norm of the residual branch: zero its weight and the block starts
@@ -100,13 +102,49 @@ class TinyNet(nn.Module):
         return x
 
 
+def summary(
+    model: nn.Module, *inputs: torch.Tensor
+) -> list[tuple[str, str, tuple, int]]:
+    """The layers the model calls, in order (containers opened), with each output's shape
+    (batch left out) and parameter count, as torch computes them."""
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+    def layers(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
+        found = []
+        for name, child in module.named_children():
+            if isinstance(child, containers):
+                found += layers(child, f"{prefix}{name}.")
+            else:
+                found.append((f"{prefix}{name}", child))
+        return found
+
+    rows: list[tuple[str, str, tuple, int]] = []
+    hooks = []
+    for name, layer in layers(model, ""):
+
+        def record(
+            m: nn.Module, args: object, output: object, name: str = name
+        ) -> None:
+            first = output[0] if isinstance(output, tuple) else output
+            count = sum(p.numel() for p in m.parameters())
+            rows.append((name, type(m).__name__, tuple(first.shape[1:]), count))
+
+        hooks.append(layer.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return rows
+
+
 if __name__ == "__main__":
-    model = TinyNet()
+    model = TinyNet().eval()
     x = torch.randn(2, 3, 32, 32)
     y = model(x)
     print(f"TinyNet: input {tuple(x.shape)} -> output {tuple(y.shape)}")
-    for name, child in model.named_children():
-        count = sum(p.numel() for p in child.parameters())
-        print(f"  {name:<24} {type(child).__name__:<20} {count:>12,}")
+    for name, kind, shape, count in summary(model, x):
+        print(f"  {name:<24} {kind:<20} {shape!s:<20} {count:>12,}")
     total = sum(p.numel() for p in model.parameters())
-    print(f"  {'total':<45} {total:>12,}")
+    print(f"  {'total':<66} {total:>12,}")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchscaffold import names, paths
+from torchscaffold import catalog, names, paths
 from torchscaffold.errors import TorchgenError, unknown
-from torchscaffold.layers import CATALOG
 from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.render import header, refuse_rebound, render_python
-from torchscaffold.shapes import ResolvedModel, RLayer, RRun, resolve
+from torchscaffold.render import code, forward, header, refuse_rebound, render_python
+from torchscaffold.shapes import ResolvedModel, resolve
 from torchscaffold.spec.ir import Model
 from torchscaffold.spec.loader import load_spec
 from torchscaffold.spec.options import finalize
@@ -72,7 +70,7 @@ class ModelRequest:
 
 
 def validate(req: ModelRequest) -> None:
-    names.class_name(req.name, taken=frozenset(CATALOG))
+    names.class_name(req.name, taken=frozenset(catalog.LAYERS))
     if req.style not in STYLES:
         raise unknown("style", req.style, STYLES)
     if req.numbered and req.style != "sequential":
@@ -110,25 +108,24 @@ def render_model(
     registry_decorator: str | None = None,
     init_call: str | None = None,
 ) -> str:
-    style = req.style
-    nested = style == "sequential"
-    model_pairs = [(e.name, e) for e in resolved.entries] if nested else resolved.flat()
+    plans = [forward.plan(c, "body") for c in resolved.blocks]
+    plans.append(forward.plan(resolved.main, "layers"))
     source = render_python(
         "model/module.py.j2",
         compact=True,
         header=header(req.command(path)),
         model=resolved,
-        style=style,
+        plans=plans,
+        style=req.style,
         numbered=req.numbered,
         filename=path.name,
-        model_pairs=model_pairs,
-        pairs_of=_pairs_of,
-        index_of=functools.partial(_index_of, expand_runs=style == "modulelist"),
-        block_out={b.name: b.out_feature for b in resolved.blocks},
-        needs_ordered_dict=style == "sequential" and not req.numbered,
-        needs_functional=style == "explicit" and _uses_f(resolved),
-        shape_in=_batch_shape(resolved.input_shape),
-        shape_out=_batch_shape(resolved.output_shape),
+        model_shapes=model_shapes(resolved),
+        code=code,
+        fw=forward,
+        needs_ordered_dict=req.style == "sequential"
+        and not req.numbered
+        and forward.uses_sequential(plans),
+        needs_functional=forward.uses_functional(plans, explicit=req.style == "explicit"),
         init=req.init,
         init_call=init_call,
         registry_import=registry_import,
@@ -139,31 +136,20 @@ def render_model(
     return source
 
 
-def _pairs_of(entries: tuple) -> list[tuple[str, object]]:
-    return [(e.name, e) for e in entries]
+def model_shapes(resolved: ResolvedModel) -> str:
+    """The model docstring's line on shapes: ``(N, 3, 224, 224)`` -> ``(N, 1000)``..."""
 
+    def shape(dims: tuple[int, ...]) -> str:
+        return "``(N, " + ", ".join(map(str, dims)) + ")``"
 
-def _index_of(pairs: list[tuple[str, object]], name: str, *, expand_runs: bool) -> int:
-    index = 0
-    for n, e in pairs:
-        if n == name:
-            return index
-        index += e.repeat if expand_runs and isinstance(e, RRun) else 1
-    raise KeyError(name)  # pragma: no cover - a template bug
-
-
-def _uses_f(resolved: ResolvedModel) -> bool:
-    layers: list[RLayer] = []
-    for _, e in resolved.flat():
-        if isinstance(e, RLayer):
-            layers.append(e)
-    for b in resolved.blocks:
-        layers += [e for e in (*b.entries, *b.after) if isinstance(e, RLayer)]
-    return any(e.functional and e.type.functional.startswith("F.") for e in layers)
-
-
-def _batch_shape(shape: tuple[int, ...]) -> str:
-    return "(N, " + ", ".join(map(str, shape)) + ")"
+    ins = ", ".join(shape(i.shape) for i in resolved.inputs)
+    outs = ", ".join(shape(o) for o in resolved.output_shapes)
+    lengths = ", ".join(f"{k} = {v}" for k, v in resolved.lengths)
+    at = f" ({lengths})" if lengths else ""
+    return (
+        f"Shape: {ins} -> {outs} with the default arguments{at}; "
+        f"{resolved.total_params:,} parameters."
+    )
 
 
 def summary_table(resolved: ResolvedModel) -> str:

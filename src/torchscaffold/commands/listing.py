@@ -9,15 +9,16 @@ from torchscaffold.errors import unknown
 
 
 def _catalogs() -> dict[str, dict[str, str]]:
+    from torchscaffold.catalog import ALL_OPS, LAYERS
     from torchscaffold.inits import SCHEMES
-    from torchscaffold.layers import CATALOG
     from torchscaffold.model_gen import STYLES
     from torchscaffold.spec.presets import PRESETS
 
     catalogs = {
         "styles": STYLES,
         "presets": {k: p.describe() for k, p in PRESETS.items()},
-        "layers": {k: t.help for k, t in CATALOG.items()},
+        "layers": {k: t.help for k, t in LAYERS.items()},
+        "ops": {k: o.help for k, o in sorted(ALL_OPS.items())},
         "inits": SCHEMES,
     }
     try:  # the dataset command may not be installed in a trimmed build

@@ -1,8 +1,14 @@
 """The model description every style renders from: frozen dataclasses, no torch.
 
-Argument values are literals (int, float, bool, str, tuples) or, for integer arguments, the name of
-a model or block parameter (``out_features = "num_classes"``) that the generated code keeps as a
-variable. Shapes are per sample, without the batch dimension.
+A class (the model, or a custom block) is its constructor parameters and a forward: a list of
+steps over named values. A step calls a layer, a block or an op on some values and names what it
+returns. A chain needs no names at all: a step without ``inputs`` reads the previous step's
+output, and a step's output is named after the step (``conv1``), so today's lists of layers are
+graphs with one path.
+
+Argument values are literals (int, float, bool, str, tuples) or ``Expr`` trees over the class's
+parameters (``"channels * 4"``). Shapes of inputs are per sample, without the batch dimension; a
+string in one names a dimension that varies (a sequence length).
 """
 
 from __future__ import annotations
@@ -10,69 +16,92 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from torchscaffold.spec.expr import Expr
+
 ArgItems = tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True)
-class Layer:
-    """One ``torch.nn`` layer: ``type`` is the class name in the catalog."""
+class Step:
+    """One statement of a forward.
 
-    type: str
+    ``kind``: ``layer`` (``target`` a catalog layer), ``op`` (a catalog op), ``block`` (a
+    custom block, ``repeat`` times in a chain; ``first`` overrides arguments of the first), or
+    ``group`` (a named chain of ``body`` steps: an ``nn.Sequential`` in the sequential style,
+    a name prefix in the others).
+    """
+
+    kind: str
+    target: str = ""
     args: ArgItems = ()
-    name: str | None = None  # attribute name; derived from the type when None
-
-
-@dataclass(frozen=True)
-class BlockCall:
-    """``repeat`` instances of a custom block. ``first`` overrides arguments of the first
-    instance only (ResNet stages downsample in their first block)."""
-
-    block: str
-    args: ArgItems = ()
+    inputs: tuple[str, ...] | None = None  # None: the previous step's output (or the input)
+    outputs: tuple[str, ...] | None = None  # None: one value, named like the step
+    name: str | None = None  # module attribute; derived from the target when None
     repeat: int = 1
     first: ArgItems = ()
-    name: str | None = None  # instance (or, repeated, stage) name; derived from the block when None
+    call: ArgItems = ()  # keyword arguments of the layer's forward (masks, flags)
+    when: str | None = None  # a boolean parameter or ``let``: the step exists only if true
+    otherwise: str | None = None  # what its output is when it does not (default: its input)
+    body: tuple[Step, ...] = ()  # a group's steps
 
 
 @dataclass(frozen=True)
-class Group:
-    """A named run of layers: a nested ``nn.Sequential`` in the sequential style, a name prefix
-    in the flat ones (``features``, ``classifier``)."""
+class Tensor:
+    """A learned tensor (``nn.Parameter``) or a buffer of the class: a class token, a position
+    embedding, a causal mask. ``init`` is how it starts: zeros, ones, normal (std 0.02, or
+    ``std``), or tril (ones on and below the diagonal: a causal mask)."""
 
     name: str
-    body: tuple[Layer | BlockCall, ...]
-
-
-Node = Layer | BlockCall | Group
+    shape: tuple[Any, ...]  # ints or Exprs over the parameters
+    init: str = "zeros"
+    std: float = 0.02
+    buffer: bool = False
+    persistent: bool = True
 
 
 @dataclass(frozen=True)
 class Block:
-    """A custom ``nn.Module`` class: a body of layers, optionally residual.
+    """A class: the model's own, or a custom block (``nn.Module`` subclasses both).
 
-    A residual block computes ``after(body(x) + shortcut(x))``; with ``projection`` the shortcut
-    becomes a 1x1 convolution (or linear) plus norm whenever the body changes the shape.
+    ``residual``: forward is ``after(steps(x) + shortcut(x))``, the shortcut projecting (a 1x1
+    convolution or a linear, plus norm) where the steps change the shape, unless
+    ``projection`` is false.
     """
 
     name: str
-    body: tuple[Layer | BlockCall, ...]
-    params: tuple[tuple[str, int], ...] = ()  # constructor keywords and their defaults
+    steps: tuple[Step, ...]
+    inputs: tuple[str, ...] = ("x",)
+    outputs: tuple[str, ...] | None = None  # None: the last step's output
+    params: tuple[tuple[str, Any], ...] = ()  # constructor keywords and their defaults
+    lets: tuple[tuple[str, Expr], ...] = ()  # values computed from the parameters
+    tensors: tuple[Tensor, ...] = ()
+    ties: tuple[tuple[str, str], ...] = ()  # (module path, module path): the same weight
     residual: bool = False
     projection: bool = True
-    after: tuple[Layer, ...] = ()
+    after: tuple[Step, ...] = ()
     doc: str = ""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of the model, per sample: ``("seq",)`` with ``dtype = "int64"`` is a batch of
+    token-id sequences of varying length."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str = "float32"  # float32 | int64 | bool
 
 
 @dataclass(frozen=True)
 class Model:
     name: str
-    input_shape: tuple[int, ...]
-    body: tuple[Node, ...]
+    inputs: tuple[Input, ...]
+    main: Block  # the model's own class (its name is the model's)
     blocks: tuple[Block, ...] = ()
-    # Constructor keywords with defaults, e.g. (("in_channels", 3), ("num_classes", 1000)).
-    params: tuple[tuple[str, int], ...] = ()
-    # The parameter that is the input's feature dimension (channels, or features for 1-D input);
-    # its default must equal that dimension of input_shape.
+    # A length for each variable input dimension: what the summary, checks and demo use.
+    lengths: tuple[tuple[str, int], ...] = ()
+    # The parameter that is the first input's feature size (``in_channels``/``in_features``),
+    # set by spec.options.finalize; its default equals that dimension of the input.
     input_param: str | None = None
     doc: str = ""
 
@@ -82,8 +111,11 @@ class Model:
                 return b
         raise KeyError(name)
 
-    def leading_layer(self, node: Node) -> Layer:
-        """The layer that first sees ``node``'s input, looking into groups and blocks."""
-        while not isinstance(node, Layer):
-            node = node.body[0] if isinstance(node, Group) else self.block(node.block).body[0]
-        return node
+    @property
+    def params(self) -> tuple[tuple[str, Any], ...]:
+        return self.main.params
+
+    @property
+    def input_shape(self) -> tuple[int | str, ...]:
+        """The first input's per-sample shape (most models have one input)."""
+        return self.inputs[0].shape

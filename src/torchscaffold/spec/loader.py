@@ -1,32 +1,40 @@
 """Read a model description from TOML (see docs/spec-format.md) into the IR.
 
-Only structure is checked here (known keys, value types, names); whether the layers fit together
-is the business of shapes.py.
+Only structure is checked here (known keys, value types, names, literal argument values);
+whether the steps fit together is the business of shape inference.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from torchscaffold import names, paths
+from torchscaffold import catalog, names, paths
 from torchscaffold.errors import TorchgenError, did_you_mean
-from torchscaffold.layers import CATALOG, REFERABLE_KINDS, check_value, lookup
-from torchscaffold.spec.ir import Block, BlockCall, Group, Layer, Model
+from torchscaffold.spec import expr
+from torchscaffold.spec.ir import Block, Input, Model, Step, Tensor
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-MODEL_KEYS = ("name", "input", "params", "doc")
 # Sane bounds, so that a typo cannot make generation run for minutes or exhaust the stack:
 # ResNet-1202 repeats a block 200 times in a stage; nobody nests custom classes 32 deep.
 MAX_REPEAT = 1000
 MAX_NESTING = 32
-BLOCK_KEYS = ("params", "layers", "residual", "projection", "after", "doc")
-CALL_KEYS = ("block", "repeat", "first", "name")
+MAX_RANK = 6
+
+CLASS_KEYS = ("params", "let", "layers", "outputs", "tensors", "ties", "doc")
+MODEL_KEYS = (*CLASS_KEYS, "name", "input", "dtype", "inputs", "lengths")
+BLOCK_KEYS = (*CLASS_KEYS, "inputs", "residual", "projection", "after")
+KIND_KEYS = ("type", "block", "op", "group")
+STEP_KEYS = ("name", "in", "out", "when", "otherwise")
+DTYPES = ("float32", "int64", "bool")
+TENSOR_KEYS = ("shape", "init", "std", "buffer", "persistent")
+INITS = ("zeros", "ones", "normal", "tril")
 
 
 def load_spec(path: Path, name: str) -> Model:
@@ -52,60 +60,121 @@ def parse_spec(data: dict[str, Any], name: str) -> Model:
     _no_unknown_keys(data, ("model", "layers", "blocks"), "the top level")
     model = _table(data.get("model", {}), "[model]")
     _no_unknown_keys(model, MODEL_KEYS, "[model]")
-    if "input" not in model:
-        raise TorchgenError("[model] needs input = [C, H, W] (the shape of one sample)")
-    input_shape = _shape(model["input"], "[model] input")
-    params = _params(model.get("params", {}), "[model] params", block=False)
     blocks_data = _table(data.get("blocks", {}), "[blocks]")
     block_names = tuple(blocks_data)
     for block_name in block_names:
-        names.class_name(block_name, what="block name", taken=frozenset(CATALOG))
+        names.class_name(block_name, what="block name", taken=frozenset(catalog.LAYERS))
         if block_name == name:
             raise TorchgenError(f"block {block_name!r} has the same name as the model")
     blocks = tuple(
-        _block(block_name, _table(body, f"[blocks.{block_name}]"), block_names)
+        _class(block_name, _table(body, f"[blocks.{block_name}]"), f"[blocks.{block_name}]")
         for block_name, body in blocks_data.items()
     )
     _check_no_cycles(blocks)
-    if "layers" not in data:
+    if "layers" not in data and "layers" not in model:
         raise TorchgenError("the spec has no [[layers]]")
-    body = tuple(
-        _node(item, f"layers[{i}]", params, block_names, allow_group=True)
-        for i, item in enumerate(_list(data["layers"], "layers"))
-    )
+    main_data = {**{k: v for k, v in model.items() if k in CLASS_KEYS}}
+    main_data["layers"] = data.get("layers", model.get("layers"))
+    inputs, lengths = _inputs(model)
+    main = _class(name, main_data, "[model]", inputs=tuple(i.name for i in inputs))
     return Model(
         name=name,
-        input_shape=input_shape,
-        body=body,
+        inputs=inputs,
+        main=main,
         blocks=blocks,
-        params=tuple(params.items()),
-        doc=names.text(_str(model.get("doc", ""), "[model] doc"), where="[model] doc"),
+        lengths=lengths,
+        doc=main.doc,
     )
 
 
-def _block(name: str, data: dict[str, Any], block_names: tuple[str, ...]) -> Block:
-    where = f"[blocks.{name}]"
-    _no_unknown_keys(data, BLOCK_KEYS, where)
-    params = _params(data.get("params", {}), f"{where} params", block=True)
-    if "layers" not in data:
+# ------------------------------------------------------------------------------- inputs
+def _inputs(model: dict[str, Any]) -> tuple[tuple[Input, ...], tuple[tuple[str, int], ...]]:
+    if ("input" in model) == ("inputs" in model):
+        raise TorchgenError(
+            "[model] needs input = [C, H, W] (the shape of one sample), or inputs = { name = "
+            "{ shape = [...] } } for several"
+        )
+    lengths = _table(model.get("lengths", {}), "[model] lengths")
+    if "input" in model:
+        dtype = model.get("dtype")
+        declared = {"x": {"shape": model["input"], **({"dtype": dtype} if dtype else {})}}
+        where = {"x": "[model] input"}
+    else:
+        if "dtype" in model:
+            raise TorchgenError("[model] dtype goes with input; give each of inputs its own")
+        declared = _table(model["inputs"], "[model] inputs")
+        where = {k: f"[model] inputs.{k}" for k in declared}
+        if not declared:
+            raise TorchgenError("[model] inputs is empty")
+    inputs = []
+    used: set[str] = set()
+    for key, value in declared.items():
+        names.attribute_name(key, where="[model] inputs")
+        table = _table(value, where[key])
+        _no_unknown_keys(table, ("shape", "dtype"), where[key])
+        shape = _shape(table.get("shape"), where[key])
+        used |= {s for s in shape if isinstance(s, str)}
+        dtype = table.get("dtype")
+        if dtype is not None and dtype not in DTYPES:
+            raise TorchgenError(
+                f"{where[key]}: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}"
+            )
+        inputs.append(Input(key, shape, dtype or ""))
+    for length in used:
+        if length not in lengths:
+            raise TorchgenError(
+                f"[model] the input dimension {length!r} varies: give its length for the summary "
+                f"and checks in lengths = {{ {length} = 128 }}"
+            )
+    for length, value in lengths.items():
+        if length not in used:
+            raise TorchgenError(f"[model] lengths: no input dimension is called {length!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**31:
+            raise TorchgenError(f"[model] lengths: {length} must be a positive integer")
+    return tuple(inputs), tuple(lengths.items())
+
+
+# ------------------------------------------------------------------------------- classes
+def _class(
+    name: str, data: dict[str, Any], where: str, inputs: tuple[str, ...] | None = None
+) -> Block:
+    """A block's table, or the model's own: parameters, lets, tensors, steps."""
+    if inputs is None:
+        _no_unknown_keys(data, BLOCK_KEYS, where)
+        inputs = tuple(
+            names.attribute_name(_str(v, f"{where} inputs"), where=f"{where} inputs")
+            for v in _list(data.get("inputs", ["x"]), f"{where} inputs")
+        )
+        if not inputs or len(set(inputs)) != len(inputs):
+            raise TorchgenError(f"{where} inputs must name one or more distinct values")
+    is_block = where.startswith("[blocks")
+    params = _params(data.get("params", {}), f"{where} params", block=is_block)
+    lets = _lets(data.get("let", {}), f"{where} let", params, is_block)
+    if "layers" not in data or data["layers"] is None:
         raise TorchgenError(f"{where} needs layers = [...]")
-    body = tuple(
-        _node(item, f"{where} layers[{i}]", params, block_names, allow_group=False)
-        for i, item in enumerate(_list(data["layers"], f"{where} layers"))
-    )
-    if not body:
+    steps = _steps(data["layers"], f"{where} layers")
+    if not steps:
         raise TorchgenError(f"{where} has no layers")
-    after = tuple(
-        _layer(_table(item, f"{where} after[{i}]"), f"{where} after[{i}]", params)
-        for i, item in enumerate(_list(data.get("after", []), f"{where} after"))
-    )
+    after = _steps(data.get("after", []), f"{where} after")
     residual = _bool(data.get("residual", False), f"{where} residual")
     if after and not residual:
         raise TorchgenError(f"{where} after = [...] only applies to residual blocks")
+    outputs = None
+    if "outputs" in data:
+        outputs = tuple(
+            _str(v, f"{where} outputs") for v in _list(data["outputs"], f"{where} outputs")
+        )
+        if not outputs:
+            raise TorchgenError(f"{where} outputs is empty")
     return Block(
         name=name,
-        body=body,
+        steps=steps,
+        inputs=inputs,
+        outputs=outputs,
         params=tuple(params.items()),
+        lets=lets,
+        tensors=_tensors(data.get("tensors", {}), f"{where} tensors"),
+        ties=_ties(data.get("ties", {}), f"{where} ties"),
         residual=residual,
         projection=_bool(data.get("projection", True), f"{where} projection"),
         after=after,
@@ -113,120 +182,256 @@ def _block(name: str, data: dict[str, Any], block_names: tuple[str, ...]) -> Blo
     )
 
 
-def _node(
-    item: Any,
-    where: str,
-    params: dict[str, int],
-    block_names: tuple[str, ...],
-    *,
-    allow_group: bool,
-) -> Layer | BlockCall | Group:
+def _params(data: Any, where: str, *, block: bool) -> dict[str, Any]:
+    table = _table(data, where)
+    for key, value in table.items():
+        names.parameter_name(key, where=where, block=block)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            if not 0 <= value <= catalog.INT64_MAX:
+                raise TorchgenError(
+                    f"{where}: {key} must be a non-negative integer that fits in 64 bits, "
+                    f"got {value!r}"
+                )
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise TorchgenError(f"{where}: {key} must be a finite number, got {value!r}")
+        else:
+            raise TorchgenError(f"{where}: {key} must be an integer, a number or true/false")
+    return dict(table)
+
+
+def _lets(data: Any, where: str, params: dict[str, Any], block: bool) -> tuple:
+    table = _table(data, where)
+    out = []
+    for key, value in table.items():
+        names.parameter_name(key, where=where, block=block)
+        if key in params:
+            raise TorchgenError(f"{where}: {key!r} is already a parameter")
+        text = value if isinstance(value, str) else None
+        if text is None:
+            raise TorchgenError(f"{where}: {key} must be an expression in quotes, got {value!r}")
+        parsed = expr.parse(text, f"{where} {key}")
+        if parsed.sizes():
+            raise TorchgenError(f"{where} {key}: size(i) is only known in forward, not here")
+        out.append((key, parsed))
+    return tuple(out)
+
+
+def _tensors(data: Any, where: str) -> tuple[Tensor, ...]:
+    out = []
+    for key, value in _table(data, where).items():
+        names.attribute_name(key, where=where)
+        table = _table(value, f"{where}.{key}")
+        _no_unknown_keys(table, TENSOR_KEYS, f"{where}.{key}")
+        shape = tuple(
+            _expr_or_int(v, f"{where}.{key} shape")
+            for v in _list(table.get("shape"), f"{where}.{key} shape")
+        )
+        if not 1 <= len(shape) <= MAX_RANK:
+            raise TorchgenError(f"{where}.{key}: shape needs 1 to {MAX_RANK} sizes")
+        init = table.get("init", "zeros")
+        if init not in INITS:
+            raise TorchgenError(
+                f"{where}.{key}: init must be one of {', '.join(INITS)}"
+                f"{did_you_mean(str(init), INITS)}"
+            )
+        std = table.get("std", 0.02)
+        if not isinstance(std, (int, float)) or isinstance(std, bool) or not std > 0:
+            raise TorchgenError(f"{where}.{key}: std must be a positive number")
+        buffer = _bool(table.get("buffer", init == "tril"), f"{where}.{key} buffer")
+        out.append(
+            Tensor(
+                key,
+                shape,
+                init,
+                float(std),
+                buffer,
+                _bool(table.get("persistent", True), f"{where}.{key} persistent"),
+            )
+        )
+    return tuple(out)
+
+
+def _ties(data: Any, where: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for dst, src in _table(data, where).items():
+        for path in (dst, _str(src, f"{where} {dst}")):
+            parts = path.split(".")
+            if len(parts) != 2 or not all(p.isidentifier() for p in parts):
+                raise TorchgenError(
+                    f'{where}: {path!r} must be LAYER.weight, e.g. "wte.weight" = '
+                    '"lm_head.weight"'
+                )
+        out.append((dst, src))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------- steps
+def _steps(data: Any, where: str) -> tuple[Step, ...]:
+    return tuple(_step(item, f"{where}[{i}]") for i, item in enumerate(_list(data, where)))
+
+
+def _step(item: Any, where: str) -> Step:
     data = _table(item, where)
-    kinds = [k for k in ("type", "block", "group") if k in data]
+    kinds = [k for k in KIND_KEYS if k in data]
     if len(kinds) != 1:
-        raise TorchgenError(f"{where} needs exactly one of type = ..., block = ... or group = ...")
-    if kinds[0] == "type":
-        return _layer(data, where, params)
-    if kinds[0] == "block":
-        return _call(data, where, params, block_names)
-    if not allow_group:
-        raise TorchgenError(f"{where}: groups are only allowed in the model's [[layers]]")
-    _no_unknown_keys(data, ("group", "layers"), where)
-    group = names.attribute_name(_str(data["group"], f"{where} group"), where=where)
-    body = tuple(
-        _node(sub, f"{where} layers[{i}]", params, block_names, allow_group=False)
-        for i, sub in enumerate(_list(data.get("layers", []), f"{where} layers"))
-    )
-    if not body:
-        raise TorchgenError(f"{where}: group {group!r} has no layers")
-    return Group(name=group, body=body)
-
-
-def _layer(data: dict[str, Any], where: str, params: dict[str, int]) -> Layer:
-    layer_type = lookup(_str(data.get("type"), f"{where} type"))
-    where = f"{where} ({layer_type.name})"
-    name = data.get("name")
-    if name is not None:
-        names.attribute_name(_str(name, f"{where} name"), where=where)
-    valid = {a.name: a for a in layer_type.args}
+        raise TorchgenError(
+            f"{where} needs exactly one of type = ..., block = ..., op = ... or group = ..."
+        )
+    kind = kinds[0]
+    target = _str(data[kind], f"{where} {kind}")
+    common = _wiring(data, where)
+    if kind == "group":
+        _no_unknown_keys(data, ("group", "layers", *STEP_KEYS), where)
+        group = names.attribute_name(target, where=where)
+        body = _steps(data.get("layers", []), f"{where} layers")
+        if not body:
+            raise TorchgenError(f"{where}: group {group!r} has no layers")
+        for sub in body:
+            if sub.inputs is not None or sub.outputs is not None or sub.kind == "group":
+                raise TorchgenError(
+                    f"{where}: group {group!r} is a chain: its steps take no in/out and no group"
+                )
+        return Step("group", group, name=group, body=body, **common)
+    if kind == "block":
+        return _call(data, target, where, common)
+    entry = catalog.layer(target) if kind == "layer" or kind == "type" else catalog.op(target)
+    kind = "layer" if kind == "type" else "op"
+    where = f"{where} ({target})"
+    valid = {a.name: a for a in entry.args}
+    call: dict[str, Any] = {}
+    if "call" in data:
+        if kind != "layer":
+            raise TorchgenError(f"{where}: call = {{...}} is for a layer's forward arguments")
+        call = _table(data["call"], f"{where} call")
     args = []
     for key, value in data.items():
-        if key in ("type", "name"):
+        if key in (kind if kind == "op" else "type", "call", *STEP_KEYS):
             continue
         if key not in valid:
             hint = did_you_mean(key, valid) or (
                 f"; it takes {', '.join(valid)}" if valid else "; it takes no arguments"
             )
             raise TorchgenError(f"{where}: unknown argument {key!r}{hint}")
-        arg = valid[key]
-        if (
-            isinstance(value, str)
-            and arg.kind in REFERABLE_KINDS
-            and value not in ("same", "valid")
-        ):
-            if value not in params:
-                declared = ", ".join(params) or "none declared"
-                raise TorchgenError(
-                    f"{where}: {key} = {value!r} is not a parameter ({declared}){did_you_mean(value, params)}"
-                )
-        else:
-            expected = check_value(arg, value)
-            if expected:
-                raise TorchgenError(f"{where}: {key} must be {expected}, got {value!r}")
-        args.append((key, tuple(value) if isinstance(value, list) else value))
-    given = {k for k, _ in args}
-    missing = [
-        a.name
-        for a in layer_type.args
-        if a.required and a.name != layer_type.inferred and a.name not in given
-    ]
-    if missing:
-        raise TorchgenError(f"{where}: missing required argument {', '.join(missing)}")
-    return Layer(type=layer_type.name, args=tuple(args), name=name)
+        args.append((key, _arg_value(valid[key], value, f"{where} {key}")))
+    if kind == "layer":
+        given = {k for k, _ in args}
+        missing = [
+            a.name
+            for a in entry.args
+            if a.required and a.name != entry.inferred and a.name not in given
+        ]
+        if missing:
+            raise TorchgenError(f"{where}: missing required argument {', '.join(missing)}")
+    return Step(kind, target, args=tuple(args), call=tuple(call.items()), **common)
 
 
-def _call(
-    data: dict[str, Any], where: str, params: dict[str, int], block_names: tuple[str, ...]
-) -> BlockCall:
-    block = _str(data["block"], f"{where} block")
-    if block not in block_names:
-        raise TorchgenError(
-            f"{where}: unknown block {block!r}{did_you_mean(block, block_names)}; "
-            f"define it under [blocks.{block}]"
-        )
+def _wiring(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The keys every step may have: name, in, out, when, otherwise."""
+    out: dict[str, Any] = {}
+    if "name" in data:
+        out["name"] = names.attribute_name(_str(data["name"], f"{where} name"), where=where)
+    for key, field in (("in", "inputs"), ("out", "outputs")):
+        if key in data:
+            value = data[key]
+            items = [value] if isinstance(value, str) else _list(value, f"{where} {key}")
+            if not items:
+                raise TorchgenError(f"{where}: {key} names no value")
+            checked = []
+            for v in items:
+                v = _str(v, f"{where} {key}")
+                if v != "_":
+                    names.attribute_name(v, where=f"{where} {key}")
+                checked.append(v)
+            out[field] = tuple(checked)
+    for key in ("when", "otherwise"):
+        if key in data:
+            out[key] = names.attribute_name(_str(data[key], f"{where} {key}"), where=where)
+    if "otherwise" in out and "when" not in out:
+        raise TorchgenError(f"{where}: otherwise = ... goes with when = ...")
+    return out
+
+
+def _call(data: dict[str, Any], block: str, where: str, common: dict[str, Any]) -> Step:
     repeat = data.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT:
         raise TorchgenError(
             f"{where}: repeat must be an integer from 1 to {MAX_REPEAT}, got {repeat!r}"
         )
-    name = data.get("name")
-    if name is not None:
-        names.attribute_name(_str(name, f"{where} name"), where=where)
-    args = {k: v for k, v in data.items() if k not in CALL_KEYS}
+    keys = ("block", "repeat", "first", *STEP_KEYS)
+    args = {k: v for k, v in data.items() if k not in keys}
     first = _table(data.get("first", {}), f"{where} first")
-    for key, value in [*args.items(), *first.items()]:
-        if not (isinstance(value, int) and not isinstance(value, bool)) and value not in params:
-            raise TorchgenError(
-                f"{where}: {key} must be an integer or a parameter name, got {value!r}"
-            )
-    return BlockCall(
-        block=block, args=tuple(args.items()), repeat=repeat, first=tuple(first.items()), name=name
-    )
+    converted = []
+    for table in (args, first):
+        items = []
+        for key, value in table.items():
+            if isinstance(value, str):
+                value = expr.parse(value, f"{where} {key}")
+            elif not isinstance(value, (int, float, bool)) or (
+                isinstance(value, float) and not math.isfinite(value)
+            ):
+                raise TorchgenError(
+                    f"{where}: {key} must be a number, true/false or an expression, got {value!r}"
+                )
+            items.append((key, value))
+        converted.append(tuple(items))
+    return Step("block", block, args=converted[0], first=converted[1], repeat=repeat, **common)
+
+
+def _arg_value(arg: catalog.Arg, value: Any, where: str) -> Any:
+    """A literal, checked now; or, for sizes, an expression (checked once it has a value)."""
+    if isinstance(value, list):
+        value = tuple(value)
+    if arg.kind in catalog.EXPR_KINDS and _has_text(value) and value not in ("same", "valid"):
+        if isinstance(value, tuple):
+            return tuple(_expr_or_int(v, where) for v in value)
+        return expr.parse(value, where)
+    expected = catalog.check_value(arg, value)
+    if expected:
+        raise TorchgenError(f"{where} must be {expected}, got {value!r}")
+    return value
+
+
+def _has_text(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return any(isinstance(v, str) for v in value)
+    return isinstance(value, str)
+
+
+def _expr_or_int(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        return expr.parse(value, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TorchgenError(f"{where}: {value!r} is neither an integer nor an expression")
+    return value
 
 
 def _check_no_cycles(blocks: tuple[Block, ...]) -> None:
     """No block contains itself, and none nests deeper than MAX_NESTING: one depth-first walk
     with an explicit stack (linear in the number of calls, whatever the depth)."""
-    calls = {b.name: [n.block for n in b.body if isinstance(n, BlockCall)] for b in blocks}
+
+    def callees(steps: tuple[Step, ...]) -> list[str]:
+        out = []
+        for s in steps:
+            if s.kind == "block":
+                out.append(s.target)
+            out += callees(s.body)
+        return out
+
+    calls = {b.name: callees((*b.steps, *b.after)) for b in blocks}
     depth: dict[str, int] = {}  # finished blocks: how deep they nest
-    for root, callees in calls.items():
+    for root, called in calls.items():
         if root in depth:
             continue
         path: list[str] = [root]
-        todo: list[list[str]] = [list(callees)]
+        todo: list[list[str]] = [list(called)]
         while path:
             if todo[-1]:
                 callee = todo[-1].pop()
+                if callee not in calls:
+                    continue  # an unknown block: shape inference names it with a did-you-mean
                 if callee in path:
                     cycle = " -> ".join([*path[path.index(callee) :], callee])
                     raise TorchgenError(f"block {callee} contains itself ({cycle})")
@@ -236,7 +441,7 @@ def _check_no_cycles(blocks: tuple[Block, ...]) -> None:
                 continue
             done = path.pop()
             todo.pop()
-            depth[done] = 1 + max((depth[c] for c in calls[done]), default=0)
+            depth[done] = 1 + max((depth[c] for c in calls[done] if c in depth), default=0)
             if depth[done] > MAX_NESTING:
                 raise TorchgenError(
                     f"block {done} nests {depth[done]} blocks deep; at most {MAX_NESTING} "
@@ -244,23 +449,20 @@ def _check_no_cycles(blocks: tuple[Block, ...]) -> None:
                 )
 
 
-# ------------------------------------------------------------------------------------- helpers
-def _params(data: Any, where: str, *, block: bool) -> dict[str, int]:
-    table = _table(data, where)
-    for key, value in table.items():
-        names.parameter_name(key, where=where, block=block)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise TorchgenError(f"{where}: {key} must be a positive integer, got {value!r}")
-    return dict(table)
-
-
-def _shape(value: Any, where: str) -> tuple[int, ...]:
-    if (
-        not isinstance(value, list)
-        or not 1 <= len(value) <= 4
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-    ):
-        raise TorchgenError(f"{where} must be a list of 1 to 4 positive integers, got {value!r}")
+# ------------------------------------------------------------------------------- helpers
+def _shape(value: Any, where: str) -> tuple[int | str, ...]:
+    ok = isinstance(value, list) and 1 <= len(value) <= 4
+    if ok:
+        for v in value:
+            if isinstance(v, str):
+                ok = ok and v.isidentifier()
+            else:
+                ok = ok and isinstance(v, int) and not isinstance(v, bool) and v > 0
+    if not ok:
+        raise TorchgenError(
+            f"{where} must be a list of 1 to 4 positive integers (or names of varying "
+            f"dimensions), got {value!r}"
+        )
     return tuple(value)
 
 

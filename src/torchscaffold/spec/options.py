@@ -1,13 +1,14 @@
-"""Apply the command line's size options to a description and fix its input parameter."""
+"""Apply the command line's size options to a description, and settle what it leaves open:
+each input's dtype, and the constructor parameter for the input's features."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
 
+from torchscaffold import catalog
 from torchscaffold.errors import TorchgenError
-from torchscaffold.layers import CATALOG, INT64_MAX, MAX_SAMPLE_ELEMENTS
-from torchscaffold.spec.ir import Model
+from torchscaffold.spec.ir import Block, Input, Model
 
 
 def finalize(
@@ -17,13 +18,16 @@ def finalize(
     input_size: tuple[int, ...] | None = None,
     num_classes: int | None = None,
 ) -> Model:
-    """Return ``model`` with the overrides applied and ``input_param`` set.
+    """Return ``model`` with the overrides applied, dtypes set and ``input_param`` set.
 
-    The input's feature dimension (channels for (C, ...) input, features for (F,) input) becomes
-    a constructor keyword (``in_channels`` / ``in_features``) unless the input is integer ids.
+    The first input's feature dimension (channels for (C, ...) input, features for (F,) input)
+    becomes a constructor keyword (``in_channels`` / ``in_features``) unless the input is
+    integer ids.
     """
-    shape = model.input_shape
-    params = dict(model.params)
+    inputs = [_with_dtype(i, model.main) for i in model.inputs]
+    first = inputs[0]
+    shape = first.shape
+    params = dict(model.main.params)
     if in_channels is not None:
         shape = (in_channels, *shape[1:])
     if input_size is not None:
@@ -34,7 +38,8 @@ def finalize(
             input_size = input_size * spatial
         if len(input_size) != spatial:
             raise TorchgenError(
-                f"--input-size needs 1 or {spatial} values for input {shape}, got {len(input_size)}"
+                f"--input-size needs 1 or {spatial} values for input {list(shape)}, "
+                f"got {len(input_size)}"
             )
         shape = (shape[0], *input_size)
     if num_classes is not None:
@@ -42,18 +47,20 @@ def finalize(
             raise TorchgenError("--num-classes: this model has no num_classes parameter")
         params["num_classes"] = num_classes
     for key, value in params.items():
-        if value > INT64_MAX:
+        if isinstance(value, int) and value > catalog.INT64_MAX:
             raise TorchgenError(f"parameter {key}={value} does not fit in a 64-bit integer")
-    if math.prod(shape) > MAX_SAMPLE_ELEMENTS:
-        raise TorchgenError(
-            f"the input {list(shape)} has more values per sample than any machine can hold "
-            f"({MAX_SAMPLE_ELEMENTS:,})"
-        )
-    integer_input = (
-        bool(model.body) and CATALOG[model.leading_layer(model.body[0]).type].integer_input
-    )
+    lengths = dict(model.lengths)
+    for i in inputs:
+        sizes = [
+            lengths[s] if isinstance(s, str) else s for s in (shape if i is first else i.shape)
+        ]
+        if math.prod(sizes) > catalog.MAX_SAMPLE_ELEMENTS:
+            raise TorchgenError(
+                f"the input {list(shape)} has more values per sample than any machine can "
+                f"hold ({catalog.MAX_SAMPLE_ELEMENTS:,})"
+            )
     input_param = None
-    if not integer_input:
+    if first.dtype == "float32" and isinstance(shape[0], int):
         input_param = "in_features" if len(shape) == 1 else "in_channels"
         declared = params.get(input_param)
         if declared is not None and declared != shape[0]:
@@ -61,4 +68,22 @@ def finalize(
                 f"parameter {input_param}={declared} does not match the input shape {list(shape)}"
             )
         params = {input_param: shape[0], **params}
-    return replace(model, input_shape=shape, params=tuple(params.items()), input_param=input_param)
+    inputs[0] = replace(first, shape=shape)
+    main = replace(model.main, params=tuple(params.items()))
+    return replace(model, inputs=tuple(inputs), main=main, input_param=input_param)
+
+
+def _with_dtype(i: Input, main: Block) -> Input:
+    """An input without a dtype holds floats, unless an Embedding reads it first (token ids)."""
+    if i.dtype:
+        return i
+    readers = []
+    for k, s in enumerate(main.steps):
+        if (s.inputs is not None and i.name in s.inputs) or (
+            s.inputs is None and k == 0 and i.name == main.inputs[0]
+        ):
+            readers.append(s)
+    while readers and readers[-1].kind == "group" and readers[-1].body:
+        readers.append(readers[-1].body[0])
+    embedding = any(s.kind == "layer" and catalog.layer(s.target).integer_input for s in readers)
+    return replace(i, dtype="int64" if embedding else "float32")

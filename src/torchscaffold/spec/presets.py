@@ -9,12 +9,66 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from torchscaffold import catalog
 from torchscaffold.errors import unknown
-from torchscaffold.spec.ir import Block, BlockCall, Group, Layer, Model
+from torchscaffold.spec import expr
+from torchscaffold.spec.ir import Block, Input, Model, Step
 
 
-def L(type: str, name: str | None = None, **args: object) -> Layer:
-    return Layer(type=type, args=tuple(args.items()), name=name)
+def L(type: str, name: str | None = None, **args: object) -> Step:
+    """A layer step; a string where a size goes is an expression of the parameters."""
+    entry = catalog.layer(type)
+    return Step("layer", type, args=_args(entry, args), name=name)
+
+
+def B(
+    block: str, name: str | None = None, repeat: int = 1, first: dict | None = None, **args: object
+) -> Step:
+    """A block step (``repeat`` instances in a chain; ``first`` overrides the first's arguments)."""
+    return Step(
+        "block",
+        block,
+        args=_block_args(args),
+        first=_block_args(first or {}),
+        repeat=repeat,
+        name=name,
+    )
+
+
+def G(name: str, *steps: Step) -> Step:
+    """A named chain: an nn.Sequential in the sequential style."""
+    return Step("group", name, name=name, body=steps)
+
+
+def _args(entry: catalog.LayerType | catalog.OpType, args: dict) -> tuple:
+    out = []
+    for key, value in args.items():
+        kind = entry.arg(key).kind
+        if isinstance(value, str) and kind in catalog.EXPR_KINDS and value not in ("same", "valid"):
+            value = expr.parse(value, key)
+        elif isinstance(value, (list, tuple)):
+            value = tuple(expr.parse(v, key) if isinstance(v, str) else v for v in value)
+        out.append((key, value))
+    return tuple(out)
+
+
+def _block_args(args: dict) -> tuple:
+    return tuple((k, expr.parse(v, k) if isinstance(v, str) else v) for k, v in args.items())
+
+
+def model(
+    name: str,
+    input: tuple,
+    steps: tuple[Step, ...],
+    *,
+    blocks: tuple[Block, ...] = (),
+    params: tuple = (),
+    doc: str = "",
+    dtype: str = "",
+) -> Model:
+    """A one-input model (the common case) from its forward's steps."""
+    main = Block(name=name, steps=steps, params=params, doc=doc)
+    return Model(name=name, inputs=(Input("x", input, dtype),), main=main, blocks=blocks, doc=doc)
 
 
 @dataclass(frozen=True)
@@ -30,10 +84,10 @@ class Preset:
 
 
 def mlp(name: str) -> Model:
-    return Model(
-        name=name,
-        input_shape=(1, 28, 28),
-        body=(
+    return model(
+        name,
+        (1, 28, 28),
+        (
             L("Flatten"),
             L("Linear", out_features=256),
             L("ReLU"),
@@ -48,13 +102,13 @@ def mlp(name: str) -> Model:
 
 
 def cnn(name: str) -> Model:
-    return Model(
-        name=name,
-        input_shape=(1, 28, 28),
-        body=(
-            Group(
+    return model(
+        name,
+        (1, 28, 28),
+        (
+            G(
                 "features",
-                (
+                *(
                     L("Conv2d", out_channels=6, kernel_size=5, padding=2),
                     L("ReLU"),
                     L("MaxPool2d", kernel_size=2),
@@ -64,9 +118,9 @@ def cnn(name: str) -> Model:
                 ),
             ),
             L("Flatten"),
-            Group(
+            G(
                 "classifier",
-                (
+                *(
                     L("Linear", out_features=120),
                     L("ReLU"),
                     L("Linear", out_features=84),
@@ -91,7 +145,7 @@ VGG_CONFIGS: dict[str, str] = {
 
 def vgg(config: str) -> Callable[[str], Model]:
     def build(name: str) -> Model:
-        features: list[Layer] = []
+        features: list[Step] = []
         for v in VGG_CONFIGS[config].split():
             if v == "M":
                 features.append(L("MaxPool2d", kernel_size=2, stride=2))
@@ -100,16 +154,16 @@ def vgg(config: str) -> Callable[[str], Model]:
                     L("Conv2d", out_channels=int(v), kernel_size=3, padding=1),
                     L("ReLU", inplace=True),
                 ]
-        return Model(
-            name=name,
-            input_shape=(3, 224, 224),
-            body=(
-                Group("features", tuple(features)),
+        return model(
+            name,
+            (3, 224, 224),
+            (
+                G("features", *features),
                 L("AdaptiveAvgPool2d", "avgpool", output_size=(7, 7)),
                 L("Flatten"),
-                Group(
+                G(
                     "classifier",
-                    (
+                    *(
                         L("Linear", out_features=4096),
                         L("ReLU", inplace=True),
                         L("Dropout", p=0.5),
@@ -131,7 +185,7 @@ def vgg(config: str) -> Callable[[str], Model]:
 BASIC_BLOCK = Block(
     name="BasicBlock",
     params=(("channels", 64), ("stride", 1)),
-    body=(
+    steps=(
         L("Conv2d", out_channels="channels", kernel_size=3, stride="stride", padding=1, bias=False),
         L("BatchNorm2d"),
         L("ReLU", inplace=True),
@@ -147,19 +201,19 @@ BASIC_BLOCK = Block(
 def resnet(depth: int, stages: tuple[int, int, int, int]) -> Callable[[str], Model]:
     def build(name: str) -> Model:
         layers = tuple(
-            BlockCall(
+            B(
                 "BasicBlock",
-                args=(("channels", 64 * 2**i),),
+                f"layer{i + 1}",
                 repeat=n,
-                first=(("stride", 2),) if i else (),
-                name=f"layer{i + 1}",
+                first={"stride": 2} if i else None,
+                channels=64 * 2**i,
             )
             for i, n in enumerate(stages)
         )
-        return Model(
-            name=name,
-            input_shape=(3, 224, 224),
-            body=(
+        return model(
+            name,
+            (3, 224, 224),
+            (
                 L(
                     "Conv2d",
                     "conv1",
@@ -187,21 +241,15 @@ def resnet(depth: int, stages: tuple[int, int, int, int]) -> Callable[[str], Mod
 
 
 def tiny(name: str) -> Model:
-    return Model(
-        name=name,
-        input_shape=(3, 32, 32),
-        body=(
+    return model(
+        name,
+        (3, 32, 32),
+        (
             L("Conv2d", "stem", out_channels=32, kernel_size=3, padding=1, bias=False),
             L("BatchNorm2d"),
             L("ReLU", inplace=True),
-            BlockCall("ResidualBlock", args=(("channels", 32),), repeat=2, name="stage1"),
-            BlockCall(
-                "ResidualBlock",
-                args=(("channels", 64),),
-                repeat=2,
-                first=(("stride", 2),),
-                name="stage2",
-            ),
+            B("ResidualBlock", "stage1", repeat=2, channels=32),
+            B("ResidualBlock", "stage2", repeat=2, first={"stride": 2}, channels=64),
             L("AdaptiveAvgPool2d", "pool", output_size=1),
             L("Flatten"),
             L("Linear", "head", out_features="num_classes"),
@@ -210,7 +258,7 @@ def tiny(name: str) -> Model:
             Block(
                 name="ResidualBlock",
                 params=(("channels", 32), ("stride", 1)),
-                body=BASIC_BLOCK.body,
+                steps=BASIC_BLOCK.steps,
                 residual=True,
                 after=(L("ReLU", inplace=True),),
                 doc="Two 3x3 convolutions with batch norm; the input is added back.",

@@ -24,11 +24,11 @@ OVERRIDE_ENV = "TORCHGEN_TEMPLATES"
 
 def templates_dir() -> Path:
     """The packaged templates: inside the wheel, or the repo's top-level folder when editable."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parents[1] / "templates"):
+    package = Path(__file__).resolve().parents[1]  # src/torchscaffold, or site-packages/...
+    for candidate in (package / "templates", package.parents[1] / "templates"):
         if (candidate / "model").is_dir():
             return candidate
-    raise RuntimeError(f"torchscaffold templates not found next to {here}")
+    raise RuntimeError(f"torchscaffold templates not found next to {package}")
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:

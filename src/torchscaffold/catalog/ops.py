@@ -1,0 +1,363 @@
+"""Tensor ops: what a forward computes besides calling layers. One entry each.
+
+Rules see whole values, the batch dimension included, and count dimensions as torch does, so a
+spec says ``dim = 1`` where the code says ``dim=1``. Arguments of kind ``int``, ``ints`` and
+``shape`` arrive as ``Dim``s (they may be expressions, ``size(i)`` included); the others as
+plain values. The parameter-free layers (``relu``, ``max_pool2d``, ``softmax``...) are ops too,
+under their functional names: see ``functional_ops``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchscaffold.catalog import rules
+from torchscaffold.catalog.types import Arg, Dim, Dims, LayerType, OpType, ShapeError
+
+Inputs = list[Dims]
+
+
+def _binary(name: str, symbol: str, help: str) -> OpType:
+    def rule(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+        if len(inputs) == 1 and a.get("other") is None:
+            raise ShapeError(f"{name} needs two inputs, or one and other = a number")
+        if len(inputs) == 2 and a.get("other") is not None:
+            raise ShapeError(f"{name} takes two inputs or other = a number, not both")
+        return (rules.broadcast(inputs),)
+
+    return OpType(
+        name=name,
+        help=help,
+        args=(Arg("other", "number", None),),
+        rule=rule,
+        code=f"{{0}} {symbol} {{1|other}}",
+        inputs=(1, 2),
+        roles=frozenset({"elementwise"}),
+    )
+
+
+def _concat(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.concat(inputs, a["dim"]),)
+
+
+def _split(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return rules.split(inputs[0], a["split_size"], a["dim"])
+
+
+def _chunk(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return rules.chunk(inputs[0], a["chunks"].value, a["dim"])
+
+
+def _reshape(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.reshape(inputs[0], list(a["shape"])),)
+
+
+def _flatten(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.flatten_full(inputs[0], a["start_dim"], a["end_dim"]),)
+
+
+def _unflatten(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.unflatten(inputs[0], a["dim"], list(a["sizes"])),)
+
+
+def _transpose(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.transpose(inputs[0], a["dim0"], a["dim1"]),)
+
+
+def _permute(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.permute(inputs[0], a["dims"]),)
+
+
+def _reduce(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.reduce(inputs[0], a["dim"], a["keepdim"]),)
+
+
+def _select(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.select(inputs[0], a["dim"], a["index"]),)
+
+
+def _narrow(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.narrow(inputs[0], a["dim"], a["start"], a["length"]),)
+
+
+def _matmul(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (rules.matmul(inputs[0], inputs[1]),)
+
+
+def _unsqueeze(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    dims = inputs[0]
+    d = rules.axis(a["dim"], len(dims) + 1)
+    return ((*dims[:d], Dim.literal(1), *dims[d:]),)
+
+
+def _squeeze(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    dims = inputs[0]
+    d = rules.axis(a["dim"], len(dims))
+    if dims[d].varying or dims[d].value != 1:
+        return (dims,)  # torch leaves a dimension that is not 1
+    return ((*dims[:d], *dims[d + 1 :]),)
+
+
+def _expand(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    dims, sizes = inputs[0], list(a["sizes"])
+    if len(sizes) < len(dims):
+        raise ShapeError(f"expand to {len(sizes)} dimensions from {len(dims)}")
+    padded = (Dim.literal(1),) * (len(sizes) - len(dims)) + dims
+    out = []
+    for have, want in zip(padded, sizes):
+        if want.value == -1 and not want.varying:
+            out.append(have)
+        elif have.value == 1 and not have.varying:
+            out.append(want)
+        elif rules.same_dim(have, want):
+            out.append(have)
+        else:
+            raise ShapeError(f"cannot expand a dimension of size {have.value} to {want.value}")
+    return (tuple(out),)
+
+
+def _same(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    return (inputs[0],)
+
+
+def _sdpa(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    """scaled_dot_product_attention: (..., L, E) queries over (..., S, E) keys and (..., S, Ev)
+    values give (..., L, Ev)."""
+    q, k, v = inputs[:3]
+    for name, x in zip("qkv", (q, k, v)):
+        if len(x) < 2:
+            raise ShapeError(f"{name} must have at least 2 dimensions, got {rules.fmt_dims(x)}")
+    if not rules.same_dim(q[-1], k[-1]):
+        raise ShapeError(
+            f"query {rules.fmt_dims(q)} and key {rules.fmt_dims(k)} differ in their last dim"
+        )
+    if not rules.same_dim(k[-2], v[-2]):
+        raise ShapeError(f"key {rules.fmt_dims(k)} and value {rules.fmt_dims(v)} differ in length")
+    batch = rules.broadcast([q[:-2], k[:-2], v[:-2]])
+    if len(inputs) == 4:
+        if a["is_causal"]:
+            raise ShapeError("give is_causal or a mask, not both")
+        rules.broadcast([inputs[3], (*batch, q[-2], k[-2])])
+    return ((*batch, q[-2], v[-1]),)
+
+
+def _arange(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    end = a["end"]
+    if end.value < 1:
+        raise ShapeError(f"arange needs end >= 1, got {end.value}")
+    return ((end,),)
+
+
+def _masked_mean(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    """The mean of x (N, L, E) over the positions where mask (N, L) is true."""
+    x, mask = inputs
+    d = rules.axis(a["dim"], len(x))
+    if len(mask) != d + 1 or any(not rules.same_dim(m, y) for m, y in zip(mask, x)):
+        raise ShapeError(
+            f"mask {rules.fmt_dims(mask)} must be x {rules.fmt_dims(x)} up to dim {a['dim']}"
+        )
+    return ((*x[:d], *x[d + 1 :]),)
+
+
+DIM = Arg("dim", "dim", keyword=True)
+OPS: dict[str, OpType] = {
+    op.name: op
+    for op in [
+        _binary("add", "+", "x + y (broadcasting), or x + other"),
+        _binary("sub", "-", "x - y (broadcasting), or x - other"),
+        _binary("mul", "*", "x * y (broadcasting), or x * other"),
+        _binary("div", "/", "x / y (broadcasting), or x / other"),
+        OpType(
+            name="matmul",
+            help="x @ y: matrix product, batched over leading dims",
+            args=(),
+            rule=_matmul,
+            code="{0} @ {1}",
+            inputs=(2, 2),
+        ),
+        OpType(
+            name="concat",
+            help="torch.cat of the inputs along dim (all other dims equal)",
+            args=(Arg("dim", "dim", 1, always=True),),
+            rule=_concat,
+            code="torch.cat([{inputs}], {args})",
+            inputs=(2, None),
+        ),
+        OpType(
+            name="split",
+            help="x.split(split_size, dim): pieces of split_size (or the sizes listed); name "
+            "each piece in out",
+            args=(Arg("split_size", "ints"), Arg("dim", "dim", 0)),
+            rule=_split,
+            code="{0}.split({split_size}, {args})",
+            roles=frozenset({"view", "several"}),
+        ),
+        OpType(
+            name="chunk",
+            help="x.chunk(chunks, dim): that many pieces; name each in out",
+            args=(Arg("chunks", "int"), Arg("dim", "dim", 0)),
+            rule=_chunk,
+            code="{0}.chunk({chunks}, {args})",
+            roles=frozenset({"view", "several"}),
+        ),
+        OpType(
+            name="reshape",
+            help="x.reshape(shape): shape counts the batch; -1 once, size(i) for a run-time size",
+            args=(Arg("shape", "shape"),),
+            rule=_reshape,
+            code="{0}.reshape({shape*})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="view",
+            help="x.view(shape): as reshape, on a contiguous value",
+            args=(Arg("shape", "shape"),),
+            rule=_reshape,
+            code="{0}.view({shape*})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="flatten",
+            help="x.flatten(start_dim, end_dim)",
+            args=(Arg("start_dim", "dim", 1, always=True), Arg("end_dim", "dim", -1)),
+            rule=_flatten,
+            code="{0}.flatten({args})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="unflatten",
+            help="x.unflatten(dim, sizes): one dim into several (-1 once)",
+            args=(Arg("dim", "dim"), Arg("sizes", "shape")),
+            rule=_unflatten,
+            code="{0}.unflatten({dim}, {sizes})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="transpose",
+            help="x.transpose(dim0, dim1)",
+            args=(Arg("dim0", "dim"), Arg("dim1", "dim")),
+            rule=_transpose,
+            code="{0}.transpose({dim0}, {dim1})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="permute",
+            help="x.permute(dims)",
+            args=(Arg("dims", "dims"),),
+            rule=_permute,
+            code="{0}.permute({dims*})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="contiguous",
+            help="x.contiguous(): the same values, laid out in order",
+            args=(),
+            rule=_same,
+            code="{0}.contiguous()",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="unsqueeze",
+            help="x.unsqueeze(dim): a new dimension of size 1",
+            args=(Arg("dim", "dim"),),
+            rule=_unsqueeze,
+            code="{0}.unsqueeze({dim})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="squeeze",
+            help="x.squeeze(dim): drop dim if it is 1",
+            args=(Arg("dim", "dim"),),
+            rule=_squeeze,
+            code="{0}.squeeze({dim})",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="expand",
+            help="x.expand(sizes): repeat dimensions of size 1 without copying (-1 keeps one)",
+            args=(Arg("sizes", "shape"),),
+            rule=_expand,
+            code="{0}.expand({sizes*})",
+            roles=frozenset({"view"}),
+        ),
+        *(
+            OpType(
+                name=name,
+                help=f"x.{name}(dim, keepdim): {what} over dim (an int or a list)",
+                args=(Arg("dim", "dims_or_dim"), Arg("keepdim", "bool", False)),
+                rule=_reduce,
+                code=f"{{0}}.{name}({{args}})",
+            )
+            for name, what in (("mean", "the mean"), ("sum", "the sum"), ("amax", "the maximum"))
+        ),
+        OpType(
+            name="select",
+            help="x.select(dim, index), written x[:, index]: drops dim",
+            args=(Arg("dim", "dim"), Arg("index", "dim")),
+            rule=_select,
+            code="{0}[{index@dim}]",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="narrow",
+            help="x.narrow(dim, start, length), written x[:, start:start + length]",
+            args=(Arg("dim", "dim"), Arg("start", "dim", 0, minimum=0), Arg("length", "int")),
+            rule=_narrow,
+            code="{0}[{slice@dim}]",
+            roles=frozenset({"view"}),
+        ),
+        OpType(
+            name="scaled_dot_product_attention",
+            help="F.scaled_dot_product_attention(q, k, v[, mask], is_causal=...)",
+            args=(Arg("is_causal", "bool", False), Arg("dropout_p", "prob", 0.0)),
+            rule=_sdpa,
+            code="F.scaled_dot_product_attention({inputs}, {args})",
+            inputs=(3, 4),
+        ),
+        OpType(
+            name="arange",
+            help="torch.arange(end) on the input's device: positions 0..end-1 (no batch)",
+            args=(Arg("end", "int"),),
+            rule=_arange,
+            code="torch.arange({end}, device={0}.device)",
+            integer_output=True,
+        ),
+        OpType(
+            name="masked_mean",
+            help="the mean of x over dim where mask (x's shape up to dim) is true: a padded "
+            "batch's mean over its valid positions",
+            args=(Arg("dim", "dim", 1, always=True),),
+            rule=_masked_mean,
+            code="({0} * {1}.unsqueeze(-1)).sum({dim}) / {1}.sum({dim}, keepdim=True)",
+            inputs=(2, 2),
+        ),
+        OpType(
+            name="float",
+            help="x.float(): a mask or ids as float32",
+            args=(),
+            rule=_same,
+            code="{0}.float()",
+        ),
+    ]
+}
+
+
+def functional_ops(layers: dict[str, LayerType]) -> dict[str, OpType]:
+    """Each parameter-free layer's functional form as an op: ``relu`` for ``F.relu``,
+    ``max_pool2d`` for ``F.max_pool2d``. The op takes the layer's arguments; the resolver
+    applies the layer's own shape rule to it."""
+    out = {}
+    for layer in layers.values():
+        if layer.functional is None:
+            continue
+        name = layer.functional.rsplit(".", 1)[1]
+        out[name] = OpType(
+            name=name,
+            help=f"{layer.functional}(x, ...): the functional form of nn.{layer.name}",
+            args=layer.args,
+            rule=_same,  # replaced by the layer's rule in shape inference
+            code="",
+            roles=frozenset({"functional"}),
+            needs_training=layer.needs_training,
+        )
+    return out

@@ -1,0 +1,206 @@
+"""What a catalog entry is: a layer (an ``nn.Module`` class) or an op (a tensor function), and
+the dimensions shape inference passes between them.
+
+Entries describe torch in pure Python: arguments in torch's order, the shape rule, the parameter
+count, the code pattern of a call, and *roles* (``conv``, ``norm``, ``inplace`` ...) that the rest
+of torchgen asks about instead of matching type names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torchscaffold.errors import TorchgenError
+from torchscaffold.spec.expr import Expr, Lit, Name, simplify
+
+REQUIRED = object()
+Shape = tuple[int, ...]
+Args = Mapping[str, Any]
+
+
+class ShapeError(TorchgenError):
+    """An impossible shape or argument; the caller prefixes the step it happened in."""
+
+
+# ------------------------------------------------------------------------------------ dims
+# Names that stand for sizes no constructor may depend on: the batch, a variable sequence
+# length, and a size derived from one of those by arithmetic torchgen does not track.
+BATCH = "@N"
+VARYING = "@?"
+
+
+def length_symbol(name: str) -> str:
+    """The symbol of a variable model-input dimension called ``name`` (``input = ["seq"]``)."""
+    return f"@L:{name}"
+
+
+def input_symbol(value: str, axis: int) -> str:
+    """Inside a block class, the size of axis ``axis`` of its input ``value`` until it is known
+    which of them become constructor parameters (``in_channels``...)."""
+    return f"@in:{value}:{axis}"
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension of a value: its number in this instance, and the expression that produces
+    it in the generated code of the class being resolved."""
+
+    value: int
+    expr: Expr
+
+    @staticmethod
+    def literal(value: int) -> Dim:
+        return Dim(value, Lit(value))
+
+    @property
+    def is_batch(self) -> bool:
+        return self.expr == Name(BATCH)
+
+    @property
+    def varying(self) -> bool:
+        """Known only at run time (the batch, a sequence length, or derived from them)."""
+        return any(n == BATCH or n == VARYING or n.startswith("@L:") for n in self.expr.names())
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+Dims = tuple[Dim, ...]
+
+
+def combine(op: str, a: Dim, b: Dim, value: int) -> Dim:
+    """The dim ``a op b`` with the value already computed (kept symbolic where both sides are)."""
+    from torchscaffold.spec.expr import BinOp
+
+    if a.varying or b.varying:
+        return Dim(value, Name(VARYING))
+    return Dim(value, simplify(BinOp(op, a.expr, b.expr)))
+
+
+def values(dims: Dims) -> Shape:
+    return tuple(d.value for d in dims)
+
+
+def fmt(shape: Shape | Dims) -> str:
+    """``(3, 224, 224)``: how every message shows a shape."""
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+# ---------------------------------------------------------------------------- arguments
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    # int | size | padding | float | pos_float | prob | bool | choice | shape | dim | dims |
+    # opt_size | opt_float | opt_bool | opt_index | opt_shape | opt_scale | opt_int | value
+    kind: str
+    default: Any = REQUIRED
+    minimum: int = 1  # for int-like kinds
+    choices: tuple[str, ...] = ()
+    always: bool = False  # render even when equal to the default (the functional default differs)
+    keyword: bool = False  # render a required argument as keyword=value
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+def _no_params(args: Args) -> int:
+    return 0
+
+
+def _first_axis(args: Args) -> int:
+    return 0
+
+
+# ------------------------------------------------------------------------------- layers
+@dataclass(frozen=True)
+class LayerType:
+    """A ``torch.nn`` layer class.
+
+    Shapes are per sample: the rule never sees the batch dimension, which sits at
+    ``batch_axis(args)`` of every input and, for a multi-output layer, of each output at the
+    axis ``outputs`` gives.
+    """
+
+    name: str
+    args: tuple[Arg, ...]
+    base_name: str  # attribute names: conv1, conv2, bn1, fc, ...
+    help: str
+    out_shape: Callable[[Shape, Args], Shape]
+    params: Callable[[Args], int] = _no_params
+    inferred: str | None = None  # argument taken from the input shape
+    in_dim: int = 0  # which input dimension it is taken from (0: channels, -1: features)
+    out_arg: str | None = None  # argument that sets the produced feature dimension
+    out_dim: int = 0
+    ranks: tuple[int, ...] = (1, 2, 3, 4)  # accepted per-sample input ranks
+    functional: str | None = None  # e.g. "F.relu": the explicit style's parameter-free call
+    needs_training: bool = False  # functional dropout takes training=self.training
+    integer_input: bool = False  # Embedding: its input is integer ids
+    call_defaults: tuple[tuple[str, str], ...] = ()  # the functional form needs them spelled out
+    roles: frozenset[str] = frozenset()
+    # Inputs of forward(), by name: MultiheadAttention reads (query, key, value); inputs after
+    # the first default to the first (self-attention).
+    inputs: tuple[str, ...] = ("input",)
+    # Keyword arguments of forward(): masks are values of the graph, flags literals.
+    call_args: tuple[Arg, ...] = ()
+    # For several inputs or outputs, instead of out_shape: the per-sample input shapes to each
+    # output's per-sample shape and the axis its batch dimension sits at; ``unpack`` is how a
+    # call's result unpacks into names (LSTM: "{0}, ({1}, {2})").
+    outputs: Callable[[tuple[Shape, ...], Args], tuple[tuple[Shape, int], ...]] | None = None
+    output_names: tuple[str, ...] = ("output",)
+    unpack: str | None = None
+    batch_axis: Callable[[Args], int] = _first_axis
+    unbatched: bool = False  # also takes a value without a batch dimension (an index tensor)
+    # Output dims with their expressions, where the positional rule of thumb (a dimension that
+    # keeps its size keeps its expression) is not enough: Flatten multiplies them.
+    symbolic: Callable[[Dims, Args], Dims] | None = None
+
+    def arg(self, name: str) -> Arg:
+        for a in self.args:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    @property
+    def inplace(self) -> bool:
+        """Whether it can overwrite its input (``inplace=True``)."""
+        return any(a.name == "inplace" for a in self.args)
+
+
+# ----------------------------------------------------------------------------------- ops
+@dataclass(frozen=True)
+class OpType:
+    """A function of tensors with no parameters: ``x + y``, ``torch.cat``, ``x.transpose``.
+
+    ``rule`` maps the input dims (with the batch dimension, as torch counts them) and the
+    evaluated arguments to the output dims, one tuple per output. ``code`` is the call's
+    pattern: ``{0}``, ``{1}``... are the inputs, ``{inputs}`` all of them, ``{name}`` an argument
+    (rendered only when given or ``always``), ``{args}`` the given arguments as keywords.
+    """
+
+    name: str
+    help: str
+    args: tuple[Arg, ...]
+    rule: Callable[[list[Dims], dict[str, Any]], tuple[Dims, ...]]
+    code: str
+    inputs: tuple[int, int | None] = (1, 1)  # at least, at most (None: any number)
+    roles: frozenset[str] = frozenset()
+    needs_training: bool = False  # dropout: training=self.training
+    integer_output: bool = False  # argmax, arange: an index tensor
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    def arg(self, name: str) -> Arg:
+        for a in self.args:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+Entry = LayerType | OpType

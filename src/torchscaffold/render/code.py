@@ -1,0 +1,183 @@
+"""How resolved values read as Python: expressions, constructor calls, op calls.
+
+Everything here returns source text for one expression; where statements go is the templates'
+business. ``Names`` says how a parameter is spelled where the text goes: bare in ``__init__``
+(a local), ``self.name`` in forward.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torchscaffold.catalog.types import LayerType, OpType
+from torchscaffold.shapes.resolved import RInstance, RStep, RTensor
+from torchscaffold.spec.expr import Expr, Lit, to_source
+
+
+@dataclass(frozen=True)
+class Names:
+    """Spelling of parameter names (and ``size(i)``) in the code being written."""
+
+    name: Callable[[str], str] = str
+    size: Callable[[int], str] | None = None
+
+
+INIT = Names()
+
+
+def forward_names(stored: Sequence[str], sizes_of: str | None = None) -> Names:
+    def name(n: str) -> str:
+        return f"self.{n}" if n in stored else n
+
+    size = (lambda i: f"{sizes_of}.size({i})") if sizes_of is not None else None
+    return Names(name, size)
+
+
+def value(v: Any, names: Names = INIT) -> str:
+    """A literal, an expression, or a tuple of those, as source."""
+    if isinstance(v, Expr):
+        return to_source(v, names.name, names.size)
+    if isinstance(v, tuple):
+        items = [value(x, names) for x in v]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return repr(v)
+
+
+# ---------------------------------------------------------------------------------- modules
+def layer_args(entry: LayerType, args: Sequence[tuple[str, Any]], names: Names = INIT) -> list[str]:
+    """Required arguments positionally (in torch's order), the rest as keywords."""
+    spec = {a.name: a for a in entry.args}
+    out = []
+    for key, v in args:
+        a = spec[key]
+        text = value(v, names)
+        out.append(text if a.required and not a.keyword else f"{key}={text}")
+    return out
+
+
+def constructor(step: RStep) -> str:
+    """The module a step owns: ``nn.Conv2d(...)``, a sequence's ``nn.Sequential(...)``."""
+    if step.kind == "layer":
+        assert isinstance(step.entry, LayerType)
+        return f"nn.{step.entry.name}({', '.join(layer_args(step.entry, step.args))})"
+    if step.kind == "sequence":
+        return "nn.Sequential(" + ", ".join(constructor(m) for m in step.members) + ")"
+    if step.kind == "block" and step.repeat == 1:
+        return instance(step.instances[0])
+    raise ValueError(f"no single constructor for {step.kind} {step.name}")
+
+
+def conditional(step: RStep, ctor: str) -> str:
+    """A module that exists only where its condition holds: the identity elsewhere (the step's
+    output is then its input)."""
+    if step.when is None:
+        return ctor
+    return f"{ctor} if {value(step.when)} else nn.Identity()"
+
+
+def instance(i: RInstance) -> str:
+    parts = [value(p) for p in i.positional] + [f"{k}={value(v)}" for k, v in i.keywords]
+    return f"{i.block}({', '.join(parts)})"
+
+
+def tensor(t: RTensor) -> str:
+    """A learned tensor or buffer's initial value."""
+    shape = ", ".join(value(s) for s in t.shape)
+    if t.init == "tril":
+        return f"torch.tril(torch.ones({shape}, dtype=torch.bool))"
+    if t.init == "normal":
+        return f"torch.empty({shape}).normal_(std={t.std!r})"
+    return f"torch.{t.init}({shape})"
+
+
+# ----------------------------------------------------------------------------------- calls
+def functional(step: RStep, inputs: Sequence[str], names: Names) -> str:
+    """A parameter-free layer as a function call: ``F.max_pool2d(x, kernel_size=2)``."""
+    entry = step.entry
+    assert isinstance(entry, LayerType) and entry.functional
+    given = {k for k, _ in step.args}
+    args = [f"{k}={value(v, names)}" for k, v in step.args]
+    args += [f"{k}={v}" for k, v in entry.call_defaults if k not in given]
+    if entry.needs_training:
+        args.append("training=self.training")
+    return f"{entry.functional}({', '.join([*inputs, *args])})"
+
+
+def call_args(step: RStep, variables: Callable[[str], str], names: Names) -> list[str]:
+    """A layer's forward keywords: masks as the values' variables, flags as literals."""
+    return [
+        f"{k}={variables(v) if k in step.call_values else value(v, names)}" for k, v in step.call
+    ]
+
+
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
+    """An op's call from its catalog pattern. ``{0}``: an input; ``{inputs}``: all of them;
+    ``{name}``: an argument; ``{name*}``: a list argument spread; ``{1|other}``: the second input
+    or else the argument; ``{args}``: the given arguments not used elsewhere, as keywords;
+    ``{index@dim}`` and ``{slice@dim}``: an indexing expression along ``dim``."""
+    entry = step.entry
+    assert isinstance(entry, OpType)
+    args = dict(step.args)
+    used: set[str] = set()
+
+    def field(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key.isdigit():
+            return inputs[int(key)]
+        if key == "inputs":
+            return ", ".join(inputs)
+        if "|" in key:
+            position, name = key.split("|")
+            used.add(name)
+            return (
+                inputs[int(position)]
+                if len(inputs) > int(position)
+                else _literal(args[name], names)
+            )
+        if "@" in key:
+            what, dim_name = key.split("@")
+            used.update({dim_name, "index", "start", "length"})
+            return _indexing(what, args, dim_name, names)
+        if key == "args":
+            return "{args}"  # filled in last, once every other field has claimed its argument
+        spread = key.endswith("*")
+        name = key.rstrip("*")
+        used.add(name)
+        text = value(args[name], names) if name in args else "None"
+        if spread and isinstance(args.get(name), tuple):
+            return text.strip("(),") if text.endswith(",)") else text[1:-1]
+        return text
+
+    text = _FIELD.sub(field, entry.code)
+    rest = [f"{k}={value(v, names)}" for k, v in step.args if k not in used]
+    text = text.replace("{args}", ", ".join(rest))
+    return re.sub(r"\(, |, \)", lambda m: "(" if m.group(0) == "(, " else ")", text)
+
+
+def _literal(v: Any, names: Names) -> str:
+    return value(v, names)
+
+
+def _indexing(what: str, args: dict[str, Any], dim_name: str, names: Names) -> str:
+    dim = args[dim_name]
+    dim = dim.value if isinstance(dim, Lit) else dim
+    if isinstance(dim, int) and dim < 0:
+        lead = "..., "
+        trail = ", :" * (-dim - 1)
+    else:
+        lead = ":, " * int(dim)
+        trail = ""
+    if what == "index":
+        return f"{lead}{value(args['index'], names)}{trail}"
+    start = args.get("start", 0)
+    start_text = value(start, names)
+    length = value(args["length"], names)
+    end = length if start_text == "0" else f"{start_text} + {length}"
+    begin = "" if start_text == "0" else start_text
+    return f"{lead}{begin}:{end}{trail}"

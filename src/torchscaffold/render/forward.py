@@ -1,0 +1,427 @@
+"""The plan of a class's code, shared by every style: which modules it declares (in order), the
+statements of its forward with the local variable each value lives in, and its chains.
+
+A chain (a *run*) is consecutive module calls where each output is read only by the next call:
+the sequential style declares it as one ``nn.Sequential``, the list styles loop over it, the
+others call its modules one by one. Variables read like hand-written code: a chain keeps
+reassigning one name (``x = self.conv1(x)``); a value that is still needed later keeps its own
+(``identity``), and a chain that cannot overwrite it continues under ``out``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torchscaffold.catalog.types import LayerType
+from torchscaffold.render import code
+from torchscaffold.shapes.resolved import REQUIRED_PARAM, RClass, RStep, RTensor
+from torchscaffold.shapes.scope import DISCARD
+
+FRESH = ("out", "h", "y", "z")
+
+
+@dataclass
+class Statement:
+    """One line (or loop) of forward. ``kind``: ``module`` (a call of a module the class
+    owns), ``op`` (``code`` is the right-hand side), ``run`` (``members`` in a chain)."""
+
+    kind: str
+    target: str  # the left-hand side: "x", "y, _", "q, k, v"
+    inputs: list[str] = field(default_factory=list)  # variables, positional
+    step: RStep | None = None
+    keywords: list[str] = field(default_factory=list)  # forward keywords of a layer
+    code: str = ""  # an op's right-hand side; a functional layer's call (explicit style)
+    branch: tuple[str, str] | None = None  # (condition, otherwise): forward tests it
+    members: list[Statement] = field(default_factory=list)  # a run's, a group's, a stage's
+    name: str = ""  # a run's container name in the sequential style
+    key: str = ""  # the module's attribute in the flat styles (features_conv1, layer1_0)
+
+    @property
+    def var_in(self) -> str:
+        return self.inputs[0]
+
+
+@dataclass
+class ClassPlan:
+    cls: RClass
+    container: str  # the module list's name in the list styles: "layers" or "body"
+    modules: list[RStep]  # what __init__ declares, in order
+    statements: list[Statement]
+    returns: str
+    signature: str
+    forward_signature: str
+    forward_returns: str
+    lets: list[tuple[str, str]]
+    stored: list[str]
+    tensors: list[tuple[RTensor, str]]
+    shortcut: str  # a residual block's projection condition, for its docstring
+
+
+def plan(cls: RClass, container: str) -> ClassPlan:
+    variables = _Variables(cls)
+    statements = [_statement(step, variables, cls) for step in cls.steps]
+    statements = _runs(statements, cls, container, variables)
+    modules = [s for s in cls.steps if s.owns_module and not _functional_only(s)]
+    returns = ", ".join(variables.of(o) for o in cls.outputs)
+    signature = ", ".join(
+        ["self"]
+        + [
+            (
+                f"{name}: int"
+                if default is REQUIRED_PARAM
+                else f"{name}: {_type(default)} = {default!r}"
+            )
+            for name, default in cls.signature
+        ]
+    )
+    inputs = ", ".join(["self"] + [f"{i}: torch.Tensor" for i in cls.inputs])
+    tensor_type = "torch.Tensor"
+    outs = (
+        tensor_type
+        if len(cls.outputs) == 1
+        else "tuple[" + ", ".join([tensor_type] * len(cls.outputs)) + "]"
+    )
+    return ClassPlan(
+        cls=cls,
+        container=container,
+        modules=modules,
+        statements=statements,
+        returns=returns,
+        signature=signature,
+        forward_signature=inputs,
+        forward_returns=outs,
+        lets=[(name, code.value(expr)) for name, expr in cls.lets],
+        stored=list(cls.stored),
+        tensors=[(t, code.tensor(t)) for t in cls.tensors],
+        shortcut=next(
+            (code.value(st.when) for st in cls.steps if st.kind == "sequence" and st.when),
+            "",
+        ),
+    )
+
+
+def _type(default: object) -> str:
+    return type(default).__name__
+
+
+def _functional_only(step: RStep) -> bool:
+    """A parameter-free layer that an op step calls as a function owns no module."""
+    return step.kind == "op"
+
+
+# ----------------------------------------------------------------------------- variables
+class _Variables:
+    """Which local each value lives in: named values keep their names; a chain reuses its
+    input's variable once that input is read for the last time."""
+
+    def __init__(self, cls: RClass) -> None:
+        self.cls = cls
+        self.var: dict[str, str] = {i: i for i in cls.inputs}
+        for t in cls.tensors:
+            self.var[t.name] = f"self.{t.name}"
+        self.last_read: dict[str, int] = {}
+        for position, step in enumerate(cls.steps):
+            for value in (*step.inputs, *(v for k, v in step.call if k in step.call_values)):
+                self.last_read[value] = position
+            if step.otherwise is not None:
+                self.last_read[step.otherwise] = position
+        for out in cls.outputs:
+            self.last_read[out] = len(cls.steps)
+        self.reserved = {v for s in cls.steps if s.named for v in s.outputs} | set(cls.inputs)
+        self.live: dict[str, str] = {}  # variable -> the value in it
+
+    def of(self, value: str) -> str:
+        return self.var[value]
+
+    def assign(self, step: RStep, position: int) -> str:
+        targets = []
+        for k, value in enumerate(step.outputs):
+            if value == DISCARD:
+                targets.append(DISCARD)
+                continue
+            if step.named:
+                var = value
+            else:
+                var = self._reuse(step, position) if k == 0 else None
+                var = var or self._fresh()
+            self.var[value] = var
+            self.live[var] = value
+            targets.append(var)
+        self._release(position)
+        return ", ".join(targets)
+
+    def _reuse(self, step: RStep, position: int) -> str | None:
+        if not step.inputs:
+            return None
+        first = step.inputs[0]
+        var = self.var.get(first)
+        if var is None or var.startswith("self."):
+            return None
+        if self.last_read.get(first, -1) != position or first in self.cls.outputs:
+            return None
+        if any(
+            self.var.get(v) == var and self.last_read.get(v, -1) > position
+            for v in self.live.values()
+        ):
+            return None
+        return var
+
+    def _fresh(self) -> str:
+        for base in FRESH:
+            for n in range(1, 100):
+                var = base if n == 1 else f"{base}{n}"
+                if var not in self.reserved and var not in self._busy():
+                    return var
+        raise RuntimeError("no free variable name")  # pragma: no cover
+
+    def _busy(self) -> set[str]:
+        return {var for var, value in self.live.items() if value in self.last_read}
+
+    def _release(self, position: int) -> None:
+        for var, value in list(self.live.items()):
+            if self.last_read.get(value, -1) <= position and value not in self.cls.outputs:
+                del self.live[var]
+
+
+# ---------------------------------------------------------------------------- statements
+def _statement(step: RStep, variables: _Variables, cls: RClass) -> Statement:
+    position = cls.steps.index(step)
+    inputs = [variables.of(v) for v in step.inputs]
+    names = code.forward_names(cls.stored, inputs[0] if inputs else None)
+    keywords = code.call_args(step, variables.of, names)
+    branch = None
+    if step.when is not None and (step.kind == "op" or step.otherwise != step.inputs[0]):
+        branch = (code.value(step.when, names), variables.of(step.otherwise or step.inputs[0]))
+    if step.kind == "op":
+        rhs = (
+            code.functional(step, inputs, names)
+            if step.functional
+            else code.op(step, inputs, names)
+        )
+        target = variables.assign(step, position)
+        return Statement("op", _unpacked(step, target), inputs, step, code=rhs, branch=branch)
+    functional = ""
+    if step.functional and isinstance(step.entry, LayerType):
+        functional = code.functional(step, inputs, names)
+    target = variables.assign(step, position)
+    return Statement(
+        "module",
+        _unpacked(step, target),
+        inputs,
+        step,
+        keywords=keywords,
+        code=functional,
+        branch=branch,
+        members=_members(step, inputs, target, names),
+        key=step.name,
+    )
+
+
+def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> list[Statement]:
+    """A group's layers, or a stage's blocks, as the chain of calls the flat styles write: the
+    first reads the input, every one writes the target."""
+    if step.kind == "group":
+        parts = [(f"{step.name}_{m.name}", m) for m in step.members]
+    elif step.kind == "block" and step.repeat > 1:
+        parts = [(f"{step.name}_{i}", step) for i in range(step.repeat)]
+    else:
+        return []
+    out = []
+    for k, (key, member) in enumerate(parts):
+        var = inputs[0] if k == 0 else target
+        functional = ""
+        if member.kind == "layer" and member.functional:
+            functional = code.functional(member, [var], names)
+        out.append(Statement("module", target, [var], member, code=functional, key=key))
+    return out
+
+
+def _unpacked(step: RStep, target: str) -> str:
+    """A multi-output layer's results as its call returns them: ``y, (h, c)``; an LSTM's
+    unused states collapse to ``_``."""
+    entry = step.entry
+    if not isinstance(entry, LayerType) or entry.unpack is None:
+        return target
+    names = target.split(", ")
+    names += [DISCARD] * (len(entry.output_names) - len(names))
+    text = entry.unpack.format(*names)
+    return text.replace(f"({DISCARD}, {DISCARD})", DISCARD)
+
+
+def _runs(
+    statements: list[Statement], cls: RClass, container: str, variables: _Variables
+) -> list[Statement]:
+    """Consecutive module calls that form a chain, grouped into runs (of two or more)."""
+    out: list[Statement] = []
+    current: list[Statement] = []
+
+    def flush() -> None:
+        if len(current) >= 2:
+            first, last = current[0], current[-1]
+            name = _run_name(current, cls, container, len(current) == len(statements))
+            out.append(
+                Statement("run", last.target, first.inputs, members=list(current), name=name)
+            )
+        else:
+            out.extend(current)
+        current.clear()
+
+    for s in statements:
+        if s.kind == "module" and not s.key:
+            s.key = s.step.name if s.step else ""
+        if _chainable(s) and (
+            not current
+            or (
+                s.inputs == [current[-1].target]
+                and _only_reader(current[-1].step, s.step, cls)
+                and s.step.label == current[-1].step.label
+            )
+        ):
+            current.append(s)
+            continue
+        flush()
+        if _chainable(s):
+            current.append(s)
+        else:
+            out.append(s)
+    flush()
+    return out
+
+
+def _chainable(s: Statement) -> bool:
+    step = s.step
+    return (
+        s.kind == "module"
+        and step is not None
+        and len(step.inputs) == 1
+        and len(step.outputs) == 1
+        and not s.keywords
+        and s.branch is None
+        and not (isinstance(step.entry, LayerType) and step.entry.unpack)
+        and step.kind in ("layer", "block", "group", "sequence")
+        and not (step.kind == "sequence" and step.when is not None)
+    )
+
+
+def _only_reader(producer: RStep | None, reader: RStep | None, cls: RClass) -> bool:
+    if producer is None or reader is None:
+        return False
+    value = producer.outputs[0]
+    if value in cls.outputs:
+        return False
+    readers = [s for s in cls.steps if value in s.inputs or value == s.otherwise]
+    return readers == [reader]
+
+
+def _run_name(run: list[Statement], cls: RClass, container: str, whole: bool) -> str:
+    if whole:
+        return container
+    label = run[0].step.label if run[0].step is not None else None
+    if label:
+        return label
+    last = run[-1].step
+    if last is not None and last.named:
+        return last.outputs[0]
+    first = run[0].step
+    assert first is not None and last is not None
+    return f"{first.name}_to_{last.name}"
+
+
+# ------------------------------------------------------------------------------- entries
+@dataclass(frozen=True)
+class Entry:
+    """One module in a flat container (the list styles, add_module, explicit attributes)."""
+
+    key: str  # conv1, features_conv1, layer1_0
+    constructor: str
+    step: str  # the step it belongs to
+    functional: bool = False  # a parameter-free layer: the explicit style calls a function
+
+
+def entries(steps: list[RStep]) -> list[Entry]:
+    """Every module of the class, groups and repeated blocks spelled out, in order."""
+    out: list[Entry] = []
+    for step in steps:
+        out += _entries(step, step.name)
+    return out
+
+
+def _entries(step: RStep, key: str) -> list[Entry]:
+    if step.kind == "group":
+        return [e for m in step.members for e in _entries(m, f"{key}_{m.name}")]
+    if step.kind == "block" and step.repeat > 1:
+        return [
+            Entry(f"{key}_{i}", code.instance(inst), step.name)
+            for i, inst in enumerate(step.instances)
+        ]
+    functional = step.kind == "layer" and step.functional and step.when is None
+    return [Entry(key, code.conditional(step, code.constructor(step)), step.name, functional)]
+
+
+def span(steps: list[RStep], name: str) -> tuple[int, int]:
+    """Where a step's modules sit in the flat container: [start, stop)."""
+    index = 0
+    for step in steps:
+        size = len(_entries(step, step.name))
+        if step.name == name:
+            return index, index + size
+        index += size
+    raise KeyError(name)  # pragma: no cover - a template bug
+
+
+def member_index(steps: list[RStep], path: str) -> int:
+    """The flat index of ``step`` or ``group.member``."""
+    flat = entries(steps)
+    key = path.replace(".", "_")
+    for i, e in enumerate(flat):
+        if e.key == key:
+            return i
+    raise KeyError(path)  # pragma: no cover
+
+
+def locate(plan: ClassPlan, path: str, numbered: bool) -> str:
+    """Where the sequential style puts the module of ``step`` or ``group.member``: an attribute,
+    or an entry of the chain (run) it joined (``body.bn2``, or ``body[4]`` when numbered)."""
+    head, _, member = path.partition(".")
+    for stmt in plan.statements:
+        if stmt.kind == "run":
+            for index, m in enumerate(stmt.members):
+                if m.step is not None and m.step.name == head:
+                    where = f"{stmt.name}[{index}]" if numbered else f"{stmt.name}.{head}"
+                    return _member(where, m.step, member, numbered)
+        elif stmt.step is not None and stmt.step.name == head:
+            return _member(head, stmt.step, member, numbered)
+    raise KeyError(path)  # pragma: no cover - a template bug
+
+
+def _member(where: str, step: RStep, member: str, numbered: bool) -> str:
+    if not member:
+        return where
+    index = [m.name for m in step.members].index(member)
+    return f"{where}[{index}]" if numbered else f"{where}.{member}"
+
+
+def uses_sequential(plans: list[ClassPlan]) -> bool:
+    """Whether the sequential style writes an nn.Sequential of named layers (a chain or a
+    group), so the file imports OrderedDict."""
+    return any(
+        stmt.kind == "run" or (stmt.step is not None and stmt.step.kind == "group")
+        for p in plans
+        for stmt in p.statements
+    )
+
+
+def uses_functional(plans: list[ClassPlan], *, explicit: bool) -> bool:
+    """Whether the code calls ``F.``: an op (attention, a functional activation) in any style,
+    a parameter-free layer written as a function in the explicit one."""
+
+    def statements(items: list[Statement]) -> list[Statement]:
+        return [s for item in items for s in (item, *statements(item.members))]
+
+    for p in plans:
+        for stmt in statements(p.statements):
+            if stmt.kind == "op" and "F." in stmt.code:
+                return True
+            if explicit and stmt.kind == "module" and stmt.code.startswith("F."):
+                return True
+    return False

@@ -1,0 +1,1151 @@
+"""Shape inference over the description: every value's dims, every argument's final value, every
+class's signature, each block instance resolved once.
+
+A class is resolved per distinct instance (its arguments' numbers and its inputs' dims): with its
+own names for expressions (what its code says) and the instance's numbers for checks. Two
+instances must produce the same code; their outputs are translated into the caller's terms by
+substituting the callee's names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from torchscaffold import catalog
+from torchscaffold.catalog import rules
+from torchscaffold.catalog.types import (
+    VARYING,
+    Dim,
+    Dims,
+    LayerType,
+    OpType,
+    ShapeError,
+    input_symbol,
+    length_symbol,
+)
+from torchscaffold.errors import TorchgenError, did_you_mean
+from torchscaffold.shapes import residual, scope
+from torchscaffold.shapes.resolved import (
+    REQUIRED_PARAM,
+    RClass,
+    ResolvedModel,
+    RInput,
+    RInstance,
+    RStep,
+    RTensor,
+    SummaryRow,
+)
+from torchscaffold.shapes.values import BATCH_DIM, Val
+from torchscaffold.spec.expr import Expr, Lit, Name, Size, evaluate, substitute, to_source
+from torchscaffold.spec.ir import Block, Model, Step
+
+MAX_TENSOR_ELEMENTS = catalog.MAX_LAYER_PARAMS
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One resolved instance of a class: its code, its outputs (in its own names), its
+    parameter count, and how to read its names in the caller's terms."""
+
+    cls: RClass
+    outputs: tuple[Val, ...]
+    params: int
+    lets: tuple[tuple[str, Expr], ...]
+    placeholders: tuple[tuple[str, int, int], ...]  # (input, axis, value) of spatial sizes
+    sizes: tuple[tuple[str, str, int], ...]  # every input-size name bound: (name, input, axis)
+
+
+def resolve(model: Model) -> ResolvedModel:
+    """Infer every shape of ``model`` (after spec.options.finalize) and resolve it."""
+    return _Resolver(model).model()
+
+
+class _Resolver:
+    def __init__(self, model: Model) -> None:
+        self.m = model
+        self.classes: dict[str, RClass] = {}
+        self.order: list[str] = []
+        self.visiting: list[str] = []
+        self.memo: dict[tuple[Any, ...], Resolved] = {}
+
+    # ---------------------------------------------------------------------------- the model
+    def model(self) -> ResolvedModel:
+        m = self.m
+        lengths = dict(m.lengths)
+        inputs: dict[str, Val] = {}
+        for k, spec_input in enumerate(m.inputs):
+            dims = [BATCH_DIM]
+            for axis, size in enumerate(spec_input.shape):
+                if isinstance(size, str):
+                    dims.append(Dim(lengths[size], Name(length_symbol(size))))
+                elif k == 0 and axis == 0 and m.input_param:
+                    dims.append(Dim(size, Name(m.input_param)))
+                else:
+                    dims.append(Dim.literal(size))
+            inputs[spec_input.name] = Val(tuple(dims), spec_input.dtype)
+        names = {p: Dim(v, Name(p)) for p, v in m.main.params}
+        scope_ = _ClassScope(self, m.main, names, inputs, "the model", auto=False)
+        resolved = scope_.resolve()
+        self.order.append(m.main.name)
+        rows = tuple(r for step in resolved.cls.steps for r in _rows(step, ""))
+        rinputs = tuple(
+            RInput(
+                name=i.name,
+                shape=inputs[i.name].sample,
+                dtype=i.dtype,
+                vocab=scope_.vocab.get(i.name),
+                varying=tuple(s if isinstance(s, str) else None for s in i.shape),
+            )
+            for i in m.inputs
+        )
+        return ResolvedModel(
+            name=m.name,
+            doc=m.doc,
+            inputs=rinputs,
+            output_shapes=tuple(v.sample for v in resolved.outputs),
+            main=resolved.cls,
+            blocks=tuple(self.classes[b] for b in self.order if b != m.main.name),
+            total_params=resolved.params,
+            rows=rows,
+            lengths=m.lengths,
+        )
+
+    # ------------------------------------------------------------------------- block calls
+    def instance(
+        self, block: Block, args: dict[str, Dim], inputs: list[Val], where: str
+    ) -> Resolved:
+        """``block`` built with ``args`` on ``inputs``; resolved once per distinct call."""
+        if block.name in self.visiting:
+            raise TorchgenError(f"{where}: block {block.name} contains itself")
+        key = (
+            block.name,
+            tuple(sorted((k, d.value) for k, d in args.items())),
+            tuple(
+                tuple((d.value, d.expr if d.varying else None) for d in v.dims) + (v.dtype,)
+                for v in inputs
+            ),
+        )
+        if key not in self.memo:
+            self.visiting.append(block.name)
+            try:
+                names = {
+                    p: Dim(args[p].value if p in args else v, Name(p)) for p, v in block.params
+                }
+                values = dict(zip(block.inputs, inputs))
+                where = f"{where} (block {block.name})"
+                resolved = _ClassScope(self, block, names, values, where, auto=True).resolve()
+            finally:
+                self.visiting.pop()
+            known = self.classes.get(block.name)
+            if known is None:
+                self.classes[block.name] = resolved.cls
+                self.order.append(block.name)
+            elif known != resolved.cls:
+                raise TorchgenError(
+                    f"block {block.name}: its code comes out differently for different inputs "
+                    "(a size taken from the spatial shape?); give those sizes as parameters"
+                )
+            self.memo[key] = resolved
+        return self.memo[key]
+
+
+def _rows(step: RStep, prefix: str) -> Iterable[SummaryRow]:
+    name = f"{prefix}{step.name}"
+    if step.kind == "group":
+        for member in step.members:
+            yield from _rows(member, f"{name}.")
+        return
+    if step.kind == "block":
+        block = step.block or ""
+        kind = f"{block} x{step.repeat}" if step.repeat > 1 else block
+    elif step.kind == "sequence":
+        kind = "Sequential"
+    else:
+        kind = step.entry.name if step.entry is not None else step.kind
+    shape = step.out_shapes[0] if step.out_shapes else ()
+    yield SummaryRow(name, kind, shape, step.params)
+
+
+# ---------------------------------------------------------------------------- one class
+class _ClassScope:
+    """Resolves one instance of one class: lets, tensors, steps in order, outputs, in-place
+    safety, the signature."""
+
+    def __init__(
+        self,
+        resolver: _Resolver,
+        block: Block,
+        names: dict[str, Dim],
+        inputs: dict[str, Val],
+        where: str,
+        *,
+        auto: bool,
+    ) -> None:
+        self.r = resolver
+        self.b = block
+        self.where = where
+        self.names: dict[str, Any] = dict(names)
+        self.values: dict[str, Val] = {}
+        self.readers: dict[str, list[int]] = {}  # value -> positions of the steps that read it
+        self.steps: list[RStep] = []
+        self.params = 0
+        self.vocab: dict[str, int] = {}  # integer input -> the smallest table it indexes
+        self.auto: dict[str, tuple[str, int]] = {}  # auto parameter -> (input, axis)
+        self.placeholders: list[tuple[str, int, int]] = []
+        self.forward_names: set[str] = set()  # names forward code reads (stored on self)
+        self.ctor_exprs: list[Expr] = []  # every expression constructors use
+        self.aliases: dict[str, str] = {}  # value -> the value whose storage it shares
+        self.inplace_steps: list[tuple[int, str]] = []
+        self.residual_norm: str | None = None  # set by residual.attach
+        for position, (name, val) in enumerate(inputs.items()):
+            self.values[name] = self._bind_input(name, position, val) if auto else val
+
+    # ---------------------------------------------------------------------------- inputs
+    def _bind_input(self, name: str, position: int, val: Val) -> Val:
+        """Inside a block, its inputs' sizes are its names: ``in_channels`` (the first input's
+        channels), ``in_features`` (its last dimension), ``skip_channels`` for another input
+        ``skip``; the rest (spatial sizes) are placeholders that become numbers if used."""
+        if not val.batched:
+            raise TorchgenError(f"{self.where}: input {name!r} {val} has no batch dimension")
+        prefix = "in" if position == 0 else name
+        sample = val.dims[1:]
+        dims = [val.dims[0]]
+        for axis, d in enumerate(sample):
+            if d.varying:
+                dims.append(d)
+                continue
+            if axis == 0 and len(sample) >= 2:
+                auto = f"{prefix}_channels"
+            elif axis == len(sample) - 1 and len(sample) <= 2:
+                auto = f"{prefix}_features"
+            else:
+                symbol = input_symbol(name, axis)
+                self.placeholders.append((name, axis, d.value))
+                dims.append(Dim(d.value, Name(symbol)))
+                continue
+            self.auto[auto] = (name, axis)
+            self.names.setdefault(auto, Dim(d.value, Name(auto)))
+            dims.append(Dim(d.value, Name(auto)))
+        return Val(tuple(dims), val.dtype)
+
+    # ---------------------------------------------------------------------------- resolve
+    def resolve(self) -> Resolved:
+        b = self.b
+        for name, expr in b.lets:
+            self.names[name] = Dim(self._eval(expr, f"let {name}"), Name(name))
+        tensors = tuple(self._tensor(t) for t in b.tensors)
+        steps = (*b.steps, *b.after)
+        names = scope.scope_names(steps, self.where)
+        if b.residual and residual.IDENTITY in names:
+            raise TorchgenError(
+                f"{self.where}: {residual.IDENTITY!r} is the residual shortcut's value; rename "
+                "the step"
+            )
+        self._check_attributes(names, tensors)
+        body_names = names[: len(b.steps)]
+        wired = scope.wire(b.steps, body_names, b.inputs, self.where)
+        for w in scope.order(wired, (*b.inputs, *(t.name for t in tensors)), self.where):
+            self._step(w)
+        last = self.steps[-1].outputs[0] if self.steps else b.inputs[0]
+        if b.residual:
+            last = residual.attach(self, names[len(b.steps) :], last)
+        outputs = b.outputs or (last,)
+        for out in outputs:
+            if out not in self.values:
+                raise TorchgenError(
+                    f"{self.where}: the output {out!r} is never computed"
+                    f"{did_you_mean(out, list(self.values))}"
+                )
+        self._check_used(outputs, tensors)
+        self._fix_inplace(outputs)
+        return self._finish(tensors, outputs)
+
+    def _check_attributes(self, names: list[str], tensors: tuple[RTensor, ...]) -> None:
+        taken: dict[str, str] = {}
+        for kind, items in (
+            ("step", names),
+            ("tensor", [t.name for t in tensors]),
+            ("parameter", [p for p, _ in self.b.params]),
+        ):
+            for item in items:
+                if item in taken and taken[item] != kind:
+                    raise TorchgenError(
+                        f"{self.where}: {item!r} names both a {taken[item]} and a {kind}"
+                    )
+                taken[item] = kind
+
+    # ---------------------------------------------------------------------------- values
+    def _eval(self, expr: Expr, what: str, sizes: Dims | None = None) -> Any:
+        """The number ``expr`` gives here (``sizes``: the dims ``size(i)`` reads)."""
+        values = {k: (v.value if isinstance(v, Dim) else v) for k, v in self.names.items()}
+        try:
+            return evaluate(expr, values, None if sizes is None else lambda i: sizes[i].value)
+        except KeyError as exc:
+            missing = str(exc.args[0]) if exc.args else "?"
+            if missing == "size":
+                raise TorchgenError(
+                    f"{self.where}, {what}: size(i) is only known in forward (in an op)"
+                ) from None
+            raise TorchgenError(
+                f"{self.where}, {what}: {missing!r} is not a parameter here"
+                f"{did_you_mean(missing, list(self.names))}"
+            ) from None
+        except IndexError:
+            raise TorchgenError(
+                f"{self.where}, {what}: size(i) is out of range for {rules.fmt_dims(sizes or ())}"
+            ) from None
+        except (ZeroDivisionError, OverflowError):
+            raise TorchgenError(f"{self.where}, {what}: the arithmetic fails") from None
+
+    def _dim(self, expr: Expr, what: str, sizes: Dims | None = None) -> Dim:
+        """``expr`` as a dim: its number here and, as expression, the class's own terms
+        (``size(i)`` becomes the dim it reads)."""
+        value = self._eval(expr, what, sizes)
+        if sizes is not None and expr.sizes():
+            symbolic = substitute(expr, lambda leaf: _size_leaf(leaf, sizes))
+            if any(sizes[i % len(sizes)].varying for i in expr.sizes()):
+                return Dim(value, symbolic if isinstance(expr, Size) else Name(VARYING))
+            return Dim(value, symbolic)
+        return Dim(value, expr)
+
+    def _read(self, value: str, position: int) -> Val:
+        self.readers.setdefault(value, []).append(position)
+        return self.values[value]
+
+    def _write(self, name: str, val: Val) -> None:
+        if name != scope.DISCARD:
+            self.values[name] = val
+
+    # ---------------------------------------------------------------------------- tensors
+    def _tensor(self, t: Any) -> RTensor:
+        where = f"tensor {t.name!r}"
+        dims = []
+        for size in t.shape:
+            expr = size if isinstance(size, Expr) else Lit(size)
+            value = self._eval(expr, where)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TorchgenError(f"{self.where}, {where}: sizes must be positive integers")
+            dims.append(Dim(value, expr))
+        numel = math.prod(d.value for d in dims)
+        if numel > MAX_TENSOR_ELEMENTS:
+            raise TorchgenError(f"{self.where}, {where}: {numel:,} elements is too large to build")
+        if t.init == "tril" and (len(dims) < 2 or dims[-1].value != dims[-2].value):
+            raise TorchgenError(f"{self.where}, {where}: a tril mask needs a square shape")
+        self.ctor_exprs += [d.expr for d in dims]
+        self.values[t.name] = Val(tuple(dims), "bool" if t.init == "tril" else "float32", True)
+        if not t.buffer:
+            self.params += numel
+        return RTensor(
+            t.name, tuple(d.expr for d in dims), t.init, t.std, t.buffer, t.persistent, numel
+        )
+
+    # ---------------------------------------------------------------------------- steps
+    def _step(self, w: scope.Wired) -> None:
+        step = w.step
+        where = f"{self.where}, step {w.name!r}"
+        position = len(self.steps)
+        ins = [self._read(v, position) for v in w.inputs]
+        enabled = True
+        if step.when is not None:
+            condition = self._eval(Name(step.when), f"{where} when")
+            if not isinstance(condition, bool):
+                raise TorchgenError(f"{where}: when = {step.when!r} must be true or false")
+            enabled = condition
+            if self._needs_branch(step, w):
+                self.forward_names.add(step.when)
+        try:
+            if step.kind == "layer":
+                rstep, outs = self._layer(step, w, ins, where)
+            elif step.kind == "op":
+                rstep, outs = self._op(step, w, ins, where)
+            elif step.kind == "block":
+                rstep, outs = self._block(step, w, ins, where)
+            else:
+                rstep, outs = self._group(step, w, ins, where)
+        except TorchgenError:
+            if enabled:
+                raise
+            # Left out in this instance: its code must still be written for the others, from
+            # what is known without running it.
+            rstep, outs = self._disabled(step, w, ins, where)
+        rstep = replace(rstep, named=step.outputs is not None)
+        if step.when is not None:
+            rstep = replace(rstep, when=Name(step.when), otherwise=step.otherwise or w.inputs[0])
+            if not enabled:
+                fallback = step.otherwise or w.inputs[0]
+                outs = [self._read(fallback, position)] * len(w.outputs)
+                self.aliases.update({o: fallback for o in w.outputs})
+                rstep = replace(rstep, params=0, out_shapes=tuple(v.sample for v in outs))
+        if len(outs) < len([o for o in w.outputs]):
+            raise TorchgenError(
+                f"{where}: it gives {len(outs)} value{'s' if len(outs) != 1 else ''}, "
+                f"out names {len(w.outputs)}"
+            )
+        for name, val in zip(w.outputs, outs):
+            self._write(name, val)
+        self.params += rstep.params
+        self.steps.append(rstep)
+
+    def _needs_branch(self, step: Step, w: scope.Wired) -> bool:
+        """Whether forward must test the condition itself (an op, or an output other than the
+        step's input); a module that is absent is written as nn.Identity()."""
+        return step.kind == "op" or (step.otherwise not in (None, w.inputs[0]))
+
+    def _disabled(
+        self, step: Step, w: scope.Wired, ins: list[Val], where: str
+    ) -> tuple[RStep, list[Val]]:
+        """A step whose condition is false here and that does not fit its inputs (which is
+        why it has a condition): its code from its arguments alone, its shapes unchecked."""
+        if step.kind == "op":
+            op = catalog.op(step.target)
+            rstep = RStep(
+                "op",
+                w.name,
+                op,
+                args=self._op_rendered(op, step),
+                inputs=w.inputs,
+                outputs=w.outputs,
+            )
+            return rstep, []
+        if step.kind == "layer":
+            entry = catalog.layer(step.target)
+            args, values = self._layer_args(entry, step.args, ins, where)
+            rendered = tuple(self._render_args(entry.args, args, values))
+            rstep = RStep("layer", w.name, entry, args=rendered, inputs=w.inputs, outputs=w.outputs)
+            return rstep, []
+        raise TorchgenError(
+            f"{where}: it does not fit its input in this instance, where its condition "
+            f"{step.when!r} is false"
+        )
+
+    # ---------------------------------------------------------------------------- layers
+    def _layer(
+        self, step: Step, w: scope.Wired, ins: list[Val], where: str
+    ) -> tuple[RStep, list[Val]]:
+        entry = catalog.layer(step.target)
+        where = f"{where} ({entry.name})"
+        if len(ins) > len(entry.inputs):
+            raise TorchgenError(
+                f"{where}: it takes {len(entry.inputs)} input"
+                f"{'s' if len(entry.inputs) != 1 else ''} ({', '.join(entry.inputs)}), "
+                f"got {len(ins)}"
+            )
+        # Inputs after the first default to the first: attention over the query itself.
+        w = replace(w, inputs=w.inputs + (w.inputs[0],) * (len(entry.inputs) - len(ins)))
+        ins = ins + [ins[0]] * (len(entry.inputs) - len(ins))
+        args, values = self._layer_args(entry, step.args, ins, where)
+        outs, params = self._apply_layer(entry, values, args, ins, where)
+        call, call_values = self._call_args(entry, step, w, where)
+        if entry.has("attention"):
+            weights_used = len(w.outputs) > 1 and w.outputs[1] != scope.DISCARD
+            call = (
+                *[(k, v) for k, v in call if k != "need_weights"],
+                ("need_weights", weights_used),
+            )
+        rendered = tuple(self._render_args(entry.args, args, values))
+        self._track_aliases(entry, w)
+        if entry.inplace and values.get("inplace"):
+            self.inplace_steps.append((len(self.steps), w.inputs[0]))
+        if entry.integer_input:
+            source = self._root(w.inputs[0])
+            if source in self.b.inputs:  # ids of that input must stay below the table's size
+                size = values["num_embeddings"]
+                self.vocab[source] = min(self.vocab.get(source, size), size)
+        return (
+            RStep(
+                kind="layer",
+                name=w.name,
+                entry=entry,
+                args=rendered,
+                inputs=w.inputs,
+                outputs=w.outputs,
+                call=call,
+                call_values=call_values,
+                functional=entry.functional is not None,
+                out_shapes=tuple(v.sample for v in outs),
+                params=params,
+            ),
+            outs,
+        )
+
+    def _layer_args(
+        self, entry: LayerType, given: tuple[tuple[str, Any], ...], ins: list[Val], where: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Each argument as a dim or literal (``args``) and as a plain value (``values``),
+        the inferred one taken from the input, every value checked."""
+        valid = {a.name: a for a in entry.args}
+        args: dict[str, Any] = {}
+        for key, raw in given:
+            if key not in valid:
+                raise TorchgenError(
+                    f"{where}: unknown argument {key!r}{did_you_mean(key, list(valid))}"
+                )
+            args[key] = self._arg(raw, f"{where} {key}")
+        if not ins:
+            raise TorchgenError(f"{where}: it reads no value")
+        first = ins[0]
+        sample = _sample(entry, first, args, where)
+        if entry.inferred:
+            source = sample[entry.in_dim] if entry.inferred != "normalized_shape" else sample[-1]
+            if entry.inferred in args:
+                given_value = _plain(args[entry.inferred])
+                expected = source.value
+                if entry.inferred == "normalized_shape":
+                    expected = tuple(
+                        d.value for d in sample[-len(rules.as_tuple(given_value, 1)) :]
+                    )
+                    given_value = rules.as_tuple(given_value, 1)
+                if given_value != expected:
+                    raise TorchgenError(
+                        f"{where}: {entry.inferred}={_show(given_value)} does not match its "
+                        f"input {first}; expected {_show(expected)}"
+                    )
+            else:
+                args[entry.inferred] = source
+        values = {a.name: _plain(args[a.name]) if a.name in args else a.default for a in entry.args}
+        for a in entry.args:
+            if a.name in args and a.name != entry.inferred:
+                expected = catalog.check_value(a, values[a.name])
+                if expected:
+                    raise TorchgenError(
+                        f"{where}: {a.name} must be {expected}, got {_show(values[a.name])}"
+                    )
+        missing = [a.name for a in entry.args if a.required and a.name not in args]
+        if missing:
+            raise TorchgenError(f"{where}: missing required argument {', '.join(missing)}")
+        return args, values
+
+    def _arg(self, raw: Any, what: str) -> Any:
+        """A given argument: expressions evaluated to dims (kept per element in lists)."""
+        if isinstance(raw, Expr):
+            return self._dim(raw, what)
+        if isinstance(raw, tuple):
+            return tuple(self._arg(r, what) for r in raw)
+        return raw
+
+    def _apply_layer(
+        self,
+        entry: LayerType,
+        values: dict[str, Any],
+        args: dict[str, Any],
+        ins: list[Val],
+        where: str,
+        call_values: dict[str, Any] | None = None,
+    ) -> tuple[list[Val], int]:
+        first = ins[0]
+        if entry.integer_input and first.dtype not in ("int64",):
+            raise TorchgenError(
+                f"{where}: it looks up integer ids, but its input {first} holds {first.dtype}"
+            )
+        if not entry.integer_input and first.dtype != "float32":
+            raise TorchgenError(
+                f"{where}: it computes on floats, but its input holds {first.dtype} "
+                '(convert with op = "float")'
+            )
+        samples = []
+        for val in ins:
+            if val.batched:
+                samples.append(_strip_batch(val, entry.batch_axis(values)))
+            else:
+                if not entry.unbatched:
+                    raise TorchgenError(f"{where}: its input {val} has no batch dimension")
+                samples.append(val.dims)
+        shapes = tuple(tuple(d.value for d in s) for s in samples)
+        if len(samples[0]) not in entry.ranks:
+            raise TorchgenError(
+                f"{where}: expects an input of rank {' or '.join(map(str, entry.ranks))} per "
+                f"sample, got {rules.fmt(shapes[0])}"
+            )
+        rule_args = {**values, **(call_values or {})}
+        try:
+            if entry.outputs is not None:
+                results = entry.outputs(shapes, rule_args)
+            else:
+                results = ((entry.out_shape(shapes[0], rule_args), 0),)
+            params = entry.params(rule_args)
+        except ShapeError as exc:
+            raise TorchgenError(f"{where}: {exc} (input {first})") from None
+        except (OverflowError, MemoryError, ZeroDivisionError):
+            raise TorchgenError(f"{where}: its sizes are too large to build") from None
+        outs = []
+        for k, (shape, batch_axis) in enumerate(results):
+            too_large = catalog.check_limits(values, shape, params)
+            if too_large:
+                raise TorchgenError(f"{where}: {too_large}")
+            dims = _out_dims(entry, samples[0], shape, args, k)
+            if first.batched:
+                at = batch_axis if entry.outputs is not None else 0
+                dims = (*dims[:at], BATCH_DIM, *dims[at:])
+            dtype = first.dtype if entry.has("alias") else "float32"
+            outs.append(Val(tuple(dims), dtype))
+        return outs, params
+
+    def _call_args(
+        self, entry: LayerType, step: Step, w: scope.Wired, where: str
+    ) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]:
+        valid = {a.name: a for a in entry.call_args}
+        out, names = [], []
+        for key, raw in step.call:
+            if key not in valid:
+                raise TorchgenError(
+                    f"{where}: forward takes no {key!r}{did_you_mean(key, list(valid))}"
+                )
+            arg = valid[key]
+            if arg.kind in ("value", "opt_value"):
+                if raw not in self.values:
+                    raise TorchgenError(
+                        f"{where}: {key} = {raw!r}: no step computes it"
+                        f"{did_you_mean(str(raw), list(self.values))}"
+                    )
+                self._read(raw, len(self.steps))
+                names.append(key)
+            else:
+                expected = catalog.check_value(arg, raw)
+                if expected:
+                    raise TorchgenError(f"{where}: {key} must be {expected}, got {raw!r}")
+            out.append((key, raw))
+        return tuple(out), tuple(names)
+
+    def _render_args(
+        self, spec: Iterable[catalog.Arg], args: dict[str, Any], values: dict[str, Any]
+    ) -> Iterable[tuple[str, Any]]:
+        """The arguments a constructor call writes: required ones, and the others where they
+        differ from the default (or name a parameter); sizes as constructor expressions."""
+        for a in spec:
+            if a.name not in args:
+                if a.always and not a.required:
+                    yield a.name, a.default
+                continue
+            value = args[a.name]
+            symbolic = _has_expr(value)
+            if a.required or a.always or symbolic or values[a.name] != a.default:
+                yield a.name, self._ctor(value, a.name)
+
+    def _ctor(self, value: Any, what: str) -> Any:
+        """A dim as the constructor writes it: the class's expression, spatial placeholders as
+        numbers; a size known only at run time is an error."""
+        if isinstance(value, tuple):
+            return tuple(self._ctor(v, what) for v in value)
+        if not isinstance(value, Dim):
+            return value
+        if value.varying:
+            raise TorchgenError(
+                f"{self.where}: {what} would depend on a size known only at run time (the batch "
+                "or a variable length); give it explicitly"
+            )
+        expr = substitute(
+            value.expr,
+            lambda leaf: (
+                Lit(value.value)
+                if isinstance(leaf, Name) and leaf.name.startswith("@in:")
+                else None
+            ),
+        )
+        if any(n.startswith("@in:") for n in expr.names()):
+            expr = Lit(value.value)
+        self.ctor_exprs.append(expr)
+        return expr
+
+    def _track_aliases(self, entry: LayerType | OpType, w: scope.Wired) -> None:
+        """Outputs that may share their input's storage (a view, Identity, eval-mode dropout)
+        are the same value for in-place safety."""
+        if entry.has("alias") or entry.has("view"):
+            self.aliases.update({out: w.inputs[0] for out in w.outputs})
+
+    # ---------------------------------------------------------------------------- ops
+    def _op(
+        self, step: Step, w: scope.Wired, ins: list[Val], where: str
+    ) -> tuple[RStep, list[Val]]:
+        op = catalog.op(step.target)
+        where = f"{where} ({op.name})"
+        lo, hi = op.inputs
+        if not lo <= len(ins) <= (hi if hi is not None else len(ins)):
+            wanted = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
+            raise TorchgenError(f"{where}: it takes {wanted} inputs, got {len(ins)}")
+        if op.has("functional"):
+            return self._functional(op, step, w, ins, where)
+        valid = {a.name: a for a in op.args}
+        first = ins[0].dims if ins else ()
+        args: dict[str, Any] = {}
+        for key, raw in step.args:
+            if key not in valid:
+                raise TorchgenError(
+                    f"{where}: unknown argument {key!r}{did_you_mean(key, list(valid))}"
+                )
+            args[key] = self._op_arg(valid[key], raw, first, f"{where} {key}")
+        missing = [a.name for a in op.args if a.required and a.name not in args]
+        if missing:
+            raise TorchgenError(f"{where}: missing required argument {', '.join(missing)}")
+        for a in op.args:
+            args.setdefault(a.name, None if a.required else a.default)
+        try:
+            results = op.rule([v.dims for v in ins], args)
+        except ShapeError as exc:
+            shapes = ", ".join(str(v) for v in ins)
+            raise TorchgenError(f"{where}: {exc} (inputs {shapes})") from None
+        if op.has("several") and len(w.outputs) != len(results):
+            raise TorchgenError(
+                f"{where}: it gives {len(results)} values; name each in out = [...] "
+                f"(got {len(w.outputs)})"
+            )
+        dtype = "int64" if op.integer_output else (ins[0].dtype if ins else "float32")
+        if op.name in ("masked_mean", "float"):
+            dtype = "float32"
+        outs = [Val(tuple(r), dtype) for r in results]
+        self._track_aliases(op, w)
+        return (
+            RStep(
+                kind="op",
+                name=w.name,
+                entry=op,
+                args=self._op_rendered(op, step),
+                inputs=w.inputs,
+                outputs=w.outputs,
+                out_shapes=tuple(v.sample for v in outs),
+            ),
+            outs,
+        )
+
+    def _op_rendered(self, op: OpType, step: Step) -> tuple[tuple[str, Any], ...]:
+        given = dict(step.args)
+        return tuple(
+            (a.name, self._forward_value(given.get(a.name, a.default)))
+            for a in op.args
+            if a.name in given or (a.always and not a.required)
+        )
+
+    def _op_arg(self, arg: catalog.Arg, raw: Any, first: Dims, what: str) -> Any:
+        if arg.kind in ("int", "ints", "shape"):
+            items = raw if isinstance(raw, tuple) else (raw,)
+            dims = tuple(
+                self._dim(r if isinstance(r, Expr) else Lit(r), what, first) for r in items
+            )
+            return dims if isinstance(raw, tuple) else dims[0]
+        value = self._eval(raw, what, first) if isinstance(raw, Expr) else raw
+        if isinstance(raw, tuple):
+            value = tuple(self._eval(r, what, first) if isinstance(r, Expr) else r for r in raw)
+        expected = catalog.check_value(arg, value) if value is not None else None
+        if expected:
+            raise TorchgenError(f"{what} must be {expected}, got {_show(value)}")
+        return value
+
+    def _forward_value(self, raw: Any) -> Any:
+        """An op argument as forward code writes it; the names it reads are stored on self."""
+        if isinstance(raw, tuple):
+            return tuple(self._forward_value(r) for r in raw)
+        if isinstance(raw, Expr):
+            self.forward_names |= raw.names()
+        return raw
+
+    def _functional(
+        self, op: OpType, step: Step, w: scope.Wired, ins: list[Val], where: str
+    ) -> tuple[RStep, list[Val]]:
+        """``relu``, ``max_pool2d``...: the parameter-free layer's rule, written as a call."""
+        entry = catalog.functional_layer(op.name)
+        assert entry is not None
+        args, values = self._layer_args(entry, step.args, ins, where)
+        outs, _ = self._apply_layer(entry, values, args, ins, where)
+        rendered = tuple(self._render_args(entry.args, args, values))
+        self._track_aliases(entry, w)
+        if entry.inplace and values.get("inplace"):
+            self.inplace_steps.append((len(self.steps), w.inputs[0]))
+        return (
+            RStep(
+                kind="op",
+                name=w.name,
+                entry=entry,
+                args=rendered,
+                inputs=w.inputs,
+                outputs=w.outputs,
+                functional=True,
+                out_shapes=tuple(v.sample for v in outs),
+            ),
+            outs,
+        )
+
+    # ---------------------------------------------------------------------------- blocks
+    def _block(
+        self, step: Step, w: scope.Wired, ins: list[Val], where: str
+    ) -> tuple[RStep, list[Val]]:
+        try:
+            block = self.r.m.block(step.target)
+        except KeyError:
+            names = [b.name for b in self.r.m.blocks]
+            raise TorchgenError(
+                f"{where}: unknown block {step.target!r}{did_you_mean(step.target, names)}"
+            ) from None
+        declared = dict(block.params)
+        if len(ins) != len(block.inputs):
+            raise TorchgenError(
+                f"{where}: block {block.name} takes {len(block.inputs)} input"
+                f"{'s' if len(block.inputs) != 1 else ''} ({', '.join(block.inputs)}), got {len(ins)}"
+            )
+        instances, total = [], 0
+        current = ins
+        for i in range(step.repeat):
+            given = dict(step.args)
+            if i == 0:
+                given.update(step.first)
+            for key in given:
+                if key not in declared:
+                    raise TorchgenError(
+                        f"{where}: block {block.name} has no parameter {key!r}"
+                        f"{did_you_mean(key, list(declared))}; it takes "
+                        f"{', '.join(declared) or 'none'}"
+                    )
+            args = {
+                k: self._dim(v, f"{where} {k}") if isinstance(v, Expr) else Dim(v, Lit(v))
+                for k, v in given.items()
+            }
+            label = f"{where}[{i}]" if step.repeat > 1 else where
+            res = self.r.instance(block, args, current, label)
+            outs = [self._translate(v, res, args, current) for v in res.outputs]
+            instances.append(self._instance(block, res, args, current, outs, label))
+            total += res.params
+            current = outs[: len(block.inputs)] if step.repeat > 1 else outs
+            if step.repeat > 1 and len(res.outputs) != len(block.inputs):
+                raise TorchgenError(
+                    f"{where}: a repeated block must give as many values as it takes"
+                )
+        if res.cls.output_aliases_input:
+            self.aliases.update({o: w.inputs[0] for o in w.outputs})
+        return (
+            RStep(
+                kind="block",
+                name=w.name,
+                block=block.name,
+                inputs=w.inputs,
+                outputs=w.outputs,
+                instances=tuple(instances),
+                out_shapes=tuple(v.sample for v in current),
+                params=total,
+            ),
+            list(current),
+        )
+
+    def _translate(self, val: Val, res: Resolved, args: dict[str, Dim], ins: list[Val]) -> Val:
+        """A value of the callee in the caller's terms: its parameters, lets, input sizes and
+        spatial placeholders replaced by what the caller gave."""
+        mapping: dict[str, Expr] = {}
+        block_inputs = res.cls.inputs
+        for p, default in res.cls.signature:
+            if p in args:
+                mapping[p] = args[p].expr
+            elif default is not REQUIRED_PARAM:
+                mapping[p] = Lit(default)
+        for auto, inp, axis in res.sizes:
+            idx = block_inputs.index(inp)
+            mapping[auto] = ins[idx].dims[axis + 1].expr
+        for inp, axis, _ in res.placeholders:
+            idx = block_inputs.index(inp)
+            mapping[input_symbol(inp, axis)] = ins[idx].dims[axis + 1].expr
+        for name, expr in res.lets:
+            mapping[name] = substitute(expr, lambda leaf: _lookup(leaf, mapping))
+
+        def leaf(e: Expr) -> Expr | None:
+            return _lookup(e, mapping)
+
+        dims = tuple(Dim(d.value, substitute(d.expr, leaf)) for d in val.dims)
+        return Val(dims, val.dtype)
+
+    def _instance(
+        self,
+        block: Block,
+        res: Resolved,
+        args: dict[str, Dim],
+        ins: list[Val],
+        outs: list[Val],
+        where: str,
+    ) -> RInstance:
+        positional = []
+        for auto, inp, axis in res.cls.auto:
+            dim = ins[res.cls.inputs.index(inp)].dims[axis + 1]
+            positional.append(self._ctor(dim, auto))
+        keywords = tuple(
+            (p, self._ctor(args[p], p) if isinstance(args[p], Dim) else args[p])
+            for p, _ in block.params
+            if p in args
+        )
+        return RInstance(
+            block.name,
+            tuple(positional),
+            keywords,
+            ins[0].sample,
+            outs[0].sample if outs else (),
+            res.params,
+        )
+
+    # ---------------------------------------------------------------------------- groups
+    def _group(
+        self, step: Step, w: scope.Wired, ins: list[Val], where: str
+    ) -> tuple[RStep, list[Val]]:
+        names = scope.scope_names(step.body, f"{where}")
+        members, current, total = [], ins, 0
+        previous = w.inputs
+        for sub, name in zip(step.body, names):
+            sw = scope.Wired(0, sub, name, previous, (name,))
+            if sub.kind == "layer":
+                r, current = self._layer(sub, sw, current, f"{where}, {name!r}")
+            elif sub.kind == "block":
+                r, current = self._block(sub, sw, current, f"{where}, {name!r}")
+            else:
+                r, current = self._op(sub, sw, current, f"{where}, {name!r}")
+            members.append(r)
+            total += r.params
+            previous = (name,)
+        return (
+            RStep(
+                kind="group",
+                name=w.name,
+                inputs=w.inputs,
+                outputs=w.outputs,
+                members=tuple(members),
+                out_shapes=tuple(v.sample for v in current),
+                params=total,
+            ),
+            list(current),
+        )
+
+    # ---------------------------------------------------------------------------- checks
+    def _check_used(self, outputs: tuple[str, ...], tensors: tuple[RTensor, ...]) -> None:
+        """A value computed and never read is a mistake (a wrong ``in``): refused, naming it."""
+        produced = [o for s in self.steps for o in s.outputs if o != scope.DISCARD]
+        for name in [*self.b.inputs, *produced, *(t.name for t in tensors)]:
+            if name not in self.readers and name not in outputs:
+                what = (
+                    "input"
+                    if name in self.b.inputs
+                    else "tensor" if any(t.name == name for t in tensors) else "value"
+                )
+                raise TorchgenError(
+                    f"{self.where}: the {what} {name!r} is never used (read it, or name the "
+                    "output '_' to discard it)"
+                )
+
+    def _root(self, value: str) -> str:
+        """The value whose storage ``value`` shares (itself, unless it is a view)."""
+        while value in self.aliases:
+            value = self.aliases[value]
+        return value
+
+    def _fix_inplace(self, outputs: tuple[str, ...]) -> None:
+        """No in-place write to a value that is read again: the caller's input, a tensor of the
+        class, anything returned, or a value (or a view of it) a later step reads. Such a layer
+        is written out of place."""
+
+        root = self._root
+        protected = {root(v) for v in (*self.b.inputs, *outputs)}
+        protected |= {root(v) for v, val in self.values.items() if val.tensor}
+        for position, value in self.inplace_steps:
+            group = root(value)
+            later = any(
+                p > position
+                for v, positions in self.readers.items()
+                if root(v) == group
+                for p in positions
+            )
+            if group in protected or later:
+                self.steps[position] = _out_of_place(self.steps[position])
+
+    # ---------------------------------------------------------------------------- the class
+    def _finish(self, tensors: tuple[RTensor, ...], outputs: tuple[str, ...]) -> Resolved:
+        b = self.b
+        used = set()
+        for expr in self.ctor_exprs:
+            used |= expr.names()
+        for s in self.steps:
+            if s.when is not None:
+                used |= s.when.names()
+        used |= self.forward_names
+        lets = dict(b.lets)
+        needed_lets: list[tuple[str, Expr]] = []
+        frontier = list(used)
+        while frontier:
+            name = frontier.pop()
+            if name in lets and name not in dict(needed_lets):
+                needed_lets.append((name, lets[name]))
+                new = lets[name].names() - used
+                used |= new
+                frontier += list(new)
+        ordered_lets = tuple((n, e) for n, e in b.lets if n in dict(needed_lets))
+        auto = [a for a in self.auto if a in used]
+        signature = (*((a, REQUIRED_PARAM) for a in auto), *b.params)
+        root = self._root(outputs[0])
+        cls = RClass(
+            name=b.name,
+            doc=b.doc,
+            signature=tuple(signature),
+            auto=tuple((a, *self.auto[a]) for a in auto),
+            lets=ordered_lets,
+            stored=tuple(n for n in sorted(self.forward_names) if n in self.names),
+            tensors=tensors,
+            steps=tuple(self.steps),
+            inputs=b.inputs,
+            outputs=outputs,
+            ties=b.ties,
+            residual=b.residual,
+            residual_norm=self.residual_norm if b.residual else None,
+            in_doc=tuple(_doc_dims(self.values[i].dims, used) for i in b.inputs),
+            out_doc=tuple(_doc_dims(self.values[o].dims, used) for o in outputs),
+            output_aliases_input=root in b.inputs,
+        )
+        params = self.params - self._tied()
+        return Resolved(
+            cls,
+            tuple(self.values[o] for o in outputs),
+            params,
+            ordered_lets,
+            tuple(self.placeholders),
+            tuple((a, *where) for a, where in self.auto.items()),
+        )
+
+    def _tied(self) -> int:
+        """Tied weights count once: subtract each tie's replaced weight."""
+        total = 0
+        by_name = {s.name: s for s in self.steps}
+        for dst, src in self.b.ties:
+            dst_step, src_step = by_name.get(dst.split(".")[0]), by_name.get(src.split(".")[0])
+            if dst_step is None or src_step is None:
+                missing = dst if dst_step is None else src
+                raise TorchgenError(
+                    f"{self.where}: tie {dst} = {src}: no layer {missing.split('.')[0]!r}"
+                )
+            shapes = [_weight_shape(s) for s in (dst_step, src_step)]
+            if None in shapes or shapes[0] != shapes[1]:
+                raise TorchgenError(
+                    f"{self.where}: tie {dst} = {src}: the weights' shapes {shapes[0]} and "
+                    f"{shapes[1]} differ"
+                )
+            total += math.prod(shapes[0])
+        return total
+
+
+# ------------------------------------------------------------------------------- helpers
+def _size_leaf(leaf: Expr, sizes: Dims) -> Expr | None:
+    if isinstance(leaf, Size):
+        return sizes[leaf.dim % len(sizes)].expr
+    return None
+
+
+def _lookup(leaf: Expr, mapping: dict[str, Expr]) -> Expr | None:
+    if isinstance(leaf, Name) and leaf.name in mapping:
+        return mapping[leaf.name]
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Dim):
+        return value.value
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def _has_expr(value: Any) -> bool:
+    if isinstance(value, Dim):
+        return not isinstance(value.expr, Lit)
+    if isinstance(value, tuple):
+        return any(_has_expr(v) for v in value)
+    return False
+
+
+def _show(value: Any) -> str:
+    return repr(list(value) if isinstance(value, tuple) else value)
+
+
+def _sample(entry: LayerType, val: Val, args: dict[str, Any], where: str) -> Dims:
+    if not val.batched:
+        return val.dims
+    values = {a.name: _plain(args[a.name]) if a.name in args else a.default for a in entry.args}
+    return _strip_batch(val, entry.batch_axis(values))
+
+
+def _strip_batch(val: Val, axis: int | None) -> Dims:
+    """The per-sample dims of a batched value whose batch sits at ``axis`` (0 when None)."""
+    at = axis or 0
+    if at == 0:
+        return val.dims[1:]
+    # batch_first=False: the value is (L, N, ...); its batch dimension is where N is.
+    dims = list(val.dims)
+    batch = next(i for i, d in enumerate(dims) if d.is_batch)
+    del dims[batch]
+    return tuple(dims)
+
+
+def _out_dims(
+    entry: LayerType, sample: Dims, shape: tuple[int, ...], args: dict[str, Any], k: int
+) -> Dims:
+    """Expressions for a layer's output dims: its own rule where it has one; else a dimension
+    that keeps its position and size keeps its expression, and the argument that sets the
+    features gives theirs."""
+    if entry.symbolic is not None and k == 0:
+        values = {a.name: _plain(args[a.name]) if a.name in args else a.default for a in entry.args}
+        return entry.symbolic(sample, values)
+    out: list[Dim] = []
+    for i, v in enumerate(shape):
+        if (
+            i < len(sample)
+            and sample[i].value == v
+            and (len(shape) == len(sample) or i < len(shape) - 1)
+        ):
+            out.append(sample[i])
+        elif sample and any(d.varying and d.value == v for d in sample[i : i + 1]):
+            out.append(Dim(v, Name(VARYING)))
+        else:
+            out.append(Dim.literal(v))
+    if entry.out_arg and k == 0 and entry.out_arg in args and out:
+        idx = entry.out_dim % len(out)
+        arg = args[entry.out_arg]
+        if isinstance(arg, Dim) and arg.value == out[idx].value:
+            out[idx] = arg
+    return tuple(out)
+
+
+def _out_of_place(step: RStep) -> RStep:
+    return replace(step, args=tuple((k, v) for k, v in step.args if k != "inplace"))
+
+
+def _weight_shape(step: RStep) -> tuple[int, ...] | None:
+    if step.kind != "layer" or not isinstance(step.entry, LayerType):
+        return None
+    args = {}
+    for k, v in step.args:
+        args[k] = v.value if isinstance(v, Lit) else v
+    entry = step.entry
+    try:
+        if entry.has("linear"):
+            return (_num(args["out_features"]), _num(args["in_features"]))
+        if entry.has("embedding"):
+            return (_num(args["num_embeddings"]), _num(args["embedding_dim"]))
+    except KeyError:
+        return None
+    return None
+
+
+def _num(value: Any) -> Any:
+    return value.value if isinstance(value, Lit) else value
+
+
+def _doc_dims(dims: Dims, known: set[str]) -> tuple[str, ...]:
+    """A value's dims as a docstring shows them: N, a varying length's name, an expression of
+    the class's parameters (``known``), or "..." for sizes that vary with the instance."""
+    out = []
+    for d in dims:
+        if d.is_batch:
+            out.append("N")
+        elif d.varying:
+            names = [n for n in d.expr.names() if n.startswith("@L:")]
+            out.append(names[0][3:] if names else "L")
+        elif isinstance(d.expr, Lit) or not d.expr.names() <= known:
+            out.append("...")
+        else:
+            out.append(to_source(d.expr))
+    collapsed: list[str] = []
+    for item in out:
+        if item == "..." and collapsed and collapsed[-1] == "...":
+            continue
+        collapsed.append(item)
+    return tuple(collapsed)
