@@ -123,6 +123,7 @@ def summary(
                 found.append((f"{prefix}{name}", child))
         return found
 
+    batch = inputs[0].shape[0]
     rows: list[tuple[str, str, tuple, int]] = []
     hooks = []
     for name, layer in layers(model, ""):
@@ -131,8 +132,12 @@ def summary(
             m: nn.Module, args: object, output: object, name: str = name
         ) -> None:
             first = output[0] if isinstance(output, tuple) else output
+            shape = tuple(first.shape)
+            shape = (
+                shape[1:] if shape[:1] == (batch,) else shape
+            )  # per sample, as torchgen
             count = sum(p.numel() for p in m.parameters())
-            rows.append((name, type(m).__name__, tuple(first.shape[1:]), count))
+            rows.append((name, type(m).__name__, shape, count))
 
         hooks.append(layer.register_forward_hook(record))
     try:

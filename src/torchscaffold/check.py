@@ -1,4 +1,5 @@
-"""``--check``: import a generated model with torch, run it, and compare with the prediction.
+"""``--check``: import a generated model with torch, run it, and compare it with the
+prediction and with a second, independent evaluation of the description.
 
 The only part of the generator that imports torch, and only when asked.
 """
@@ -30,9 +31,8 @@ def check_model(source: str, resolved: ResolvedModel) -> str:
         ) from None
 
 
-def _check(source: str, resolved: ResolvedModel) -> str:
-    import torch
-
+def load_class(source: str, name: str) -> type:
+    """The class ``name`` of a generated file, imported from a temporary copy."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "torchgen_check.py"
         path.write_text(source, encoding="utf-8")
@@ -42,25 +42,51 @@ def _check(source: str, resolved: ResolvedModel) -> str:
         sys.modules["torchgen_check"] = module
         try:
             spec.loader.exec_module(module)
-            model = getattr(module, resolved.name)().eval()
+            return getattr(module, name)
         finally:
             sys.modules.pop("torchgen_check", None)
-    batch = (2, *resolved.input_shape)
-    if resolved.integer_input:
-        x = torch.randint(0, resolved.integer_input, batch)
-    else:
-        x = torch.randn(batch)
+
+
+def _check(source: str, resolved: ResolvedModel) -> str:
+    import torch
+
+    from torchscaffold import interpret
+
+    torch.manual_seed(0)
+    model = load_class(source, resolved.name)().eval()
+    inputs = interpret.random_inputs(resolved)
+    originals = [x.clone() for x in inputs]
     with torch.no_grad():
-        y = model(x)
+        y = model(*inputs)
+    outputs = y if isinstance(y, tuple) else (y,)
+    fail = "check failed: "
     count = sum(p.numel() for p in model.parameters())
     if count != resolved.total_params:
         raise TorchgenError(
-            f"check failed: {count:,} parameters, the summary predicted "
-            f"{resolved.total_params:,}; nothing was written"
-        )
-    if tuple(y.shape) != (2, *resolved.output_shape):
-        raise TorchgenError(
-            f"check failed: output {tuple(y.shape)}, predicted {(2, *resolved.output_shape)}; "
+            f"{fail}{count:,} parameters, the summary predicted {resolved.total_params:,}; "
             "nothing was written"
         )
-    return f"check: ok, output {tuple(y.shape)}, {count:,} parameters as predicted"
+    got = [tuple(o.shape[1:]) for o in outputs]
+    if got != list(resolved.output_shapes):
+        raise TorchgenError(
+            f"{fail}output {got}, predicted {list(resolved.output_shapes)}; nothing was written"
+        )
+    if any(not torch.equal(a, b) for a, b in zip(inputs, originals)):
+        raise TorchgenError(f"{fail}the model wrote into its input; nothing was written")
+    reference = interpret.build(resolved).eval()
+    interpret.copy_parameters(model, reference)
+    with torch.no_grad():
+        expected = reference(*originals)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    for a, b in zip(outputs, expected):
+        if not torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5):
+            worst = (a.float() - b.float()).abs().max().item()
+            raise TorchgenError(
+                f"{fail}the generated code and an independent evaluation of the description "
+                f"differ (by up to {worst:.3g}); nothing was written"
+            )
+    shapes = ", ".join(str(tuple(o.shape)) for o in outputs)
+    return (
+        f"check: ok, output {shapes}, {count:,} parameters as predicted, the same outputs as "
+        "an independent evaluation"
+    )

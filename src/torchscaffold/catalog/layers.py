@@ -154,6 +154,7 @@ LAYERS: dict[str, LayerType] = {
             out_dim=-1,
             roles=frozenset({"linear"}),
             unbatched=True,
+            weight=lambda a: (a["out_features"], a["in_features"]),
         ),
         _batchnorm(1),
         _batchnorm(2),
@@ -289,6 +290,7 @@ LAYERS: dict[str, LayerType] = {
             integer_input=True,
             roles=frozenset({"embedding"}),
             unbatched=True,
+            weight=lambda a: (a["num_embeddings"], a["embedding_dim"]),
         ),
         LayerType(
             name="Upsample",

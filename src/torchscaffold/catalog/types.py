@@ -156,6 +156,8 @@ class LayerType:
     # Output dims with their expressions, where the positional rule of thumb (a dimension that
     # keeps its size keeps its expression) is not enough: Flatten multiplies them.
     symbolic: Callable[[Dims, Args], Dims] | None = None
+    # The shape of its ``weight`` parameter, where one weight can be tied to another's.
+    weight: Callable[[Args], Shape] | None = None
 
     def arg(self, name: str) -> Arg:
         for a in self.args:

@@ -151,7 +151,9 @@ class _Variables:
         return ", ".join(targets)
 
     def _reuse(self, step: RStep, position: int) -> str | None:
-        if not step.inputs:
+        # x = f(x) reads as a chain; y = attention(q, k, v) should not overwrite q.
+        elementwise = step.entry is not None and step.entry.has("elementwise")
+        if not step.inputs or (len(set(step.inputs)) > 1 and not elementwise):
             return None
         first = step.inputs[0]
         var = self.var.get(first)

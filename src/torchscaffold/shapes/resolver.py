@@ -153,7 +153,9 @@ class _Resolver:
 
 
 def _rows(step: RStep, prefix: str) -> Iterable[SummaryRow]:
-    name = f"{prefix}{step.name}"
+    # An op's row is named after the value it computes, where the description names it.
+    label = step.outputs[0] if step.kind == "op" and step.named else step.name
+    name = f"{prefix}{label}"
     if step.kind == "group":
         for member in step.members:
             yield from _rows(member, f"{name}.")
@@ -200,6 +202,7 @@ class _ClassScope:
         self.aliases: dict[str, str] = {}  # value -> the value whose storage it shares
         self.inplace_steps: list[tuple[int, str]] = []
         self.residual_norm: str | None = None  # set by residual.attach
+        self.weights: dict[str, tuple[int, ...]] = {}  # layer -> its weight's shape (ties)
         for position, (name, val) in enumerate(inputs.items()):
             self.values[name] = self._bind_input(name, position, val) if auto else val
 
@@ -449,6 +452,8 @@ class _ClassScope:
         self._track_aliases(entry, w)
         if entry.inplace and values.get("inplace"):
             self.inplace_steps.append((len(self.steps), w.inputs[0]))
+        if entry.weight is not None:
+            self.weights[w.name] = entry.weight(values)
         if entry.integer_input:
             source = self._root(w.inputs[0])
             if source in self.b.inputs:  # ids of that input must stay below the table's size
@@ -1005,19 +1010,20 @@ class _ClassScope:
     def _tied(self) -> int:
         """Tied weights count once: subtract each tie's replaced weight."""
         total = 0
-        by_name = {s.name: s for s in self.steps}
         for dst, src in self.b.ties:
-            dst_step, src_step = by_name.get(dst.split(".")[0]), by_name.get(src.split(".")[0])
-            if dst_step is None or src_step is None:
-                missing = dst if dst_step is None else src
+            shapes = []
+            for path in (dst, src):
+                layer, _, attr = path.partition(".")
+                if layer not in self.weights or attr != "weight":
+                    raise TorchgenError(
+                        f"{self.where}: tie {dst} = {src}: {path!r} is not the weight of a "
+                        f"Linear or Embedding step{did_you_mean(layer, list(self.weights))}"
+                    )
+                shapes.append(self.weights[layer])
+            if shapes[0] != shapes[1]:
                 raise TorchgenError(
-                    f"{self.where}: tie {dst} = {src}: no layer {missing.split('.')[0]!r}"
-                )
-            shapes = [_weight_shape(s) for s in (dst_step, src_step)]
-            if None in shapes or shapes[0] != shapes[1]:
-                raise TorchgenError(
-                    f"{self.where}: tie {dst} = {src}: the weights' shapes {shapes[0]} and "
-                    f"{shapes[1]} differ"
+                    f"{self.where}: tie {dst} = {src}: the weights' shapes "
+                    f"{rules.fmt(shapes[0])} and {rules.fmt(shapes[1])} differ"
                 )
             total += math.prod(shapes[0])
         return total
@@ -1106,27 +1112,6 @@ def _out_dims(
 
 def _out_of_place(step: RStep) -> RStep:
     return replace(step, args=tuple((k, v) for k, v in step.args if k != "inplace"))
-
-
-def _weight_shape(step: RStep) -> tuple[int, ...] | None:
-    if step.kind != "layer" or not isinstance(step.entry, LayerType):
-        return None
-    args = {}
-    for k, v in step.args:
-        args[k] = v.value if isinstance(v, Lit) else v
-    entry = step.entry
-    try:
-        if entry.has("linear"):
-            return (_num(args["out_features"]), _num(args["in_features"]))
-        if entry.has("embedding"):
-            return (_num(args["num_embeddings"]), _num(args["embedding_dim"]))
-    except KeyError:
-        return None
-    return None
-
-
-def _num(value: Any) -> Any:
-    return value.value if isinstance(value, Lit) else value
 
 
 def _doc_dims(dims: Dims, known: set[str]) -> tuple[str, ...]:
