@@ -1,0 +1,63 @@
+"""Presets: functions that return the IR of a published architecture.
+
+Each is built from the same IR as a TOML spec, so every style applies to every preset. Defaults
+are the published ones; ``spec.options.finalize`` applies --in-channels/--input-size/--num-classes.
+One module per family; a new preset is one function that returns IR and one entry below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torchscaffold.errors import unknown
+from torchscaffold.spec.ir import Model
+from torchscaffold.spec.presets.resnet import resnet
+from torchscaffold.spec.presets.small import cnn, mlp, tiny
+from torchscaffold.spec.presets.vgg import VGG_CONFIGS, vgg
+
+
+@dataclass(frozen=True)
+class Preset:
+    help: str
+    build: Callable[[str], Model]
+    # The weight init its reference uses (an inits.SCHEMES name), or None for PyTorch's own
+    # layer defaults: torchvision's kaiming for its CNNs, nothing special for an MLP or LeNet.
+    init: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.help}; init: {self.init or 'PyTorch defaults'}"
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        "small residual CNN for 3x32x32 input, 10 classes (the default model)", tiny, "kaiming"
+    ),
+    "mlp": Preset("multilayer perceptron for 1x28x28 input, 10 classes", mlp),
+    "cnn": Preset("LeNet-5 style conv net for 1x28x28 input, 10 classes", cnn),
+    **{
+        k: Preset(
+            f"VGG-{k[3:]} (config {'ABDE'[i]}, no batch norm), 3x224x224, 1000 classes",
+            vgg(k),
+            "kaiming",
+        )
+        for i, k in enumerate(VGG_CONFIGS)
+    },
+    "resnet18": Preset(
+        "ResNet-18, basic blocks [2, 2, 2, 2], 3x224x224, 1000 classes",
+        resnet(18, (2, 2, 2, 2)),
+        "kaiming",
+    ),
+    "resnet34": Preset(
+        "ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes",
+        resnet(34, (3, 4, 6, 3)),
+        "kaiming",
+    ),
+}
+DEFAULT_PRESET = "tiny"
+
+
+def build_preset(preset: str, name: str) -> Model:
+    if preset not in PRESETS:
+        raise unknown("preset", preset, PRESETS)
+    return PRESETS[preset].build(name)
