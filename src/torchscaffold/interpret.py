@@ -89,7 +89,7 @@ class _Class(nn.Module):
             if not present:
                 result: Any = [values[step.otherwise or step.inputs[0]]] * len(step.outputs)
             elif step.kind == "op":
-                result = _op(step, args, self.env)
+                result = _op(step, args, self.env, values)
             else:
                 module = self._part(step.name)
                 if step.kind == "layer":
@@ -111,7 +111,7 @@ def _layer(step: RStep, env: Env) -> nn.Module:
     return getattr(nn, entry.name)(**kwargs)
 
 
-def _value(v: Any, env: Env, sizes: Callable[[int], int] | None = None) -> Any:
+def _value(v: Any, env: Env, sizes: Callable[[int, str | None], int] | None = None) -> Any:
     if isinstance(v, Expr):
         return evaluate(v, env, sizes)
     if isinstance(v, tuple):
@@ -134,15 +134,16 @@ def _flatten(result: Any) -> list[Any]:
 
 
 # ---------------------------------------------------------------------------------- ops
-def _op(step: RStep, args: list[torch.Tensor], env: Env) -> list[Any]:
+def _op(step: RStep, args: list[torch.Tensor], env: Env, values: dict[str, Any]) -> list[Any]:
     entry = step.entry
     if isinstance(entry, LayerType):  # a functional layer: the module does the same
         return [_layer(step, env)(*args)]
     assert isinstance(entry, OpType)
-    x = args[0] if args else None
-    given = {
-        k: _value(v, env, (lambda i: x.size(i)) if x is not None else None) for k, v in step.args
-    }
+
+    def size(i: int, value: str | None) -> int:
+        return int((values[value] if value else args[0]).size(i))
+
+    given = {k: _value(v, env, size) for k, v in step.args}
     a = {arg.name: given.get(arg.name, arg.default) for arg in entry.args}
     out = OPS[entry.name](args, a)
     return list(out) if isinstance(out, (tuple, list)) else [out]

@@ -22,17 +22,24 @@ class Names:
     """Spelling of parameter names (and ``size(i)``) in the code being written."""
 
     name: Callable[[str], str] = str
-    size: Callable[[int], str] | None = None
+    size: Callable[[int, str | None], str] | None = None
 
 
 INIT = Names()
 
 
-def forward_names(stored: Sequence[str], sizes_of: str | None = None) -> Names:
+def forward_names(
+    stored: Sequence[str], first: str | None = None, variable: Callable[[str], str] = str
+) -> Names:
+    """Names in forward: stored parameters on self; ``size(i)`` of the op's first input (the
+    variable ``first``), ``x.size(i)`` of the value ``x`` (its variable)."""
+
     def name(n: str) -> str:
         return f"self.{n}" if n in stored else n
 
-    size = (lambda i: f"{sizes_of}.size({i})") if sizes_of is not None else None
+    def size(i: int, value: str | None) -> str:
+        return f"{variable(value) if value else first}.size({i})"
+
     return Names(name, size)
 
 

@@ -121,7 +121,8 @@ class _Variables:
             self.var[t.name] = f"self.{t.name}"
         self.last_read: dict[str, int] = {}
         for position, step in enumerate(cls.steps):
-            for value in (*step.inputs, *(v for k, v in step.call if k in step.call_values)):
+            called = (v for k, v in step.call if k in step.call_values)
+            for value in (*step.inputs, *called, *step.reads):
                 self.last_read[value] = position
             if step.otherwise is not None:
                 self.last_read[step.otherwise] = position
@@ -189,7 +190,7 @@ class _Variables:
 def _statement(step: RStep, variables: _Variables, cls: RClass) -> Statement:
     position = cls.steps.index(step)
     inputs = [variables.of(v) for v in step.inputs]
-    names = code.forward_names(cls.stored, inputs[0] if inputs else None)
+    names = code.forward_names(cls.stored, inputs[0] if inputs else None, variables.of)
     keywords = code.call_args(step, variables.of, names)
     branch = None
     if step.when is not None and (step.kind == "op" or step.otherwise != step.inputs[0]):

@@ -281,38 +281,60 @@ class _ClassScope:
                 taken[item] = kind
 
     # ---------------------------------------------------------------------------- values
-    def _eval(self, expr: Expr, what: str, sizes: Dims | None = None) -> Any:
-        """The number ``expr`` gives here (``sizes``: the dims ``size(i)`` reads)."""
+    def _eval(self, expr: Expr, what: str, first: Dims | None = None) -> Any:
+        """The number ``expr`` gives here (``first``: the dims ``size(i)`` reads)."""
         values = {k: (v.value if isinstance(v, Dim) else v) for k, v in self.names.items()}
         try:
-            return evaluate(expr, values, None if sizes is None else lambda i: sizes[i].value)
+            return evaluate(
+                expr, values, lambda i, v: self._size(i, v, first, what).value
+            )
         except KeyError as exc:
             missing = str(exc.args[0]) if exc.args else "?"
-            if missing == "size":
-                raise TorchgenError(
-                    f"{self.where}, {what}: size(i) is only known in forward (in an op)"
-                ) from None
             raise TorchgenError(
                 f"{self.where}, {what}: {missing!r} is not a parameter here"
                 f"{did_you_mean(missing, list(self.names))}"
             ) from None
-        except IndexError:
-            raise TorchgenError(
-                f"{self.where}, {what}: size(i) is out of range for {rules.fmt_dims(sizes or ())}"
-            ) from None
         except (ZeroDivisionError, OverflowError):
             raise TorchgenError(f"{self.where}, {what}: the arithmetic fails") from None
 
-    def _dim(self, expr: Expr, what: str, sizes: Dims | None = None) -> Dim:
+    def _size(self, dim: int, value: str | None, first: Dims | None, what: str) -> Dim:
+        """The dim ``size(dim)`` (of the op's first input) or ``value.size(dim)`` reads."""
+        if value is None and first is None:
+            raise TorchgenError(f"{self.where}, {what}: size(i) is only known in forward (in an op)")
+        if value is not None:
+            if value not in self.values:
+                raise TorchgenError(
+                    f"{self.where}, {what}: no step computes {value!r}"
+                    f"{did_you_mean(value, list(self.values))}"
+                )
+            self._read(value, len(self.steps))
+            first = self.values[value].dims
+        assert first is not None
+        if not -len(first) <= dim < len(first):
+            raise TorchgenError(
+                f"{self.where}, {what}: size({dim}) is out of range for {rules.fmt_dims(first)}"
+            )
+        return first[dim]
+
+    def _dim(self, expr: Expr, what: str, first: Dims | None = None) -> Dim:
         """``expr`` as a dim: its number here and, as expression, the class's own terms
-        (``size(i)`` becomes the dim it reads)."""
-        value = self._eval(expr, what, sizes)
-        if sizes is not None and expr.sizes():
-            symbolic = substitute(expr, lambda leaf: _size_leaf(leaf, sizes))
-            if any(sizes[i % len(sizes)].varying for i in expr.sizes()):
-                return Dim(value, symbolic if isinstance(expr, Size) else Name(VARYING))
-            return Dim(value, symbolic)
-        return Dim(value, expr)
+        (a ``size(i)`` becomes the dim it reads)."""
+        value = self._eval(expr, what, first)
+        if not expr.runtime():
+            return Dim(value, expr)
+        read: list[Dim] = []
+
+        def leaf(e: Expr) -> Expr | None:
+            if isinstance(e, Size):
+                d = self._size(e.dim, e.value, first, what)
+                read.append(d)
+                return d.expr
+            return None
+
+        symbolic = substitute(expr, leaf)
+        if any(d.varying for d in read):
+            return Dim(value, symbolic if isinstance(expr, Size) else Name(VARYING))
+        return Dim(value, symbolic)
 
     def _read(self, value: str, position: int) -> Val:
         self.readers.setdefault(value, []).append(position)
@@ -690,7 +712,9 @@ class _ClassScope:
             results = op.rule([v.dims for v in ins], args)
         except ShapeError as exc:
             shapes = ", ".join(str(v) for v in ins)
-            raise TorchgenError(f"{where}: {exc} (inputs {shapes})") from None
+            # Most rules name the shapes themselves; add them where the message does not.
+            suffix = "" if ins and str(ins[0]) in str(exc) else f" (inputs {shapes})"
+            raise TorchgenError(f"{where}: {exc}{suffix}") from None
         if op.has("several") and len(w.outputs) != len(results):
             raise TorchgenError(
                 f"{where}: it gives {len(results)} values; name each in out = [...] "
@@ -709,6 +733,7 @@ class _ClassScope:
                 args=self._op_rendered(op, step),
                 inputs=w.inputs,
                 outputs=w.outputs,
+                reads=tuple(sorted(_reads(step.args))),
                 out_shapes=tuple(v.sample for v in outs),
             ),
             outs,
@@ -1030,10 +1055,13 @@ class _ClassScope:
 
 
 # ------------------------------------------------------------------------------- helpers
-def _size_leaf(leaf: Expr, sizes: Dims) -> Expr | None:
-    if isinstance(leaf, Size):
-        return sizes[leaf.dim % len(sizes)].expr
-    return None
+def _reads(args: Iterable[tuple[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for _, v in args:
+        for item in v if isinstance(v, tuple) else (v,):
+            if isinstance(item, Expr):
+                out |= item.values()
+    return out
 
 
 def _lookup(leaf: Expr, mapping: dict[str, Expr]) -> Expr | None:

@@ -103,10 +103,10 @@ def order(wired: list[Wired], inputs: tuple[str, ...], where: str) -> list[Wired
     for w in wired:
         for value in w.inputs:
             if value not in known:
-                raise TorchgenError(
-                    f"{where}, step {w.name!r}: no step computes {value!r}"
-                    f"{did_you_mean(value, sorted(known))}"
+                hint = did_you_mean(value, sorted(known)) or (
+                    f"; the values are {', '.join(sorted(known))}"
                 )
+                raise TorchgenError(f"{where}, step {w.name!r}: no step computes {value!r}{hint}")
     waiting = {w.index: {producer[v].index for v in w.inputs if v in producer} for w in wired}
     readers: dict[int, list[int]] = {w.index: [] for w in wired}
     for index, deps in waiting.items():

@@ -31,6 +31,14 @@ class Expr:
         """The run-time input dimensions it reads (``size(i)``)."""
         return frozenset()
 
+    def values(self) -> frozenset[str]:
+        """The values whose run-time sizes it reads (``x.size(i)``)."""
+        return frozenset()
+
+    def runtime(self) -> bool:
+        """Whether it reads a size known only in forward."""
+        return bool(self.sizes() or self.values())
+
 
 @dataclass(frozen=True)
 class Lit(Expr):
@@ -47,12 +55,17 @@ class Name(Expr):
 
 @dataclass(frozen=True)
 class Size(Expr):
-    """``size(i)``: dimension ``i`` of the op's (first) input, known only at run time."""
+    """``size(i)``: dimension ``i`` of the op's (first) input, or ``x.size(i)`` of the value
+    ``x``; known only at run time."""
 
     dim: int
+    value: str | None = None
 
     def sizes(self) -> frozenset[int]:
-        return frozenset({self.dim})
+        return frozenset({self.dim}) if self.value is None else frozenset()
+
+    def values(self) -> frozenset[str]:
+        return frozenset({self.value}) if self.value is not None else frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,9 @@ class BinOp(Expr):
     def sizes(self) -> frozenset[int]:
         return self.left.sizes() | self.right.sizes()
 
+    def values(self) -> frozenset[str]:
+        return self.left.values() | self.right.values()
+
 
 @dataclass(frozen=True)
 class Not(Expr):
@@ -78,6 +94,9 @@ class Not(Expr):
     def sizes(self) -> frozenset[int]:
         return self.operand.sizes()
 
+    def values(self) -> frozenset[str]:
+        return self.operand.values()
+
 
 @dataclass(frozen=True)
 class Neg(Expr):
@@ -88,6 +107,9 @@ class Neg(Expr):
 
     def sizes(self) -> frozenset[int]:
         return self.operand.sizes()
+
+    def values(self) -> frozenset[str]:
+        return self.operand.values()
 
 
 def _floordiv(a: int, b: int) -> int:
@@ -142,10 +164,19 @@ def _convert(node: ast.AST, where: str) -> Expr:
         return Lit(node.value)
     if isinstance(node, ast.Name):
         return Name(node.id)
+    owner = None
     if (
         isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "size"
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.attr == "size"
+    ):
+        owner = node.func.value.id  # x.size(0)
+    if (
+        isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == "size") or owner is not None
+        )
         and len(node.args) == 1
         and not node.keywords
     ):
@@ -156,7 +187,7 @@ def _convert(node: ast.AST, where: str) -> Expr:
         else:
             sign = 1
         if isinstance(arg, ast.Constant) and type(arg.value) is int:
-            return Size(sign * arg.value)
+            return Size(sign * arg.value, owner)
     if isinstance(node, ast.BinOp) and type(node.op) in _BY_NODE:
         return BinOp(
             _BY_NODE[type(node.op)], _convert(node.left, where), _convert(node.right, where)
@@ -188,15 +219,16 @@ def _convert(node: ast.AST, where: str) -> Expr:
         return _convert(node.operand, where)
     raise TorchgenError(
         f"{where}: {ast.unparse(node)!r} is not allowed; expressions take integers, true/false, "
-        "parameter names, size(i), + - * // %, comparisons, and, or, not"
+        "parameter names, size(i), x.size(i), + - * // %, comparisons, and, or, not"
     )
 
 
 # ------------------------------------------------------------------------------ evaluation
 def evaluate(
-    expr: Expr, names: Mapping[str, Any], sizes: Callable[[int], Any] | None = None
+    expr: Expr, names: Mapping[str, Any], sizes: Callable[[int, str | None], Any] | None = None
 ) -> Any:
-    """The value of ``expr``: ``names`` gives each parameter, ``sizes(i)`` each ``size(i)``.
+    """The value of ``expr``: ``names`` gives each parameter, ``sizes(i, value)`` each
+    ``size(i)`` (value None: the op's first input) and ``value.size(i)``.
 
     Values may be ints and bools, or anything with the arithmetic (shape inference passes its
     ``Dim``s through here to keep track of where a number came from)."""
@@ -207,7 +239,7 @@ def evaluate(
     if isinstance(expr, Size):
         if sizes is None:
             raise KeyError("size")
-        return sizes(expr.dim)
+        return sizes(expr.dim, expr.value)
     if isinstance(expr, Not):
         return not evaluate(expr.operand, names, sizes)
     if isinstance(expr, Neg):
@@ -263,22 +295,29 @@ def simplify(expr: Expr) -> Expr:
 
 # -------------------------------------------------------------------------------- printing
 def to_source(
-    expr: Expr, name: Callable[[str], str] = str, size: Callable[[int], str] | None = None
+    expr: Expr,
+    name: Callable[[str], str] = str,
+    size: Callable[[int, str | None], str] | None = None,
 ) -> str:
     """Python source for ``expr``: ``name`` spells each parameter (``self.n_head`` in forward),
-    ``size`` each ``size(i)`` (``x.size(2)``)."""
+    ``size`` each ``size(i)`` and ``x.size(i)`` as the code has it (``h.size(2)``)."""
     return _source(expr, name, size, 0)
 
 
 def _source(
-    expr: Expr, name: Callable[[str], str], size: Callable[[int], str] | None, outer: int
+    expr: Expr,
+    name: Callable[[str], str],
+    size: Callable[[int, str | None], str] | None,
+    outer: int,
 ) -> str:
     if isinstance(expr, Lit):
         return repr(expr.value)
     if isinstance(expr, Name):
         return name(expr.name)
     if isinstance(expr, Size):
-        return size(expr.dim) if size is not None else f"size({expr.dim})"
+        if size is not None:
+            return size(expr.dim, expr.value)
+        return f"{expr.value}.size({expr.dim})" if expr.value else f"size({expr.dim})"
     if isinstance(expr, Not):
         text = f"not {_source(expr.operand, name, size, 3)}"
         return f"({text})" if outer > 3 else text

@@ -213,7 +213,7 @@ def _lets(data: Any, where: str, params: dict[str, Any], block: bool) -> tuple:
         if text is None:
             raise TorchgenError(f"{where}: {key} must be an expression in quotes, got {value!r}")
         parsed = expr.parse(text, f"{where} {key}")
-        if parsed.sizes():
+        if parsed.runtime():
             raise TorchgenError(f"{where} {key}: size(i) is only known in forward, not here")
         out.append((key, parsed))
     return tuple(out)
