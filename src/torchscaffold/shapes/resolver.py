@@ -942,18 +942,20 @@ class _ClassScope:
     # ---------------------------------------------------------------------------- checks
     def _check_used(self, outputs: tuple[str, ...], tensors: tuple[RTensor, ...]) -> None:
         """A value computed and never read is a mistake (a wrong ``in``): refused, naming it."""
-        produced = [o for s in self.steps for o in s.outputs if o != scope.DISCARD]
-        for name in [*self.b.inputs, *produced, *(t.name for t in tensors)]:
-            if name not in self.readers and name not in outputs:
-                what = (
-                    "input"
-                    if name in self.b.inputs
-                    else "tensor" if any(t.name == name for t in tensors) else "value"
-                )
-                raise TorchgenError(
-                    f"{self.where}: the {what} {name!r} is never used (read it, or name the "
-                    "output '_' to discard it)"
-                )
+        producer = {o: s.name for s in self.steps for o in s.outputs if o != scope.DISCARD}
+        for name in [*self.b.inputs, *producer, *(t.name for t in tensors)]:
+            if name in self.readers or name in outputs:
+                continue
+            if name in self.b.inputs:
+                what = f"the input {name!r}"
+            elif name in producer:
+                what = f"the value {name!r} (of step {producer[name]!r})"
+            else:
+                what = f"the tensor {name!r}"
+            raise TorchgenError(
+                f"{self.where}: {what} is never used; read it, or name the output '_' to "
+                "discard it"
+            )
 
     def _root(self, value: str) -> str:
         """The value whose storage ``value`` shares (itself, unless it is a view)."""
