@@ -30,7 +30,7 @@ GOAL = 1.6
 def generated_module(directory: Path) -> ModuleType:
     """Generate ``torchgen dataset Toy --kind tensor`` and import it (as ``toy_dataset``, a
     real module name, so workers started with spawn could import it too)."""
-    from torchscaffold.dataset_gen import plan_dataset
+    from torchscaffold.generate.dataset import plan_dataset
 
     plan = plan_dataset("Toy", "tensor", directory / "toy_dataset.py")
     plan.apply()

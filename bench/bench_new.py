@@ -86,7 +86,7 @@ def time_resume(train: ModuleType, root: Path, runs: int) -> list[float]:
 
 def scaffold(root: Path, preset: str) -> ModuleType:
     """A project with ``preset`` (tensor data), its ``train`` module imported."""
-    from torchscaffold.new_gen import NewRequest, plan_new
+    from torchscaffold.generate.scaffold import NewRequest, plan_new
 
     package = f"bench_{preset}"
     plan_new(NewRequest(root / package, preset=preset)).apply()

@@ -11,7 +11,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from torchscaffold.model_gen import STYLES, ModelRequest, plan_model
+from torchscaffold.generate.model import STYLES, ModelRequest, plan_model
 
 GALLERY = Path(__file__).resolve().parent / "gallery"
 VARIANTS = [(style, False) for style in STYLES] + [("sequential", True)]

@@ -138,7 +138,7 @@ def assert_lint_clean(*paths: Path) -> None:
 @pytest.fixture(scope="session")
 def datasets(tmp_path_factory, torch) -> dict[str, ModuleType]:
     """Every dataset kind, generated through the CLI once and imported."""
-    from torchscaffold.dataset_gen import KINDS
+    from torchscaffold.generate.dataset import KINDS
 
     out = tmp_path_factory.mktemp("datasets")
     modules = {}

@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, import_file, run_cli, run_torchgen, tree_snapshot
 from torchscaffold import __version__
 from torchscaffold.catalog import LAYERS as CATALOG
+from torchscaffold.generate.model import STYLES
 from torchscaffold.inits import SCHEMES
-from torchscaffold.model_gen import STYLES
 from torchscaffold.spec.presets import PRESETS
 
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from conftest import assert_lint_clean, import_file, run_cli, run_torchgen, tree_snapshot
 from torchscaffold import __version__
-from torchscaffold.dataset_gen import KINDS, import_block, plan_dataset, render_dataset
 from torchscaffold.errors import TorchgenError
+from torchscaffold.generate.dataset import KINDS, import_block, plan_dataset, render_dataset
 from torchscaffold.paths import output_file
 
 
@@ -90,7 +90,7 @@ def test_output_is_deterministic_across_processes() -> None:
     """Same bytes in a fresh interpreter with another hash seed (no set-order leaks)."""
     code = textwrap.dedent("""
         import sys
-        from torchscaffold.dataset_gen import KINDS, render_dataset
+        from torchscaffold.generate.dataset import KINDS, render_dataset
         sys.stdout.write("".join(render_dataset("Data", k, filename="data.py") for k in KINDS))
         """)
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from conftest import run_cli
-from torchscaffold.dataset_gen import KINDS
+from torchscaffold.generate.dataset import KINDS
 
 TIMEOUT = 60
 MAP_KINDS = [kind for kind in KINDS if kind != "iterable"]

@@ -24,7 +24,7 @@ from strategies import specs, toml_spec, toml_string
 
 from conftest import import_file
 from torchscaffold.cli import main
-from torchscaffold.dataset_gen import KINDS
+from torchscaffold.generate.dataset import KINDS
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -194,7 +194,7 @@ def test_any_parameter_name_is_refused_or_works(torch: object, param: str) -> No
 def test_a_spec_is_refused_in_one_line_or_runs_as_predicted(
     torch: object, spec: dict, style: str
 ) -> None:
-    from torchscaffold.model_gen import ModelRequest, describe
+    from torchscaffold.generate.model import ModelRequest, describe
     from torchscaffold.shapes import resolve
 
     with tempfile.TemporaryDirectory() as tmp:

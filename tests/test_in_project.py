@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from conftest import assert_lint_clean, run_cli, tree_snapshot
 from torchscaffold import plan
 from torchscaffold.errors import TorchgenError
-from torchscaffold.project import _module_key, find_project, import_line, wire_import
+from torchscaffold.workspace import _module_key, find_project, import_line, wire_import
 
 # The same options as a project of test_new.py, whose fresh suite passes there.
 OPTIONS = ["--style", "add_module", "--preset", "mlp", "--kind", "csv", "--init", "xavier"]

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import assert_lint_clean, import_file
 from torchscaffold.errors import TorchgenError
+from torchscaffold.generate.registry import plan_registry
 from torchscaffold.inits import SCHEMES, check_scheme
-from torchscaffold.registry_gen import plan_registry
 from torchscaffold.render import environment, format_python
 
 _unique = itertools.count()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_lint_clean, import_file
-from torchscaffold.model_gen import STYLES, ModelRequest, plan_model
+from torchscaffold.generate.model import STYLES, ModelRequest, plan_model
 from torchscaffold.spec.presets import PRESETS
 
 VARIANTS = [(s, False) for s in STYLES] + [("sequential", True)]

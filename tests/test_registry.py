@@ -14,7 +14,7 @@ from types import MappingProxyType, ModuleType
 import pytest
 
 from conftest import assert_lint_clean, import_file, run_cli, run_torchgen, tree_snapshot
-from torchscaffold.registry_gen import plan_registry
+from torchscaffold.generate.registry import plan_registry
 
 _unique = itertools.count()
 

@@ -29,7 +29,7 @@ def test_user_override_directory_shadows_one_template(tmp_path, monkeypatch):
         .replace("{{ stmt.target }} = {{ rhs }}\n", "{{ stmt.target }} = {{ rhs }}  # custom\n")
     )
     monkeypatch.setenv(render.OVERRIDE_ENV, str(tmp_path))
-    from torchscaffold.model_gen import ModelRequest, plan_model
+    from torchscaffold.generate.model import ModelRequest, plan_model
 
     plan, _ = plan_model(ModelRequest("Net", preset="mlp"), tmp_path / "net.py")
     assert "# custom" in plan.files[0].content

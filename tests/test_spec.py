@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT, import_file
 from torchscaffold.errors import TorchgenError
-from torchscaffold.model_gen import STYLES, ModelRequest, plan_model
+from torchscaffold.generate.model import STYLES, ModelRequest, plan_model
 from torchscaffold.spec.loader import parse_spec
 
 EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.toml"))

@@ -33,7 +33,7 @@ def build(resolved: ResolvedModel) -> nn.Module:
 class _Class(nn.Module):
     def __init__(self, cls: RClass, env: Env, classes: dict[str, RClass]) -> None:
         super().__init__()
-        self.cls = cls
+        self._description = cls
         self.env = dict(env)
         for name, expr in cls.lets:
             self.env[name] = evaluate(expr, self.env)
@@ -65,6 +65,8 @@ class _Class(nn.Module):
             return _layer(step, self.env)
         if step.kind in ("sequence", "group"):
             return nn.Sequential(*(self._module(m, classes) for m in step.members))
+        if step.repeat == 1:  # a block of several inputs is called with all of them
+            return self._instance(step.instances[0], classes)
         return nn.Sequential(*(self._instance(i, classes) for i in step.instances))
 
     def _instance(self, i: RInstance, classes: dict[str, RClass]) -> nn.Module:
@@ -80,10 +82,10 @@ class _Class(nn.Module):
         return _Class(cls, env, classes)
 
     def forward(self, *inputs: torch.Tensor) -> Any:
-        values: dict[str, Any] = {n: x.clone() for n, x in zip(self.cls.inputs, inputs)}
-        for t in self.cls.tensors:
+        values: dict[str, Any] = {n: x.clone() for n, x in zip(self._description.inputs, inputs)}
+        for t in self._description.tensors:
             values[t.name] = getattr(self, t.name)
-        for step in self.cls.steps:
+        for step in self._description.steps:
             args = [values[v] for v in step.inputs]
             present = step.when is None or evaluate(step.when, self.env)
             if not present:
@@ -99,7 +101,7 @@ class _Class(nn.Module):
                     result = [module(*args)]
             for name, value in zip(step.outputs, result):
                 values[name] = value
-        outs = tuple(values[o] for o in self.cls.outputs)
+        outs = tuple(values[o] for o in self._description.outputs)
         return outs[0] if len(outs) == 1 else outs
 
 

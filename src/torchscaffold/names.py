@@ -113,6 +113,8 @@ GENERATED_LOCALS = frozenset(
     {"self", "x", "nn", "torch", "F", "OrderedDict", "identity", "layer", "i", "module"}
 )
 INPUT_PARAMS = frozenset({"in_channels", "in_features"})
+# Loop variables of the generated forwards (modulelist, moduledict, add_module).
+VALUE_LOOPS = frozenset({"layer", "name", "i"})
 
 _CAMEL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 _SNAKE = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -138,6 +140,17 @@ def attribute_name(name: str, *, where: str) -> str:
     if name in NN_MODULE_ATTRS or hasattr(builtins, name) or name.startswith("_"):
         raise TorchgenError(
             f"invalid name {name!r} in {where}: it would shadow an nn.Module attribute or builtin"
+        )
+    return name
+
+
+def value_name(name: str, *, where: str) -> str:
+    """Return ``name`` if it can name a value of a forward (a local variable there)."""
+    if not isinstance(name, str) or not _SNAKE.match(name) or keyword.iskeyword(name):
+        raise TorchgenError(f"invalid name {name!r} in {where}: use a snake_case identifier")
+    if (name in GENERATED_LOCALS and name != "x") or name in VALUE_LOOPS or hasattr(builtins, name):
+        raise TorchgenError(
+            f"invalid value name {name!r} in {where}: the generated code uses that name itself"
         )
     return name
 

@@ -29,8 +29,8 @@ def command(
     Inside a project made by `torchgen new`, it goes to the data/ package, registered
     and tested.
     """
-    from torchscaffold.project import find_project
-    from torchscaffold.project_gen import dataset_kind, plan_dataset_here
+    from torchscaffold.generate.in_project import dataset_kind, plan_dataset_here
+    from torchscaffold.workspace import find_project
 
     project = find_project()
     plan = plan_dataset_here(name, dataset_kind(project, kind), output, project)

@@ -10,8 +10,8 @@ from torchscaffold.errors import unknown
 
 def _catalogs() -> dict[str, dict[str, str]]:
     from torchscaffold.catalog import ALL_OPS, LAYERS
+    from torchscaffold.generate.model import STYLES
     from torchscaffold.inits import SCHEMES
-    from torchscaffold.model_gen import STYLES
     from torchscaffold.spec.presets import PRESETS
 
     catalogs = {
@@ -22,7 +22,7 @@ def _catalogs() -> dict[str, dict[str, str]]:
         "inits": SCHEMES,
     }
     try:  # the dataset command may not be installed in a trimmed build
-        from torchscaffold.dataset_gen import KINDS
+        from torchscaffold.generate.dataset import KINDS
 
         catalogs["kinds"] = KINDS
     except ImportError:  # pragma: no cover

@@ -70,9 +70,9 @@ def command(
     project made by `torchgen new`, the model goes to its models/ package, registered and
     tested, and the project's [tool.torchgen] options are the defaults.
     """
-    from torchscaffold.model_gen import summary_table
-    from torchscaffold.project import find_project
-    from torchscaffold.project_gen import model_request, plan_model_here
+    from torchscaffold.generate.in_project import model_request, plan_model_here
+    from torchscaffold.generate.model import summary_table
+    from torchscaffold.workspace import find_project
 
     project = find_project()
     req = model_request(
@@ -91,7 +91,7 @@ def command(
     report = None
     if check:  # before anything is written: a model that fails its check is not written
         from torchscaffold.check import check_model
-        from torchscaffold.project import import_root
+        from torchscaffold.workspace import import_root
 
         root = import_root(plan.files[0].path.parent)
         if root is not None and str(root) not in sys.path:

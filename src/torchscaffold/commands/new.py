@@ -106,7 +106,7 @@ def command(
     torchgen new my-project
     torchgen new my-project --style sequential --preset mlp --kind csv
     """
-    from torchscaffold.new_gen import NewRequest, check_target, plan_new, settings_for
+    from torchscaffold.generate.scaffold import NewRequest, check_target, plan_new, settings_for
 
     req = NewRequest(
         path, package, style, preset, kind, init, model, dataset, precision, strategy, loss

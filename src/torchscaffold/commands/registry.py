@@ -37,7 +37,7 @@ def command(
     torchgen registry -o src/my_project
     torchgen registry --dry-run
     """
-    from torchscaffold.registry_gen import plan_registry  # renders with black: import lazily
+    from torchscaffold.generate.registry import plan_registry  # renders with black: import lazily
 
     out_dir = Path(output) if output is not None else Path(".")
     if paths.kind(out_dir) not in (None, "dir"):

@@ -285,9 +285,7 @@ class _ClassScope:
         """The number ``expr`` gives here (``first``: the dims ``size(i)`` reads)."""
         values = {k: (v.value if isinstance(v, Dim) else v) for k, v in self.names.items()}
         try:
-            return evaluate(
-                expr, values, lambda i, v: self._size(i, v, first, what).value
-            )
+            return evaluate(expr, values, lambda i, v: self._size(i, v, first, what).value)
         except KeyError as exc:
             missing = str(exc.args[0]) if exc.args else "?"
             raise TorchgenError(
@@ -300,7 +298,9 @@ class _ClassScope:
     def _size(self, dim: int, value: str | None, first: Dims | None, what: str) -> Dim:
         """The dim ``size(dim)`` (of the op's first input) or ``value.size(dim)`` reads."""
         if value is None and first is None:
-            raise TorchgenError(f"{self.where}, {what}: size(i) is only known in forward (in an op)")
+            raise TorchgenError(
+                f"{self.where}, {what}: size(i) is only known in forward (in an op)"
+            )
         if value is not None:
             if value not in self.values:
                 raise TorchgenError(

@@ -12,7 +12,7 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass
 
-from torchscaffold import catalog
+from torchscaffold import catalog, names
 from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.names import snake_case
 from torchscaffold.spec.ir import Step
@@ -43,7 +43,9 @@ def scope_names(steps: tuple[Step, ...], where: str) -> list[str]:
             continue
         b = base_name(step)
         seen[b] += 1
-        result.append(f"{b}{seen[b]}" if counts[b] > 1 else b)
+        # A bare name that is an nn.Module method (a block called Double: double) is numbered.
+        bare_ok = counts[b] == 1 and b not in names.NN_MODULE_ATTRS and b not in RESERVED
+        result.append(b if bare_ok else f"{b}{seen[b]}")
     for name, n in Counter(result).items():
         if n > 1:
             raise TorchgenError(f"{where}: the name {name!r} is used twice; give the steps names")

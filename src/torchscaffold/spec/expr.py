@@ -174,9 +174,7 @@ def _convert(node: ast.AST, where: str) -> Expr:
         owner = node.func.value.id  # x.size(0)
     if (
         isinstance(node, ast.Call)
-        and (
-            (isinstance(node.func, ast.Name) and node.func.id == "size") or owner is not None
-        )
+        and ((isinstance(node.func, ast.Name) and node.func.id == "size") or owner is not None)
         and len(node.args) == 1
         and not node.keywords
     ):

@@ -343,7 +343,7 @@ def _wiring(data: dict[str, Any], where: str) -> dict[str, Any]:
             for v in items:
                 v = _str(v, f"{where} {key}")
                 if v != "_":
-                    names.attribute_name(v, where=f"{where} {key}")
+                    names.value_name(v, where=f"{where} {key}")
                 checked.append(v)
             out[field] = tuple(checked)
     for key in ("when", "otherwise"):

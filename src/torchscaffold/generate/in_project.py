@@ -20,12 +20,12 @@ from typing import Any
 
 from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError
-from torchscaffold.model_gen import ModelRequest, describe, render_model
+from torchscaffold.generate.model import ModelRequest, describe, render_model
 from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.project import Project, Registries, defines_class, find_registries, wire_import
 from torchscaffold.render import header, refuse_rebound, render, render_python
 from torchscaffold.shapes import ResolvedModel, resolve
+from torchscaffold.workspace import Project, Registries, defines_class, find_registries, wire_import
 
 # The docstring of a package __init__.py that torchgen creates, per subpackage.
 PACKAGE_DOCS = {
@@ -145,7 +145,7 @@ def dataset_kind(project: Project | None, kind: str | None) -> str:
 
 def plan_dataset_here(name: str, kind: str, output: str | None, project: Project | None) -> Plan:
     """``torchgen dataset``: in the project, into a package with a registry, or standalone."""
-    from torchscaffold.dataset_gen import plan_dataset
+    from torchscaffold.generate.dataset import plan_dataset
 
     if project is not None and _into(output, project.data_dir):
         generated = dataset_in_project(name, kind, project, output)
@@ -161,7 +161,7 @@ def dataset_in_project(
 ) -> Generated:
     """The dataset, its test, and its import for ``data/__init__.py`` (``planned``: as for
     ``model_in_project``)."""
-    from torchscaffold.dataset_gen import command_line, import_block, plan_dataset, validate
+    from torchscaffold.generate.dataset import command_line, import_block, plan_dataset, validate
 
     validate(name, kind)
     path = output_file(name, output or str(_default_file(name, project.data_dir)))
@@ -240,7 +240,7 @@ def _module_name(path: Path, what: str, project: Project) -> str:
     module = path.stem
     if path.suffix != ".py" or not module.isidentifier() or keyword.iskeyword(module):
         raise TorchgenError(f"invalid {what} module name {path.name!r}: not an importable name")
-    from torchscaffold.new_gen import infrastructure
+    from torchscaffold.generate.scaffold import infrastructure
 
     target = paths.resolve(path)
     if any(target == paths.resolve(own) for own in infrastructure(project)):

@@ -130,9 +130,9 @@ def _torchgen_table(pyproject: Path) -> dict[str, Any] | None:
 
 def setting_choices() -> dict[str, Any]:
     """The values each choice of ``[tool.torchgen]`` (and of ``torchgen new``) may take."""
-    from torchscaffold.dataset_gen import KINDS
+    from torchscaffold.generate.dataset import KINDS
+    from torchscaffold.generate.model import STYLES
     from torchscaffold.inits import SCHEMES
-    from torchscaffold.model_gen import STYLES
     from torchscaffold.spec.presets import PRESETS
     from torchscaffold.train_schema import LOSSES, PRECISIONS, STRATEGIES
 

@@ -17,8 +17,8 @@ from typing import Any
 from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.project import NO_INIT, Project, Settings, setting_choices
 from torchscaffold.render import header, render, render_python
+from torchscaffold.workspace import NO_INIT, Project, Settings, setting_choices
 
 # Kinds whose samples are flat feature vectors: the config reshapes them to the model's input
 # (data.input_shape).
@@ -166,15 +166,15 @@ def check_target(root: Path, plan: Plan, *, force: bool) -> None:
 
 def plan_new(req: NewRequest) -> Plan:
     """Every file of the project, rendered and formatted; nothing touches the disk."""
-    from torchscaffold.dataset_gen import import_block
-    from torchscaffold.model_gen import ModelRequest, describe
-    from torchscaffold.project_gen import (
+    from torchscaffold.generate.dataset import import_block
+    from torchscaffold.generate.in_project import (
         Generated,
         dataset_in_project,
         model_in_project,
         wiring_files,
     )
-    from torchscaffold.registry_gen import plan_registry
+    from torchscaffold.generate.model import ModelRequest, describe
+    from torchscaffold.generate.registry import plan_registry
     from torchscaffold.shapes import resolve
     from torchscaffold.train_schema import FREE_TABLES, sections
 
