@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, import_file, run_cli, run_torchgen, tree_snapshot
+from conftest import import_file, run_cli, run_torchgen, tree_snapshot
 from torchscaffold import __version__
 from torchscaffold.catalog import LAYERS as CATALOG
 from torchscaffold.generate.model import STYLES
@@ -215,8 +215,3 @@ def test_list_and_version():
     bad = run_cli("list", "style")
     assert bad.exit_code == 1 and "did you mean 'styles'" in bad.stderr
     assert run_cli("--version").output.strip() == f"torchgen, version {__version__}"
-
-
-def test_spec_docs_cover_every_example():
-    doc = (ROOT / "docs" / "spec-format.md").read_text()
-    assert "examples/" in doc

@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from strategies import specs, toml_spec, toml_string
 
 from conftest import import_file
+from strategies import specs, toml_spec, toml_string
 from torchscaffold.cli import main
 from torchscaffold.generate.dataset import KINDS
 

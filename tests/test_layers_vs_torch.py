@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import arg_value
 
+from strategies import arg_value
 from torchscaffold.catalog import LAYERS as CATALOG
 from torchscaffold.catalog import LayerType
 from torchscaffold.errors import TorchgenError
