@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import torchscaffold.render.engine as rendering
 from torchscaffold import render
 
@@ -33,3 +35,25 @@ def test_user_override_directory_shadows_one_template(tmp_path, monkeypatch):
 
     plan, _ = plan_model(ModelRequest("Net", preset="mlp"), tmp_path / "net.py")
     assert "# custom" in plan.files[0].content
+
+
+def test_shipped_templates_are_precompiled_and_used(monkeypatch):
+    """The install compiled every template (hatch_build.py); a current one is loaded from its
+    module, without compiling; an edited one would compile as usual (its hash differs)."""
+    import jinja2
+
+    from torchscaffold.render.precompiled import PrecompiledLoader, digest
+
+    loader = PrecompiledLoader(str(render.templates_dir()))
+    env = render.environment()
+    source, _, _ = loader.get_source(env, "model/module.py.j2")
+    assert loader.manifest["model/module.py.j2"] == digest(source)
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled a template that ships precompiled")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", no_compiling)
+    assert isinstance(loader.load(env, "model/module.py.j2"), jinja2.Template)
+    loader.manifest["model/module.py.j2"] = "stale"
+    with pytest.raises(AssertionError, match="compiled a template"):
+        loader.load(env, "model/module.py.j2")

@@ -44,7 +44,9 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 
 @functools.lru_cache(maxsize=4)
 def environment(override: str | None = None) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(templates_dir()))]
+    from torchscaffold.render.precompiled import PrecompiledLoader
+
+    loaders: list[jinja2.BaseLoader] = [PrecompiledLoader(str(templates_dir()))]
     if override:
         loaders.insert(0, jinja2.FileSystemLoader(override))
     env = jinja2.Environment(
@@ -201,21 +203,24 @@ def render_python(template: str, *, compact: bool = False, **context: Any) -> st
     return format_python(drop_inner_blank_lines(source) if compact else source)
 
 
-def drop_inner_blank_lines(source: str) -> str:
-    """Remove blank lines followed by an indented line, except inside strings (docstrings)."""
-    import io
-    import tokenize
+TRIPLE = '"' * 3
 
-    in_string: set[int] = set()
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.STRING or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
-            in_string.update(range(tok.start[0] + 1, tok.end[0] + 1))
+
+def drop_inner_blank_lines(source: str) -> str:
+    """Remove blank lines followed by an indented line, except inside docstrings.
+
+    The only strings that span lines in generated code are triple-quoted docstrings, and user
+    text inside them has its quotes escaped, so counting triple quotes tells inside from outside
+    (without tokenizing the file, which costs more than the rest of this function)."""
     lines = source.splitlines(keepends=True)
     kept = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() and number not in in_string:
-            following = next((x for x in lines[number:] if x.strip()), "")
+    inside = False
+    for number, line in enumerate(lines):
+        if not inside and not line.strip():
+            following = next((x for x in lines[number + 1 :] if x.strip()), "")
             if following[:1] in (" ", "\t"):
                 continue
         kept.append(line)
+        if line.count(TRIPLE) % 2:
+            inside = not inside
     return "".join(kept)
