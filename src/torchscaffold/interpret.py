@@ -54,7 +54,7 @@ class _Class(nn.Module):
                 continue  # absent where its condition is false (an Identity in the code)
             self.parts.add_module(step.name, self._module(step, classes))
         for dst, src in cls.ties:
-            (d_layer, d_attr), (s_layer, s_attr) = dst.split("."), src.split(".")
+            (d_layer, d_attr), (s_layer, s_attr) = dst.rsplit(".", 1), src.rsplit(".", 1)
             setattr(self._part(d_layer), d_attr, getattr(self._part(s_layer), s_attr))
 
     def _part(self, name: str) -> nn.Module:

@@ -24,6 +24,8 @@ STYLES: dict[str, str] = {
     "sequential": "one nn.Sequential, named via OrderedDict (or --numbered); forward calls it",
     "modulelist": "layers in an nn.ModuleList; forward loops over it",
     "moduledict": "layers in an nn.ModuleDict keyed by name; forward loops over its values",
+    "nested": "attributes; groups and stages as nn.Sequential, dotted names as nn.ModuleDict: "
+    "torchvision's and nanoGPT's layout, so their presets load the published weights",
 }
 
 
@@ -122,9 +124,7 @@ def render_model(
         model_shapes=model_shapes(resolved),
         code=code,
         fw=forward,
-        needs_ordered_dict=req.style == "sequential"
-        and not req.numbered
-        and forward.uses_sequential(plans),
+        needs_ordered_dict=forward.uses_ordered_dict(plans, req.style, req.numbered),
         needs_functional=forward.uses_functional(plans, explicit=req.style == "explicit"),
         init=req.init,
         init_call=init_call,

@@ -62,6 +62,7 @@ def environment(override: str | None = None) -> jinja2.Environment:
     env.filters["pyrepr"] = repr
     env.filters["wrap"] = _wrap
     env.filters["docstring"] = escape_docstring
+    env.filters["flat"] = lambda name: name.replace(".", "_")  # a dotted step name as one word
     return env
 
 

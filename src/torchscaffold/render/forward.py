@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from torchscaffold.catalog.types import LayerType
 from torchscaffold.render import code
 from torchscaffold.shapes.resolved import REQUIRED_PARAM, RClass, RStep, RTensor
-from torchscaffold.shapes.scope import DISCARD
+from torchscaffold.shapes.scope import DISCARD, value_of
 
 FRESH = ("out", "h", "y", "z")
 
@@ -216,17 +216,18 @@ def _statement(step: RStep, variables: _Variables, cls: RClass) -> Statement:
         code=functional,
         branch=branch,
         members=_members(step, inputs, target, names),
-        key=step.name,
+        key=value_of(step.name),
     )
 
 
 def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> list[Statement]:
     """A group's layers, or a stage's blocks, as the chain of calls the flat styles write: the
     first reads the input, every one writes the target."""
+    key = value_of(step.name)
     if step.kind == "group":
-        parts = [(f"{step.name}_{m.name}", m) for m in step.members]
+        parts = [(f"{key}_{m.name}", m) for m in step.members]
     elif step.kind == "block" and step.repeat > 1:
-        parts = [(f"{step.name}_{i}", step) for i in range(step.repeat)]
+        parts = [(f"{key}_{i}", step) for i in range(step.repeat)]
     else:
         return []
     out = []
@@ -271,7 +272,7 @@ def _runs(
 
     for s in statements:
         if s.kind == "module" and not s.key:
-            s.key = s.step.name if s.step else ""
+            s.key = value_of(s.step.name) if s.step else ""
         if _chainable(s) and (
             not current
             or (
@@ -327,7 +328,7 @@ def _run_name(run: list[Statement], cls: RClass, container: str, whole: bool) ->
         return last.outputs[0]
     first = run[0].step
     assert first is not None and last is not None
-    return f"{first.name}_to_{last.name}"
+    return value_of(f"{first.name}_to_{last.name}")
 
 
 # ------------------------------------------------------------------------------- entries
@@ -345,7 +346,7 @@ def entries(steps: list[RStep]) -> list[Entry]:
     """Every module of the class, groups and repeated blocks spelled out, in order."""
     out: list[Entry] = []
     for step in steps:
-        out += _entries(step, step.name)
+        out += _entries(step, value_of(step.name))
     return out
 
 
@@ -365,7 +366,7 @@ def span(steps: list[RStep], name: str) -> tuple[int, int]:
     """Where a step's modules sit in the flat container: [start, stop)."""
     index = 0
     for step in steps:
-        size = len(_entries(step, step.name))
+        size = len(_entries(step, value_of(step.name)))
         if step.name == name:
             return index, index + size
         index += size
@@ -427,4 +428,74 @@ def uses_functional(plans: list[ClassPlan], *, explicit: bool) -> bool:
                 return True
             if explicit and stmt.kind == "module" and stmt.code.startswith("F."):
                 return True
+    return False
+
+
+# -------------------------------------------------------------------------------- nested
+@dataclass(frozen=True)
+class Space:
+    """A namespace of the nested style: an nn.ModuleDict holding the modules (and namespaces)
+    whose dotted names start with it."""
+
+    name: str
+    items: tuple[RStep | Space, ...]
+
+
+def namespaces(steps: list[RStep]) -> list[RStep | Space]:
+    """The class's modules as the nested style declares them: dotted names gathered into
+    namespaces, each where its first module comes."""
+    return _spaces([(s.name.split("."), s) for s in steps], "")
+
+
+def _spaces(parts: list[tuple[list[str], RStep]], prefix: str) -> list[RStep | Space]:
+    out: list[RStep | Space] = []
+    seen: dict[str, list[tuple[list[str], RStep]]] = {}
+    for path, step in parts:
+        if len(path) == 1:
+            out.append(step)
+            continue
+        head = path[0]
+        if head not in seen:
+            seen[head] = []
+            out.append(Space(head, ()))
+        seen[head].append((path[1:], step))
+    return [
+        (
+            Space(item.name, tuple(_spaces(seen[item.name], f"{prefix}{item.name}.")))
+            if isinstance(item, Space)
+            else item
+        )
+        for item in out
+    ]
+
+
+def numbered(step: RStep) -> bool:
+    """A group is numbered (features.0) unless every member was given its name."""
+    return not all(m.given_name for m in step.members)
+
+
+def nested_ref(plan: ClassPlan, path: str) -> str:
+    """The nested style's reference to ``step`` or ``group.member``: ``transformer.wte``,
+    ``features[3]``, ``heads.head``."""
+    names = {s.name: s for s in plan.modules}
+    if path in names:
+        return path
+    head, _, member = path.rpartition(".")
+    group = names[head]
+    index = [m.name for m in group.members].index(member)
+    return f"{head}[{index}]" if numbered(group) else f"{head}.{member}"
+
+
+def uses_ordered_dict(plans: list[ClassPlan], style: str, is_numbered: bool) -> bool:
+    """Whether the code writes an nn.Sequential of named entries (OrderedDict)."""
+    if style == "sequential":
+        return not is_numbered and uses_sequential(plans)
+    if style == "nested":
+
+        def named_group(step: RStep) -> bool:
+            return step.kind == "group" and (
+                not numbered(step) or any(named_group(m) for m in step.members)
+            )
+
+        return any(named_group(s) for p in plans for s in p.modules)
     return False

@@ -20,7 +20,7 @@ from torchscaffold.spec.expr import BinOp, Expr, Lit, simplify
 if TYPE_CHECKING:
     from torchscaffold.shapes.resolver import _ClassScope
 
-SHORTCUT, IDENTITY, SUM = "shortcut", "identity", "residual"
+IDENTITY, SUM = "identity", "residual"
 
 
 def attach(s: _ClassScope, after_names: list[str], body_out: str) -> str:
@@ -146,7 +146,7 @@ def _projection(
         )
     step = RStep(
         "sequence",
-        SHORTCUT,
+        s.b.shortcut,
         inputs=(s.b.inputs[0],),
         outputs=(IDENTITY,),
         members=tuple(members),

@@ -56,6 +56,7 @@ class RStep:
     otherwise: str | None = None
     functional: bool = False  # a parameter-free layer the explicit style calls as a function
     named: bool = False  # its outputs were named in the description (kept as variable names)
+    given_name: bool = False  # its name was given (not derived from what it calls)
     reads: tuple[str, ...] = ()  # values its arguments read the size of (x.size(0))
     label: str | None = None  # the chain it belongs to (a residual block's "body", "after")
     # One instance's numbers: per-sample output shapes (batch left out), parameters.

@@ -242,10 +242,10 @@ class _ClassScope:
         tensors = tuple(self._tensor(t) for t in b.tensors)
         steps = (*b.steps, *b.after)
         names = scope.scope_names(steps, self.where)
-        if b.residual and residual.IDENTITY in names:
+        if b.residual and {residual.IDENTITY, b.shortcut} & set(names):
+            taken = min({residual.IDENTITY, b.shortcut} & set(names))
             raise TorchgenError(
-                f"{self.where}: {residual.IDENTITY!r} is the residual shortcut's value; rename "
-                "the step"
+                f"{self.where}: {taken!r} is the residual shortcut's; rename the step"
             )
         self._check_attributes(names, tensors)
         body_names = names[: len(b.steps)]
@@ -369,10 +369,28 @@ class _ClassScope:
 
     # ---------------------------------------------------------------------------- steps
     def _step(self, w: scope.Wired) -> None:
-        step = w.step
         where = f"{self.where}, step {w.name!r}"
         position = len(self.steps)
         ins = [self._read(v, position) for v in w.inputs]
+        otherwise = w.step.otherwise
+        fallback = self._read(otherwise, position) if otherwise is not None else None
+        rstep, outs = self._resolve(w, ins, where, fallback)
+        if len(outs) < len(w.outputs):
+            raise TorchgenError(
+                f"{where}: it gives {len(outs)} value{'s' if len(outs) != 1 else ''}, "
+                f"out names {len(w.outputs)}"
+            )
+        for name, val in zip(w.outputs, outs):
+            self._write(name, val)
+        self.params += rstep.params
+        self.steps.append(rstep)
+
+    def _resolve(
+        self, w: scope.Wired, ins: list[Val], where: str, fallback: Val | None = None
+    ) -> tuple[RStep, list[Val]]:
+        """One step of any kind, its condition included: where the condition is false, its
+        outputs are ``fallback`` (the ``otherwise`` value) or its input."""
+        step = w.step
         enabled = True
         if step.when is not None:
             condition = self._eval(Name(step.when), f"{where} when")
@@ -396,23 +414,14 @@ class _ClassScope:
             # Left out in this instance: its code must still be written for the others, from
             # what is known without running it.
             rstep, outs = self._disabled(step, w, ins, where)
-        rstep = replace(rstep, named=step.outputs is not None)
+        rstep = replace(rstep, named=step.outputs is not None, given_name=step.name is not None)
         if step.when is not None:
             rstep = replace(rstep, when=Name(step.when), otherwise=step.otherwise or w.inputs[0])
             if not enabled:
-                fallback = step.otherwise or w.inputs[0]
-                outs = [self._read(fallback, position)] * len(w.outputs)
-                self.aliases.update({o: fallback for o in w.outputs})
+                outs = [fallback or ins[0]] * len(w.outputs)
+                self.aliases.update({o: step.otherwise or w.inputs[0] for o in w.outputs})
                 rstep = replace(rstep, params=0, out_shapes=tuple(v.sample for v in outs))
-        if len(outs) < len([o for o in w.outputs]):
-            raise TorchgenError(
-                f"{where}: it gives {len(outs)} value{'s' if len(outs) != 1 else ''}, "
-                f"out names {len(w.outputs)}"
-            )
-        for name, val in zip(w.outputs, outs):
-            self._write(name, val)
-        self.params += rstep.params
-        self.steps.append(rstep)
+        return rstep, outs
 
     def _needs_branch(self, step: Step, w: scope.Wired) -> bool:
         """Whether forward must test the condition itself (an op, or an output other than the
@@ -917,12 +926,7 @@ class _ClassScope:
         previous = w.inputs
         for sub, name in zip(step.body, names):
             sw = scope.Wired(0, sub, name, previous, (name,))
-            if sub.kind == "layer":
-                r, current = self._layer(sub, sw, current, f"{where}, {name!r}")
-            elif sub.kind == "block":
-                r, current = self._block(sub, sw, current, f"{where}, {name!r}")
-            else:
-                r, current = self._op(sub, sw, current, f"{where}, {name!r}")
+            r, current = self._resolve(sw, current, f"{where}, {name!r}")
             members.append(r)
             total += r.params
             previous = (name,)
@@ -1040,7 +1044,7 @@ class _ClassScope:
         for dst, src in self.b.ties:
             shapes = []
             for path in (dst, src):
-                layer, _, attr = path.partition(".")
+                layer, _, attr = path.rpartition(".")
                 if layer not in self.weights or attr != "weight":
                     raise TorchgenError(
                         f"{self.where}: tie {dst} = {src}: {path!r} is not the weight of a "

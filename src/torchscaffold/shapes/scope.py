@@ -46,12 +46,21 @@ def scope_names(steps: tuple[Step, ...], where: str) -> list[str]:
         # A bare name that is an nn.Module method (a block called Double: double) is numbered.
         bare_ok = counts[b] == 1 and b not in names.NN_MODULE_ATTRS and b not in RESERVED
         result.append(b if bare_ok else f"{b}{seen[b]}")
-    for name, n in Counter(result).items():
+    for name, n in Counter(value_of(r) for r in result).items():
         if n > 1:
             raise TorchgenError(f"{where}: the name {name!r} is used twice; give the steps names")
         if name in RESERVED:
             raise TorchgenError(f"{where}: {name!r} is reserved for containers; rename the step")
+    spaces = {r.rsplit(".", 1)[0] for r in result if "." in r}
+    for name in result:
+        if name in spaces:
+            raise TorchgenError(f"{where}: {name!r} names both a step and a namespace")
     return result
+
+
+def value_of(step_name: str) -> str:
+    """The value a step's output is named after it: ``transformer.wte`` gives ``transformer_wte``."""
+    return step_name.replace(".", "_")
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ def wire(
     previous: tuple[str, ...] = inputs[:1]
     for i, (step, name) in enumerate(zip(steps, names)):
         ins = step.inputs if step.inputs is not None else previous
-        outs = step.outputs if step.outputs is not None else (name,)
+        outs = step.outputs if step.outputs is not None else (value_of(name),)
         if not ins and step.kind != "op":
             raise TorchgenError(f"{where}, step {name!r}: it reads no value")
         wired.append(Wired(i, step, name, tuple(ins), tuple(outs)))

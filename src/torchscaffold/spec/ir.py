@@ -79,6 +79,7 @@ class Block:
     residual: bool = False
     projection: bool = True
     after: tuple[Step, ...] = ()
+    shortcut: str = "shortcut"  # the projection's attribute (torchvision calls it downsample)
     doc: str = ""
 
 

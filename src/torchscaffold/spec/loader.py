@@ -29,7 +29,7 @@ MAX_RANK = 6
 
 CLASS_KEYS = ("params", "let", "layers", "outputs", "tensors", "ties", "doc")
 MODEL_KEYS = (*CLASS_KEYS, "name", "input", "dtype", "inputs", "lengths")
-BLOCK_KEYS = (*CLASS_KEYS, "inputs", "residual", "projection", "after")
+BLOCK_KEYS = (*CLASS_KEYS, "inputs", "residual", "projection", "after", "shortcut")
 KIND_KEYS = ("type", "block", "op", "group")
 STEP_KEYS = ("name", "in", "out", "when", "otherwise")
 DTYPES = ("float32", "int64", "bool")
@@ -177,6 +177,9 @@ def _class(
         ties=_ties(data.get("ties", {}), f"{where} ties"),
         residual=residual,
         projection=_bool(data.get("projection", True), f"{where} projection"),
+        shortcut=names.attribute_name(
+            _str(data.get("shortcut", "shortcut"), f"{where} shortcut"), where=where
+        ),
         after=after,
         doc=names.text(_str(data.get("doc", ""), f"{where} doc"), where=f"{where} doc"),
     )
@@ -259,7 +262,7 @@ def _ties(data: Any, where: str) -> tuple[tuple[str, str], ...]:
     for dst, src in _table(data, where).items():
         for path in (dst, _str(src, f"{where} {dst}")):
             parts = path.split(".")
-            if len(parts) != 2 or not all(p.isidentifier() for p in parts):
+            if len(parts) < 2 or not all(p.isidentifier() for p in parts):
                 raise TorchgenError(
                     f'{where}: {path!r} must be LAYER.weight, e.g. "wte.weight" = '
                     '"lm_head.weight"'
@@ -290,9 +293,9 @@ def _step(item: Any, where: str) -> Step:
         if not body:
             raise TorchgenError(f"{where}: group {group!r} has no layers")
         for sub in body:
-            if sub.inputs is not None or sub.outputs is not None or sub.kind == "group":
+            if sub.inputs is not None or sub.outputs is not None or sub.otherwise is not None:
                 raise TorchgenError(
-                    f"{where}: group {group!r} is a chain: its steps take no in/out and no group"
+                    f"{where}: group {group!r} is a chain: its steps take no in, out or otherwise"
                 )
         return Step("group", group, name=group, body=body, **common)
     if kind == "block":
@@ -332,7 +335,12 @@ def _wiring(data: dict[str, Any], where: str) -> dict[str, Any]:
     """The keys every step may have: name, in, out, when, otherwise."""
     out: dict[str, Any] = {}
     if "name" in data:
-        out["name"] = names.attribute_name(_str(data["name"], f"{where} name"), where=where)
+        # A dotted name nests the module in namespaces (transformer.wte): the nested style
+        # writes nn.ModuleDicts for them, the flat styles transformer_wte.
+        name = _str(data["name"], f"{where} name")
+        for part in name.split("."):
+            names.attribute_name(part, where=where)
+        out["name"] = name
     for key, field in (("in", "inputs"), ("out", "outputs")):
         if key in data:
             value = data[key]
