@@ -3,9 +3,8 @@ preset, and for every example spec."""
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
+import tomllib
 
 from conftest import ROOT
 from torchscaffold.spec.dump import dump
@@ -19,7 +18,9 @@ def test_every_preset_round_trips(preset):
     assert parse_spec(tomllib.loads(dump(model)), "Net") == model
 
 
-@pytest.mark.parametrize("example", sorted((ROOT / "docs" / "examples").glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "example", sorted((ROOT / "docs" / "examples").glob("*.toml")), ids=lambda p: p.stem
+)
 def test_every_example_round_trips(example):
     model = load_spec(example, "Net")
     assert parse_spec(tomllib.loads(dump(model)), "Net") == model
