@@ -56,11 +56,8 @@ def arg_value(data: st.DataObject, layer: LayerType, arg: Any, rank: int) -> Any
     kind = arg.kind
     if kind in ("size", "opt_size"):
         return data.draw(per_dim(st.integers(max(arg.minimum, 1), 5), n), label=arg.name)
-    if kind == "padding":
-        if layer.name.startswith("Conv") and "Transpose" not in layer.name:
-            choice = per_dim(st.integers(0, 3), n) | st.sampled_from(["same", "valid"])
-        else:
-            choice = per_dim(st.integers(0, 3), n)
+    if kind == "padding":  # a convolution's
+        choice = per_dim(st.integers(0, 3), n) | st.sampled_from(["same", "valid"])
         return data.draw(choice, label=arg.name)
     if kind in ("int", "opt_int"):
         return data.draw(SMALL, label=arg.name)

@@ -14,6 +14,8 @@ from typing import Any
 from torchscaffold.catalog.types import VARYING, Args, Dim, Dims, Shape, ShapeError, combine, fmt
 from torchscaffold.spec.expr import BinOp, Lit, Name, simplify
 
+INT32_MAX = 2**31 - 1
+
 
 def as_tuple(value: Any, n: int) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
@@ -89,13 +91,24 @@ def conv_params(n: int, transposed: bool = False) -> Callable[[Args], int]:
     return count
 
 
-def pool_dims(shape: Shape, a: Args, n: int, dilation: bool) -> Shape:
+def pool_dims(
+    shape: Shape, a: Args, n: int, dilation: bool, kernel_within_input: bool = False
+) -> Shape:
+    """``kernel_within_input``: the kernel must fit the input without its padding (torch's
+    avg_pool3d checks that, the other poolings only that the output is not empty)."""
     if len(shape) != n + 1:
         raise ShapeError(f"expects input of shape (C, {spatial_names(n)}), got {fmt(shape)}")
     k = per_dim(a, "kernel_size", n)
+    if kernel_within_input and any(size < ki for size, ki in zip(shape[1:], k)):
+        raise ShapeError(f"kernel {list(k)} is bigger than the input {fmt(shape[1:])}")
     s = per_dim(a, "stride", n) if a["stride"] is not None else k
     p = per_dim(a, "padding", n)
     d = per_dim(a, "dilation", n) if dilation else (1,) * n
+    for name, sizes in (("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d)):
+        if any(v > INT32_MAX for v in sizes):
+            # torch's CPU pooling kernels hold these in 32 bits ("cannot be converted to type
+            # int without overflow"); the meta kernels do not check.
+            raise ShapeError(f"{name} {list(sizes)} is more than pooling takes ({INT32_MAX:,})")
     out = []
     for size, ki, si, pi, di in zip(shape[1:], k, s, p, d):
         if pi > ki // 2:
@@ -212,6 +225,43 @@ def upsample(shape: Shape, a: Args) -> Shape:
     if any(o <= 0 for o in out):
         raise ShapeError(f"output size {fmt(out)} is not positive")
     return (shape[0], *out)
+
+
+def instance_norm(shape: Shape, a: Args, n: int) -> Shape:
+    what = f"(C, {spatial_names(n)})"
+    if len(shape) != n + 1:
+        raise ShapeError(f"expects input of shape {what}, got {fmt(shape)}")
+    if math.prod(shape[1:]) == 1:
+        # torch normalises each (sample, channel) over its own values while training.
+        raise ShapeError(f"instance norm needs more than one value per channel, got {fmt(shape)}")
+    return shape
+
+
+def prelu(shape: Shape, a: Args) -> Shape:
+    count = a["num_parameters"]
+    if count != 1 and count != shape[0]:
+        raise ShapeError(f"num_parameters={count} must be 1 or the number of channels ({shape[0]})")
+    return shape
+
+
+def pixel_shuffle(shape: Shape, a: Args) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(f"expects input of shape (C, H, W), got {fmt(shape)}")
+    r = a["upscale_factor"]
+    c, h, w = shape
+    if c % (r * r):
+        raise ShapeError(f"{c} channels are not divisible by upscale_factor**2={r * r}")
+    return (c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(shape: Shape, a: Args) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(f"expects input of shape (C, H, W), got {fmt(shape)}")
+    r = a["downscale_factor"]
+    c, h, w = shape
+    if h % r or w % r:
+        raise ShapeError(f"height {h} and width {w} must be divisible by downscale_factor={r}")
+    return (c * r * r, h // r, w // r)
 
 
 def spatial_names(n: int) -> str:
