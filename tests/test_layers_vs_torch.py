@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import arg_value
+from strategies import arg_value, factorizations
 
 from torchscaffold.catalog import LAYERS as CATALOG
 from torchscaffold.catalog import LayerType
@@ -35,11 +35,27 @@ def _draw_case(data, layer: LayerType):
             args[arg.name] = arg_value(data, layer, arg, len(shape))
     if layer.name == "Upsample":
         args.pop("size" if data.draw(st.booleans(), label="by size") else "scale_factor", None)
+    for arg in layer.args:  # Unflatten: mostly a dim of the sample and sizes that fit it
+        if arg.kind == "sizes" and data.draw(st.integers(0, 3), label="fitting sizes"):
+            rank = len(shape)
+            args["dim"] = data.draw(st.integers(1, rank) | st.integers(-rank, -1), label="dim")
+            size = shape[args["dim"] - 1 if args["dim"] > 0 else args["dim"]]
+            args[arg.name] = data.draw(factorizations(size), label=arg.name)
     return shape, args
 
 
 def _uneven_list(args: dict, n: int) -> bool:
     return any(isinstance(v, list) and len(v) != n for v in args.values())
+
+
+def _other_padding(layer: LayerType, args: dict) -> bool:
+    """A padding layer given a list of amounts other than two per dimension it is named for
+    (ZeroPad2d: 4): torch pads as many trailing dimensions as the list covers."""
+    n = min(layer.ranks)  # the padding layers take every rank from the dims they pad
+    return any(
+        a.kind == "pad" and isinstance(args.get(a.name), list) and len(args[a.name]) != 2 * n
+        for a in layer.args
+    )
 
 
 def _inputs(torch, layer: LayerType, args: dict, shape: tuple[int, ...], device: str):
@@ -114,8 +130,12 @@ def test_rule_matches_torch(torch, name, data):
         return  # torch returns an empty tensor; torchgen refuses a zero-sized layer on purpose
     if predicted is None and name == "Flatten" and args.get("start_dim", 1) % (len(shape) + 1) == 0:
         return  # torchgen refuses, on purpose, to flatten the batch dimension into a sample
+    if predicted is None and name == "Unflatten" and args["dim"] % (len(shape) + 1) == 0:
+        return  # nor to unflatten the batch dimension
     if predicted is None and _uneven_list(args, len(shape) - 1):
         return  # torch broadcasts [k] for pooling; torchgen asks for k or one per dimension
+    if predicted is None and _other_padding(layer, args):
+        return  # ZeroPad2d([1, 2]) pads W only; torchgen asks for one number or all four
     if predicted is None:
         # Meta kernels skip some value checks (output_padding < stride, for one): the real CPU
         # kernel on the same tiny input must refuse what torchgen refused.

@@ -150,6 +150,23 @@ def _instancenorm(n: int) -> LayerType:
     )
 
 
+def _constant_pad(n: int, zero: bool = False) -> LayerType:
+    """``ConstantPad{n}d`` (or ``ZeroPad{n}d``) of the last n dims, whatever the rank. No
+    functional form: ``F.pad`` names its arguments otherwise (pad, mode, value)."""
+    args = (Arg("padding", "pad"),) if zero else (Arg("padding", "pad"), Arg("value", "float"))
+    sides = "left, right" if n == 1 else "left, right, top, bottom"
+    return LayerType(
+        name=f"ZeroPad{n}d" if zero else f"ConstantPad{n}d",
+        args=args,
+        base_name="pad",
+        help=f"pads the last {'dimension' if n == 1 else f'{n} dimensions'} with "
+        f"{'zeros' if zero else 'value'}: padding is a number or [{sides}]; negative crops.",
+        out_shape=lambda s, a: rules.pad(s, a, n),
+        ranks=tuple(range(n, 5)),
+        unbatched=True,
+    )
+
+
 def _dropout(n: int) -> LayerType:
     """``Dropout`` (n = 0: elements) or ``Dropout{n}d`` (whole channels of (C, spatial...))."""
     what = f"(C, {rules.spatial_names(n)})" if n else ""
@@ -332,6 +349,16 @@ LAYERS: dict[str, LayerType] = {
             call_defaults=(("start_dim", "1"),),  # torch.flatten's own default is 0
         ),
         LayerType(
+            name="Unflatten",
+            args=(Arg("dim", "dim"), Arg("unflattened_size", "sizes")),
+            base_name="unflatten",
+            help="splits dimension dim (counted with the batch dimension) into "
+            "unflattened_size (-1 once for the rest).",
+            out_shape=rules.unflatten_layer,
+            symbolic=rules.unflatten_layer_dims,
+            roles=frozenset({"alias"}),  # a view of its input
+        ),
+        LayerType(
             name="Identity",
             args=(),
             base_name="identity",
@@ -380,6 +407,9 @@ LAYERS: dict[str, LayerType] = {
             functional="F.pixel_unshuffle",
             unbatched=True,
         ),
+        _constant_pad(1),
+        _constant_pad(2),
+        _constant_pad(2, zero=True),
         LayerType(
             name="Upsample",
             args=(

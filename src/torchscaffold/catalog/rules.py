@@ -264,6 +264,45 @@ def pixel_unshuffle(shape: Shape, a: Args) -> Shape:
     return (c * r * r, h // r, w // r)
 
 
+def pad(shape: Shape, a: Args, n: int) -> Shape:
+    """Constant padding of the last ``n`` dimensions: ``padding`` is one number, or (left,
+    right) for the last dimension, then (top, bottom) for the one before, as ``F.pad`` reads
+    it. A negative amount crops."""
+    if len(shape) < n:
+        raise ShapeError(f"expects input of at least {n} dimensions, got {fmt(shape)}")
+    amounts = as_tuple(a["padding"], 2 * n)
+    if len(amounts) != 2 * n:
+        sides = "(left, right)" if n == 1 else "(left, right, top, bottom)"
+        raise ShapeError(f"padding must be a number or a list of {2 * n}: {sides}")
+    out = list(shape)
+    for i in range(n):
+        before, after = amounts[2 * i], amounts[2 * i + 1]
+        size = shape[-1 - i]
+        if size + min(before, 0) + min(after, 0) < 0:
+            raise ShapeError(f"padding {[before, after]} crops more than the size {size}")
+        out[-1 - i] = size + before + after
+    if any(o <= 0 for o in out):
+        raise ShapeError(f"output size {fmt(tuple(out))} is not positive")
+    return tuple(out)
+
+
+def unflatten_layer(shape: Shape, a: Args) -> Shape:
+    """``nn.Unflatten``: ``dim`` counts the batch dimension, as in torch (and Flatten)."""
+    full = (Dim.literal(1), *map(Dim.literal, shape))
+    if axis(a["dim"], len(full), "dim") == 0:
+        raise ShapeError("dim=0 would unflatten the batch dimension")
+    sizes = [Dim.literal(s) for s in a["unflattened_size"]]
+    return tuple(d.value for d in unflatten(full, a["dim"], sizes)[1:])
+
+
+def unflatten_layer_dims(dims: Dims, a: Args, given: Args) -> Dims:
+    """Unflatten's output with expressions: the sizes as given (parameters kept), a -1 as the
+    quotient, the other dims unchanged."""
+    raw = given.get("unflattened_size", a["unflattened_size"])
+    sizes = [s if isinstance(s, Dim) else Dim.literal(s) for s in raw]
+    return unflatten((Dim.literal(1), *dims), a["dim"], sizes)[1:]
+
+
 def spatial_names(n: int) -> str:
     return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
 
@@ -288,7 +327,7 @@ def axis(dim: int, rank: int, what: str = "dim") -> int:
     return dim % rank
 
 
-def flatten_dims(dims: Dims, a: Args) -> Dims:
+def flatten_dims(dims: Dims, a: Args, given: Args) -> Dims:
     """Flatten's output with expressions: the merged dimension is the product of its parts."""
     full = (Dim.literal(1), *dims)
     start, end = a["start_dim"] % len(full), a["end_dim"] % len(full)

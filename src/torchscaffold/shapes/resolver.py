@@ -1083,7 +1083,7 @@ def _out_dims(
     features gives theirs."""
     if entry.symbolic is not None and k == 0:
         values = {a.name: _plain(args[a.name]) if a.name in args else a.default for a in entry.args}
-        return entry.symbolic(sample, values)
+        return entry.symbolic(sample, values, args)
     out: list[Dim] = []
     for i, v in enumerate(shape):
         if (
