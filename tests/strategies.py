@@ -27,11 +27,11 @@ BY_NAME = {
     "negative_slope": st.floats(0.0, 0.5),
     "max_norm": st.none(),  # renormalising writes into the weight; not a shape matter
     "sparse": st.just(False),
-    "kdim": st.none() | st.integers(1, 8),
-    "vdim": st.none() | st.integers(1, 8),
+    "kdim": st.integers(1, 8) | st.none(),
+    "vdim": st.integers(1, 8) | st.none(),
     "hidden_size": st.integers(1, 6),
     "num_layers": st.integers(1, 3),
-    "proj_size": st.integers(0, 4),
+    "proj_size": st.integers(1, 4) | st.just(0),
     "num_heads": st.integers(1, 4),
     "dropout": st.just(0.0),  # random: only shapes matter here
 }
