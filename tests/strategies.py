@@ -27,11 +27,11 @@ BY_NAME = {
     "negative_slope": st.floats(0.0, 0.5),
     "max_norm": st.none(),  # renormalising writes into the weight; not a shape matter
     "sparse": st.just(False),
-    "kdim": st.none() | st.integers(1, 8),
-    "vdim": st.none() | st.integers(1, 8),
+    "kdim": st.integers(1, 8) | st.none(),
+    "vdim": st.integers(1, 8) | st.none(),
     "hidden_size": st.integers(1, 6),
     "num_layers": st.integers(1, 3),
-    "proj_size": st.integers(0, 4),
+    "proj_size": st.integers(1, 4) | st.just(0),
     "num_heads": st.integers(1, 4),
     "dropout": st.just(0.0),  # random: only shapes matter here
 }
@@ -56,12 +56,15 @@ def arg_value(data: st.DataObject, layer: LayerType, arg: Any, rank: int) -> Any
     kind = arg.kind
     if kind in ("size", "opt_size"):
         return data.draw(per_dim(st.integers(max(arg.minimum, 1), 5), n), label=arg.name)
-    if kind == "padding":
-        if layer.name.startswith("Conv") and "Transpose" not in layer.name:
-            choice = per_dim(st.integers(0, 3), n) | st.sampled_from(["same", "valid"])
-        else:
-            choice = per_dim(st.integers(0, 3), n)
+    if kind == "padding":  # a convolution's
+        choice = per_dim(st.integers(0, 3), n) | st.sampled_from(["same", "valid"])
         return data.draw(choice, label=arg.name)
+    if kind == "pad":  # a padding layer's: one amount, or (left, right[, top, bottom]); < 0 crops
+        amount = st.integers(-2, 3)
+        return data.draw(amount | st.lists(amount, min_size=1, max_size=5), label=arg.name)
+    if kind == "sizes":  # see factorizations() for lists that fit
+        size = st.integers(1, 6) | st.sampled_from([-1, 0])
+        return data.draw(st.lists(size, min_size=1, max_size=3), label=arg.name)
     if kind in ("int", "opt_int"):
         return data.draw(SMALL, label=arg.name)
     if kind == "prob":
@@ -79,6 +82,21 @@ def arg_value(data: st.DataObject, layer: LayerType, arg: Any, rank: int) -> Any
     if kind in ("dim", "opt_index"):
         return data.draw(st.integers(-rank - 1, rank), label=arg.name)
     raise AssertionError(kind)
+
+
+@st.composite
+def factorizations(draw: Any, size: int) -> list[int]:
+    """Sizes whose product is ``size`` (1 to 3 of them), one of them sometimes -1."""
+    factors, rest = [], size
+    for _ in range(draw(st.integers(0, 2))):
+        divisors = [d for d in range(1, rest + 1) if rest % d == 0]
+        factors.append(draw(st.sampled_from(divisors)))
+        rest //= factors[-1]
+    factors.append(rest)
+    factors = draw(st.permutations(factors))
+    if draw(st.booleans()):
+        factors[draw(st.integers(0, len(factors) - 1))] = -1
+    return list(factors)
 
 
 # ------------------------------------------------------------------------------------- TOML

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import import_file, run_cli, run_torchgen, tree_snapshot
 from torchscaffold import __version__
+from torchscaffold.catalog import ALL_OPS
 from torchscaffold.catalog import LAYERS as CATALOG
 from torchscaffold.generate.model import STYLES
 from torchscaffold.inits import SCHEMES
@@ -207,10 +208,14 @@ def test_list_and_version():
         ("styles", STYLES),
         ("presets", PRESETS),
         ("layers", CATALOG),
+        ("ops", ALL_OPS),
         ("inits", SCHEMES),
     ]:
         assert f"{section}:" in out
         assert all(f"  {n} " in out for n in names)
+    # Every parameter-free layer's functional form is an op too (relu6 for nn.ReLU6).
+    functional = [t.functional.rsplit(".", 1)[1] for t in CATALOG.values() if t.functional]
+    assert all(f"  {n} " in run_cli("list", "ops").output for n in functional)
     assert run_cli("list", "presets").output.splitlines()[0] == "presets:"
     bad = run_cli("list", "style")
     assert bad.exit_code == 1 and "did you mean 'styles'" in bad.stderr

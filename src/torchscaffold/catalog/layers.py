@@ -11,17 +11,29 @@ from __future__ import annotations
 import math
 
 from torchscaffold.catalog import rules
-from torchscaffold.catalog.types import Arg, LayerType
+from torchscaffold.catalog.types import Arg, Args, LayerType
 
 
-def _conv(n: int) -> LayerType:
-    return LayerType(
-        name=f"Conv{n}d",
-        args=(
-            Arg("in_channels", "int"),
-            Arg("out_channels", "int"),
-            Arg("kernel_size", "size", keyword=True),
-            Arg("stride", "size", 1),
+def _conv(n: int, transposed: bool = False) -> LayerType:
+    """``Conv{n}d``, or ``ConvTranspose{n}d``: the same head of arguments, then each its own
+    tail in torch's order (a transposed convolution has output_padding, no padding='same', and
+    takes only padding_mode='zeros', so torchgen leaves that argument out)."""
+    head = (
+        Arg("in_channels", "int"),
+        Arg("out_channels", "int"),
+        Arg("kernel_size", "size", keyword=True),
+        Arg("stride", "size", 1),
+    )
+    if transposed:
+        tail: tuple[Arg, ...] = (
+            Arg("padding", "size", 0, minimum=0),
+            Arg("output_padding", "size", 0, minimum=0),
+            Arg("groups", "int", 1),
+            Arg("bias", "bool", True),
+            Arg("dilation", "size", 1),
+        )
+    else:
+        tail = (
             Arg("padding", "padding", 0, minimum=0),
             Arg("dilation", "size", 1),
             Arg("groups", "int", 1),
@@ -32,15 +44,20 @@ def _conv(n: int) -> LayerType:
                 "zeros",
                 choices=("zeros", "reflect", "replicate", "circular"),
             ),
-        ),
-        base_name="conv",
-        help=f"{n}-D convolution over (C, {rules.spatial_names(n)}); in_channels is inferred.",
-        out_shape=lambda s, a: rules.conv_dims(s, a, n),
-        params=rules.conv_params(n),
+        )
+    what = f"{n}-D convolution"
+    return LayerType(
+        name=f"ConvTranspose{n}d" if transposed else f"Conv{n}d",
+        args=head + tail,
+        base_name="deconv" if transposed else "conv",
+        help=(f"transposed {what} (upsampling)" if transposed else what)
+        + f" over (C, {rules.spatial_names(n)}); in_channels is inferred.",
+        out_shape=lambda s, a: rules.conv_dims(s, a, n, transposed=transposed),
+        params=rules.conv_params(n, transposed=transposed),
         inferred="in_channels",
         out_arg="out_channels",
         ranks=(n + 1,),
-        roles=frozenset({"conv"}),
+        roles=frozenset({"conv_transpose" if transposed else "conv"}),
     )
 
 
@@ -52,59 +69,134 @@ def _pool(kind: str, n: int) -> LayerType:
         Arg("padding", "size", 0, minimum=0),
     ]
     if is_max:
+        # return_indices is left out (False): the layer returns one tensor.
         args += [Arg("dilation", "size", 1), Arg("ceil_mode", "bool", False)]
     else:
         args += [Arg("ceil_mode", "bool", False), Arg("count_include_pad", "bool", True)]
+        if n > 1:  # AvgPool1d has no divisor_override
+            args.append(Arg("divisor_override", "opt_int", None))
     return LayerType(
         name=f"{kind}Pool{n}d",
         args=tuple(args),
         base_name=f"{kind.lower()}pool",
         help=f"{kind.lower()} pooling over (C, {rules.spatial_names(n)}); stride defaults to the kernel.",
-        out_shape=lambda s, a: rules.pool_dims(s, a, n, dilation=is_max),
+        out_shape=lambda s, a: rules.pool_dims(
+            s, a, n, dilation=is_max, kernel_within_input=kind == "Avg" and n == 3
+        ),
         ranks=(n + 1,),
         functional=f"F.{kind.lower()}_pool{n}d",
     )
 
 
-def _adaptive_pool(n: int) -> LayerType:
+def _adaptive_pool(kind: str, n: int) -> LayerType:
+    extra = "; return_indices is left False (one output)" if kind == "Max" else ""
     return LayerType(
-        name=f"AdaptiveAvgPool{n}d",
+        name=f"Adaptive{kind}Pool{n}d",
         args=(Arg("output_size", "shape"),),
-        base_name="avgpool",
-        help=f"average pooling to a fixed output size over (C, {rules.spatial_names(n)}).",
+        base_name=f"{kind.lower()}pool",
+        help=f"{kind.lower()} pooling to a fixed output size over (C, {rules.spatial_names(n)})"
+        f"{extra}.",
         out_shape=lambda s, a: rules.adaptive(s, a, n),
         ranks=(n + 1,),
-        functional=f"F.adaptive_avg_pool{n}d",
+        functional=f"F.adaptive_{kind.lower()}_pool{n}d",
     )
 
 
+def _norm_args(stats: bool) -> tuple[Arg, ...]:
+    """Batch and instance norm take the same arguments; ``stats``: the defaults of affine and
+    track_running_stats (True for batch norm, False for instance norm)."""
+    return (
+        Arg("num_features", "int"),
+        Arg("eps", "pos_float", 1e-5),
+        Arg("momentum", "opt_float", 0.1),
+        Arg("affine", "bool", stats),
+        Arg("track_running_stats", "bool", stats),
+    )
+
+
+def _affine_params(a: Args) -> int:
+    return 2 * a["num_features"] if a["affine"] else 0
+
+
 def _batchnorm(n: int) -> LayerType:
-    ranks = (1, 2) if n == 1 else (3,)
-    what = "(C,) or (C, L)" if n == 1 else "(C, H, W)"
+    ranks = (1, 2) if n == 1 else (n + 1,)
+    what = "(C,) or (C, L)" if n == 1 else f"(C, {rules.spatial_names(n)})"
     return LayerType(
         name=f"BatchNorm{n}d",
-        args=(
-            Arg("num_features", "int"),
-            Arg("eps", "pos_float", 1e-5),
-            Arg("momentum", "opt_float", 0.1),
-            Arg("affine", "bool", True),
-            Arg("track_running_stats", "bool", True),
-        ),
+        args=_norm_args(stats=True),
         base_name="bn",
         help=f"batch norm over {what}; num_features is inferred.",
         out_shape=lambda s, a: rules.channels(s, a, ranks, what),
-        params=lambda a: 2 * a["num_features"] if a["affine"] else 0,
+        params=_affine_params,
         inferred="num_features",
         ranks=ranks,
         roles=frozenset({"norm", "batchnorm"}),
     )
 
 
-def _activation(name: str, base: str, functional: str, help: str, *args: Arg) -> LayerType:
+def _instancenorm(n: int) -> LayerType:
+    return LayerType(
+        name=f"InstanceNorm{n}d",
+        args=_norm_args(stats=False),
+        base_name="norm",
+        help=f"instance norm: each channel of (C, {rules.spatial_names(n)}) over its own "
+        "values; no parameters unless affine; num_features is inferred.",
+        out_shape=lambda s, a: rules.instance_norm(s, a, n),
+        params=_affine_params,
+        inferred="num_features",
+        ranks=(n + 1,),
+        roles=frozenset({"norm"}),
+        unbatched=True,
+    )
+
+
+def _constant_pad(n: int, zero: bool = False) -> LayerType:
+    """``ConstantPad{n}d`` (or ``ZeroPad{n}d``) of the last n dims, whatever the rank. No
+    functional form: ``F.pad`` names its arguments otherwise (pad, mode, value)."""
+    args = (Arg("padding", "pad"),) if zero else (Arg("padding", "pad"), Arg("value", "float"))
+    sides = "left, right" if n == 1 else "left, right, top, bottom"
+    return LayerType(
+        name=f"ZeroPad{n}d" if zero else f"ConstantPad{n}d",
+        args=args,
+        base_name="pad",
+        help=f"pads the last {'dimension' if n == 1 else f'{n} dimensions'} with "
+        f"{'zeros' if zero else 'value'}: padding is a number or [{sides}]; negative crops.",
+        out_shape=lambda s, a: rules.pad(s, a, n),
+        ranks=tuple(range(n, 5)),
+        unbatched=True,
+    )
+
+
+def _dropout(n: int) -> LayerType:
+    """``Dropout`` (n = 0: elements) or ``Dropout{n}d`` (whole channels of (C, spatial...))."""
+    what = f"(C, {rules.spatial_names(n)})" if n else ""
+    return LayerType(
+        name=f"Dropout{n}d" if n else "Dropout",
+        args=(Arg("p", "prob", 0.5), Arg("inplace", "bool", False)),
+        base_name="dropout",
+        help=f"zeroes {f'whole channels of {what}' if n else 'elements'} with probability p "
+        "while training.",
+        out_shape=(lambda s, a: rules.channels(s, a, (n + 1,), what)) if n else rules.same,
+        ranks=(n + 1,) if n else (1, 2, 3, 4),
+        functional=f"F.dropout{n}d" if n else "F.dropout",
+        needs_training=True,
+        roles=frozenset({"alias"}),  # in eval mode it returns its input itself
+        # torch reads an unbatched (C, L) for Dropout1d, but a 3-D input to Dropout2d as a
+        # batch of (C, L) (with a warning): only a batched (C, H, W) is safe there.
+        unbatched=n != 2,
+    )
+
+
+def _activation(
+    name: str, help: str, *args: Arg, functional: str | None = None, inplace: bool = False
+) -> LayerType:
+    """An elementwise activation; its functional form is ``F.<name in lower case>`` unless
+    given, and names its attributes; ``inplace`` adds the last argument, as torch has it."""
+    functional = functional or f"F.{name.lower()}"
     return LayerType(
         name=name,
-        args=args,
-        base_name=base,
+        args=(*args, Arg("inplace", "bool", False)) if inplace else args,
+        base_name=functional.rsplit(".", 1)[1],
         help=help,
         out_shape=rules.same,
         functional=functional,
@@ -115,31 +207,8 @@ def _activation(name: str, base: str, functional: str, help: str, *args: Arg) ->
 LAYERS: dict[str, LayerType] = {
     t.name: t
     for t in [
-        _conv(1),
-        _conv(2),
-        _conv(3),
-        LayerType(
-            name="ConvTranspose2d",
-            args=(
-                Arg("in_channels", "int"),
-                Arg("out_channels", "int"),
-                Arg("kernel_size", "size", keyword=True),
-                Arg("stride", "size", 1),
-                Arg("padding", "size", 0, minimum=0),
-                Arg("output_padding", "size", 0, minimum=0),
-                Arg("groups", "int", 1),
-                Arg("bias", "bool", True),
-                Arg("dilation", "size", 1),
-            ),
-            base_name="deconv",
-            help="transposed 2-D convolution (upsampling) over (C, H, W); in_channels is inferred.",
-            out_shape=lambda s, a: rules.conv_dims(s, a, 2, transposed=True),
-            params=rules.conv_params(2, transposed=True),
-            inferred="in_channels",
-            out_arg="out_channels",
-            ranks=(3,),
-            roles=frozenset({"conv_transpose"}),
-        ),
+        *(_conv(n) for n in (1, 2, 3)),
+        *(_conv(n, transposed=True) for n in (1, 2, 3)),
         LayerType(
             name="Linear",
             args=(Arg("in_features", "int"), Arg("out_features", "int"), Arg("bias", "bool", True)),
@@ -156,8 +225,8 @@ LAYERS: dict[str, LayerType] = {
             unbatched=True,
             weight=lambda a: (a["out_features"], a["in_features"]),
         ),
-        _batchnorm(1),
-        _batchnorm(2),
+        *(_batchnorm(n) for n in (1, 2, 3)),
+        *(_instancenorm(n) for n in (1, 2)),
         LayerType(
             name="LayerNorm",
             args=(
@@ -171,6 +240,27 @@ LAYERS: dict[str, LayerType] = {
             out_shape=rules.layernorm,
             params=lambda a: (
                 math.prod(rules.as_tuple(a["normalized_shape"], 1)) * (1 + a["bias"])
+                if a["elementwise_affine"]
+                else 0
+            ),
+            inferred="normalized_shape",
+            in_dim=-1,
+            roles=frozenset({"norm"}),
+            unbatched=True,
+        ),
+        LayerType(
+            name="RMSNorm",
+            args=(
+                Arg("normalized_shape", "shape"),
+                Arg("eps", "opt_float", None),  # None: torch.finfo(dtype).eps
+                Arg("elementwise_affine", "bool", True),
+            ),
+            base_name="norm",
+            help="RMS norm over the last dimension(s), no mean subtracted and no bias; "
+            "normalized_shape is inferred.",
+            out_shape=rules.layernorm,
+            params=lambda a: (
+                math.prod(rules.as_tuple(a["normalized_shape"], 1))
                 if a["elementwise_affine"]
                 else 0
             ),
@@ -195,49 +285,48 @@ LAYERS: dict[str, LayerType] = {
             ranks=(2, 3, 4),
             roles=frozenset({"norm"}),
         ),
-        LayerType(
-            name="Dropout",
-            args=(Arg("p", "prob", 0.5), Arg("inplace", "bool", False)),
-            base_name="dropout",
-            help="zeroes elements with probability p while training.",
-            out_shape=rules.same,
-            functional="F.dropout",
-            needs_training=True,
-            roles=frozenset({"alias"}),  # in eval mode it returns its input itself
-            unbatched=True,
-        ),
-        LayerType(
-            name="Dropout2d",
-            args=(Arg("p", "prob", 0.5), Arg("inplace", "bool", False)),
-            base_name="dropout",
-            help="zeroes whole channels of (C, H, W) with probability p while training.",
-            out_shape=lambda s, a: rules.channels(s, a, (3,), "(C, H, W)"),
-            ranks=(3,),
-            functional="F.dropout2d",
-            needs_training=True,
-            roles=frozenset({"alias"}),
-        ),
-        _activation("ReLU", "relu", "F.relu", "max(x, 0).", Arg("inplace", "bool", False)),
+        *(_dropout(n) for n in (0, 1, 2)),
+        _activation("ReLU", "max(x, 0).", inplace=True),
         _activation(
             "LeakyReLU",
-            "leaky_relu",
-            "F.leaky_relu",
             "x for x > 0, negative_slope * x otherwise.",
             Arg("negative_slope", "float", 0.01),
-            Arg("inplace", "bool", False),
+            functional="F.leaky_relu",
+            inplace=True,
         ),
         _activation(
             "GELU",
-            "gelu",
-            "F.gelu",
             "Gaussian error linear unit.",
             Arg("approximate", "choice", "none", choices=("none", "tanh")),
         ),
+        _activation("SiLU", "x * sigmoid(x) (swish).", inplace=True),
+        _activation("ReLU6", "min(max(x, 0), 6).", inplace=True),
+        _activation("Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3).", inplace=True),
+        _activation("Hardsigmoid", "relu6(x + 3) / 6.", inplace=True),
+        _activation("Mish", "x * tanh(softplus(x)).", inplace=True),
         _activation(
-            "SiLU", "silu", "F.silu", "x * sigmoid(x) (swish).", Arg("inplace", "bool", False)
+            "ELU",
+            "x for x > 0, alpha * (exp(x) - 1) otherwise.",
+            Arg("alpha", "float", 1.0),
+            inplace=True,
         ),
-        _activation("Sigmoid", "sigmoid", "torch.sigmoid", "1 / (1 + exp(-x))."),
-        _activation("Tanh", "tanh", "torch.tanh", "hyperbolic tangent."),
+        _activation(
+            "Softplus",
+            "log(1 + exp(beta * x)) / beta; linear above threshold.",
+            Arg("beta", "float", 1.0),
+            Arg("threshold", "float", 20.0),
+        ),
+        LayerType(
+            name="PReLU",
+            args=(Arg("num_parameters", "int", 1), Arg("init", "float", 0.25)),
+            base_name="prelu",
+            help="LeakyReLU with a learned slope: one (num_parameters=1, the default) or one "
+            "per channel (num_parameters = the channel count, dim 0 of a sample).",
+            out_shape=rules.prelu,
+            params=lambda a: a["num_parameters"],
+        ),
+        _activation("Sigmoid", "1 / (1 + exp(-x)).", functional="torch.sigmoid"),
+        _activation("Tanh", "hyperbolic tangent.", functional="torch.tanh"),
         LayerType(
             name="Softmax",
             args=(Arg("dim", "dim", -1, always=True),),
@@ -246,11 +335,9 @@ LAYERS: dict[str, LayerType] = {
             out_shape=rules.softmax,
             functional="F.softmax",
         ),
-        _pool("Max", 1),
-        _pool("Max", 2),
-        _pool("Avg", 2),
-        _adaptive_pool(1),
-        _adaptive_pool(2),
+        *(_pool(kind, n) for kind in ("Max", "Avg") for n in (1, 2, 3)),
+        *(_adaptive_pool("Avg", n) for n in (1, 2, 3)),
+        *(_adaptive_pool("Max", n) for n in (1, 2)),
         LayerType(
             name="Flatten",
             args=(Arg("start_dim", "dim", 1), Arg("end_dim", "dim", -1)),
@@ -261,6 +348,16 @@ LAYERS: dict[str, LayerType] = {
             roles=frozenset({"alias"}),  # a view of its input where it can be
             functional="torch.flatten",
             call_defaults=(("start_dim", "1"),),  # torch.flatten's own default is 0
+        ),
+        LayerType(
+            name="Unflatten",
+            args=(Arg("dim", "dim"), Arg("unflattened_size", "sizes")),
+            base_name="unflatten",
+            help="splits dimension dim (counted with the batch dimension) into "
+            "unflattened_size (-1 once for the rest).",
+            out_shape=rules.unflatten_layer,
+            symbolic=rules.unflatten_layer_dims,
+            roles=frozenset({"alias"}),  # a view of its input
         ),
         LayerType(
             name="Identity",
@@ -292,6 +389,29 @@ LAYERS: dict[str, LayerType] = {
             unbatched=True,
             weight=lambda a: (a["num_embeddings"], a["embedding_dim"]),
         ),
+        LayerType(
+            name="PixelShuffle",
+            args=(Arg("upscale_factor", "int"),),
+            base_name="pixel_shuffle",
+            help="(C * r * r, H, W) -> (C, H * r, W * r) for r = upscale_factor.",
+            out_shape=rules.pixel_shuffle,
+            ranks=(3,),
+            functional="F.pixel_shuffle",
+            unbatched=True,
+        ),
+        LayerType(
+            name="PixelUnshuffle",
+            args=(Arg("downscale_factor", "int"),),
+            base_name="pixel_unshuffle",
+            help="(C, H * r, W * r) -> (C * r * r, H, W) for r = downscale_factor.",
+            out_shape=rules.pixel_unshuffle,
+            ranks=(3,),
+            functional="F.pixel_unshuffle",
+            unbatched=True,
+        ),
+        _constant_pad(1),
+        _constant_pad(2),
+        _constant_pad(2, zero=True),
         LayerType(
             name="Upsample",
             args=(
@@ -374,8 +494,8 @@ def _attention() -> LayerType:
             Arg("batch_first", "bool", False),
         ),
         base_name="attn",
-        help="multi-head attention of query (L, E) over key and value (S, E): returns the "
-        "output and the weights; embed_dim is inferred.",
+        help="multi-head attention of query (L, E) over key (S, kdim) and value (S, vdim), "
+        "both E unless given: returns the output and the weights; embed_dim is inferred.",
         out_shape=rules.same,  # unused: outputs= gives every output
         outputs=rules.attention,
         output_names=("output", "weights"),

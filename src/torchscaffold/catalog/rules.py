@@ -14,6 +14,8 @@ from typing import Any
 from torchscaffold.catalog.types import VARYING, Args, Dim, Dims, Shape, ShapeError, combine, fmt
 from torchscaffold.spec.expr import BinOp, Lit, Name, simplify
 
+INT32_MAX = 2**31 - 1
+
 
 def as_tuple(value: Any, n: int) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
@@ -89,13 +91,24 @@ def conv_params(n: int, transposed: bool = False) -> Callable[[Args], int]:
     return count
 
 
-def pool_dims(shape: Shape, a: Args, n: int, dilation: bool) -> Shape:
+def pool_dims(
+    shape: Shape, a: Args, n: int, dilation: bool, kernel_within_input: bool = False
+) -> Shape:
+    """``kernel_within_input``: the kernel must fit the input without its padding (torch's
+    avg_pool3d checks that, the other poolings only that the output is not empty)."""
     if len(shape) != n + 1:
         raise ShapeError(f"expects input of shape (C, {spatial_names(n)}), got {fmt(shape)}")
     k = per_dim(a, "kernel_size", n)
+    if kernel_within_input and any(size < ki for size, ki in zip(shape[1:], k)):
+        raise ShapeError(f"kernel {list(k)} is bigger than the input {fmt(shape[1:])}")
     s = per_dim(a, "stride", n) if a["stride"] is not None else k
     p = per_dim(a, "padding", n)
     d = per_dim(a, "dilation", n) if dilation else (1,) * n
+    for name, sizes in (("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d)):
+        if any(v > INT32_MAX for v in sizes):
+            # torch's CPU pooling kernels hold these in 32 bits ("cannot be converted to type
+            # int without overflow"); the meta kernels do not check.
+            raise ShapeError(f"{name} {list(sizes)} is more than pooling takes ({INT32_MAX:,})")
     out = []
     for size, ki, si, pi, di in zip(shape[1:], k, s, p, d):
         if pi > ki // 2:
@@ -214,6 +227,82 @@ def upsample(shape: Shape, a: Args) -> Shape:
     return (shape[0], *out)
 
 
+def instance_norm(shape: Shape, a: Args, n: int) -> Shape:
+    what = f"(C, {spatial_names(n)})"
+    if len(shape) != n + 1:
+        raise ShapeError(f"expects input of shape {what}, got {fmt(shape)}")
+    if math.prod(shape[1:]) == 1:
+        # torch normalises each (sample, channel) over its own values while training.
+        raise ShapeError(f"instance norm needs more than one value per channel, got {fmt(shape)}")
+    return shape
+
+
+def prelu(shape: Shape, a: Args) -> Shape:
+    count = a["num_parameters"]
+    if count != 1 and count != shape[0]:
+        raise ShapeError(f"num_parameters={count} must be 1 or the number of channels ({shape[0]})")
+    return shape
+
+
+def pixel_shuffle(shape: Shape, a: Args) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(f"expects input of shape (C, H, W), got {fmt(shape)}")
+    r = a["upscale_factor"]
+    c, h, w = shape
+    if c % (r * r):
+        raise ShapeError(f"{c} channels are not divisible by upscale_factor**2={r * r}")
+    return (c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(shape: Shape, a: Args) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(f"expects input of shape (C, H, W), got {fmt(shape)}")
+    r = a["downscale_factor"]
+    c, h, w = shape
+    if h % r or w % r:
+        raise ShapeError(f"height {h} and width {w} must be divisible by downscale_factor={r}")
+    return (c * r * r, h // r, w // r)
+
+
+def pad(shape: Shape, a: Args, n: int) -> Shape:
+    """Constant padding of the last ``n`` dimensions: ``padding`` is one number, or (left,
+    right) for the last dimension, then (top, bottom) for the one before, as ``F.pad`` reads
+    it. A negative amount crops."""
+    if len(shape) < n:
+        raise ShapeError(f"expects input of at least {n} dimensions, got {fmt(shape)}")
+    amounts = as_tuple(a["padding"], 2 * n)
+    if len(amounts) != 2 * n:
+        sides = "(left, right)" if n == 1 else "(left, right, top, bottom)"
+        raise ShapeError(f"padding must be a number or a list of {2 * n}: {sides}")
+    out = list(shape)
+    for i in range(n):
+        before, after = amounts[2 * i], amounts[2 * i + 1]
+        size = shape[-1 - i]
+        if size + min(before, 0) + min(after, 0) < 0:
+            raise ShapeError(f"padding {[before, after]} crops more than the size {size}")
+        out[-1 - i] = size + before + after
+    if any(o <= 0 for o in out):
+        raise ShapeError(f"output size {fmt(tuple(out))} is not positive")
+    return tuple(out)
+
+
+def unflatten_layer(shape: Shape, a: Args) -> Shape:
+    """``nn.Unflatten``: ``dim`` counts the batch dimension, as in torch (and Flatten)."""
+    full = (Dim.literal(1), *map(Dim.literal, shape))
+    if axis(a["dim"], len(full), "dim") == 0:
+        raise ShapeError("dim=0 would unflatten the batch dimension")
+    sizes = [Dim.literal(s) for s in a["unflattened_size"]]
+    return tuple(d.value for d in unflatten(full, a["dim"], sizes)[1:])
+
+
+def unflatten_layer_dims(dims: Dims, a: Args, given: Args) -> Dims:
+    """Unflatten's output with expressions: the sizes as given (parameters kept), a -1 as the
+    quotient, the other dims unchanged."""
+    raw = given.get("unflattened_size", a["unflattened_size"])
+    sizes = [s if isinstance(s, Dim) else Dim.literal(s) for s in raw]
+    return unflatten((Dim.literal(1), *dims), a["dim"], sizes)[1:]
+
+
 def spatial_names(n: int) -> str:
     return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
 
@@ -238,7 +327,7 @@ def axis(dim: int, rank: int, what: str = "dim") -> int:
     return dim % rank
 
 
-def flatten_dims(dims: Dims, a: Args) -> Dims:
+def flatten_dims(dims: Dims, a: Args, given: Args) -> Dims:
     """Flatten's output with expressions: the merged dimension is the product of its parts."""
     full = (Dim.literal(1), *dims)
     start, end = a["start_dim"] % len(full), a["end_dim"] % len(full)

@@ -92,8 +92,9 @@ def fmt(shape: Shape | Dims) -> str:
 @dataclass(frozen=True)
 class Arg:
     name: str
-    # int | size | padding | float | pos_float | prob | bool | choice | shape | dim | dims |
-    # opt_size | opt_float | opt_bool | opt_index | opt_shape | opt_scale | opt_int | value
+    # int | size | padding | pad | float | pos_float | prob | bool | choice | shape | sizes |
+    # dim | dims | opt_size | opt_float | opt_bool | opt_index | opt_shape | opt_scale |
+    # opt_int | value (values.check_value says what each accepts)
     kind: str
     default: Any = REQUIRED
     minimum: int = 1  # for int-like kinds
@@ -154,8 +155,10 @@ class LayerType:
     batch_axis: Callable[[Args], int] = _first_axis
     unbatched: bool = False  # also takes a value without a batch dimension (an index tensor)
     # Output dims with their expressions, where the positional rule of thumb (a dimension that
-    # keeps its size keeps its expression) is not enough: Flatten multiplies them.
-    symbolic: Callable[[Dims, Args], Dims] | None = None
+    # keeps its size keeps its expression) is not enough: Flatten multiplies them, Unflatten
+    # splits one. It sees the per-sample dims, the plain argument values, and the given
+    # arguments with their expressions (as Dims).
+    symbolic: Callable[[Dims, Args, Args], Dims] | None = None
     # The shape of its ``weight`` parameter, where one weight can be tied to another's.
     weight: Callable[[Args], Shape] | None = None
 

@@ -102,6 +102,17 @@ def check_value(arg: Arg, value: Any) -> str | None:
             "a list of integers",
         ),
         "ints": (lambda v: _ints(v, m, max_len=64), f"{at_least} or a list of them"),
+        "sizes": (
+            lambda v: isinstance(v, (list, tuple))
+            and 1 <= len(v) <= 8
+            and all(_is_int(x) and (x >= 1 or x == -1) for x in v),
+            "a list of positive integers (one of them may be -1)",
+        ),
+        "pad": (
+            lambda v: _is_int(v)
+            or (isinstance(v, (list, tuple)) and 1 <= len(v) <= 6 and all(map(_is_int, v))),
+            "an integer or a list of them (negative crops)",
+        ),
         "number": (_is_number, "a number within float32's range"),
         "dims_or_dim": (
             lambda v: _is_int(v) or (isinstance(v, (list, tuple)) and all(map(_is_int, v))),
@@ -128,5 +139,18 @@ def check_value(arg: Arg, value: Any) -> str | None:
 # Kinds whose value (or each of whose list items) may be an expression of the constructor's
 # parameters, written as a string: ``out_channels = "channels * 4"``.
 EXPR_KINDS = frozenset(
-    {"int", "size", "opt_size", "padding", "shape", "opt_shape", "dim", "opt_int", "dims", "ints"}
+    {
+        "int",
+        "size",
+        "opt_size",
+        "padding",
+        "pad",
+        "shape",
+        "opt_shape",
+        "sizes",
+        "dim",
+        "opt_int",
+        "dims",
+        "ints",
+    }
 )

@@ -525,11 +525,14 @@ class _ClassScope:
         first = ins[0]
         sample = _sample(entry, first, args, where)
         if entry.inferred:
-            source = sample[entry.in_dim] if entry.inferred != "normalized_shape" else sample[-1]
+            # A shape-kind argument (LayerNorm's normalized_shape) covers trailing dimensions;
+            # inferred, it is the last one.
+            trailing = entry.arg(entry.inferred).kind == "shape"
+            source = sample[-1] if trailing else sample[entry.in_dim]
             if entry.inferred in args:
                 given_value = _plain(args[entry.inferred])
                 expected = source.value
-                if entry.inferred == "normalized_shape":
+                if trailing:
                     expected = tuple(
                         d.value for d in sample[-len(rules.as_tuple(given_value, 1)) :]
                     )
@@ -1123,7 +1126,7 @@ def _out_dims(
     features gives theirs."""
     if entry.symbolic is not None and k == 0:
         values = {a.name: _plain(args[a.name]) if a.name in args else a.default for a in entry.args}
-        return entry.symbolic(sample, values)
+        return entry.symbolic(sample, values, args)
     out: list[Dim] = []
     for i, v in enumerate(shape):
         if (
