@@ -219,6 +219,9 @@ LAYERS: dict[str, LayerType] = {
         ),
         _activation("ReLU", "relu", "F.relu", "max(x, 0).", Arg("inplace", "bool", False)),
         _activation(
+            "ReLU6", "relu6", "F.relu6", "min(max(x, 0), 6).", Arg("inplace", "bool", False)
+        ),
+        _activation(
             "LeakyReLU",
             "leaky_relu",
             "F.leaky_relu",
