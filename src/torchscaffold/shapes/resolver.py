@@ -379,8 +379,16 @@ class _ClassScope:
             rstep = replace(rstep, when=Name(step.when), otherwise=step.otherwise or w.inputs[0])
             if not enabled:
                 fallback = step.otherwise or w.inputs[0]
-                outs = [self._read(fallback, position)] * len(w.outputs)
+                absent = self._read(fallback, position)
+                # Where the step would give the same numbers, its value keeps the terms it has
+                # where present (``hidden``, not ``in_channels``), so that the code after it
+                # comes out the same in every instance.
+                outs = [_as_present(absent, present) for present in outs] + [absent] * (
+                    len(w.outputs) - len(outs)
+                )
                 self.aliases.update({o: fallback for o in w.outputs})
+                # Absent, it writes nothing: its in-place flag is the present instances' to set.
+                self.inplace_steps = [(p, v) for p, v in self.inplace_steps if p != position]
                 rstep = replace(rstep, params=0, out_shapes=tuple(v.sample for v in outs))
         if len(outs) < len([o for o in w.outputs]):
             raise TorchgenError(
@@ -1030,6 +1038,15 @@ class _ClassScope:
 
 
 # ------------------------------------------------------------------------------- helpers
+def _as_present(absent: Val, present: Val) -> Val:
+    """The value of a step that is absent here (its ``otherwise``), in the terms the step
+    gives it where present, if those are the same numbers; else the ``otherwise`` value."""
+    same = present.dtype == absent.dtype and [d.value for d in present.dims] == [
+        d.value for d in absent.dims
+    ]
+    return present if same else absent
+
+
 def _size_leaf(leaf: Expr, sizes: Dims) -> Expr | None:
     if isinstance(leaf, Size):
         return sizes[leaf.dim % len(sizes)].expr

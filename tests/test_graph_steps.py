@@ -1,0 +1,77 @@
+"""Graph constructs the torchvision presets rely on, each on a small description, in every style,
+run and compared with the independent evaluation of the description (``--check``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torchscaffold.check import check_model
+from torchscaffold.model_gen import STYLES, ModelRequest, render_model
+from torchscaffold.shapes import ResolvedModel, resolve
+from torchscaffold.spec.expr import parse
+from torchscaffold.spec.ir import Block, Model
+from torchscaffold.spec.options import finalize
+from torchscaffold.spec.presets.build import B, G, L, O, model
+
+VARIANTS = [(s, False) for s in STYLES] + [("sequential", True)]
+VARIANT_IDS = [f"{s}{'-numbered' if n else ''}" for s, n in VARIANTS]
+
+
+def _render(description: Model, style: str, numbered: bool) -> tuple[str, ResolvedModel]:
+    resolved = resolve(finalize(description))
+    req = ModelRequest(description.name, style=style, numbered=numbered)
+    return render_model(resolved, req, path=Path("net.py")), resolved
+
+
+# MobileNetV2's inverted residual, small: the expansion exists only where expand_ratio != 1, the
+# shortcut only where the shapes match.
+INVERTED_RESIDUAL = Block(
+    name="InvertedResidual",
+    params=(("out_channels", 8), ("stride", 1), ("expand_ratio", 1)),
+    lets=(
+        ("hidden", parse("in_channels * expand_ratio", "let hidden")),
+        ("expand", parse("expand_ratio != 1", "let expand")),
+        ("use_res", parse("stride == 1 and in_channels == out_channels", "let use_res")),
+    ),
+    steps=(
+        L("Conv2d", "expand_conv", out_channels="hidden", kernel_size=1, bias=False, when="expand"),
+        L("BatchNorm2d", "expand_bn", when="expand"),
+        L("ReLU6", "expand_relu", inplace=True, when="expand"),
+        L("Conv2d", "dw", out_channels="hidden", kernel_size=3, stride="stride", padding=1),
+        L("BatchNorm2d", "dw_bn"),
+        L("ReLU6", "dw_relu", inplace=True),
+        L("Conv2d", "project", out_channels="out_channels", kernel_size=1),
+        O("add", inputs=("project", "x"), when="use_res", otherwise="project"),
+    ),
+)
+
+
+def _expanding() -> Model:
+    """Inverted residuals: the first block has no expansion; a stage inside a group."""
+    return model(
+        "Net",
+        (8, 8, 8),
+        (
+            B("InvertedResidual", "first", out_channels=8),  # expand_ratio 1: no expansion
+            G(
+                "stages",  # a repeated block inside a group
+                B("InvertedResidual", "stage", repeat=2, first={"stride": 2}, expand_ratio=4),
+                L("ReLU"),
+            ),
+            O("mean", dim=(2, 3)),
+        ),
+        blocks=(INVERTED_RESIDUAL,),
+    )
+
+
+@pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=VARIANT_IDS)
+def test_conditional_layers_and_stages_in_groups(torch, style, numbered):
+    source, resolved = _render(_expanding(), style, numbered)
+    # Where the expansion is absent, the layers after it still read its terms (hidden, not
+    # in_channels), so all instances share the code; its ReLU6 stays in place where present.
+    assert "nn.BatchNorm2d(hidden)" in source
+    assert "nn.BatchNorm2d(in_channels)" not in source
+    assert "nn.ReLU6(inplace=True) if expand else nn.Identity()" in source
+    assert check_model(source, resolved).startswith("check: ok")
