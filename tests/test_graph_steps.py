@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import import_file
 from torchscaffold.check import check_model
 from torchscaffold.model_gen import STYLES, ModelRequest, render_model
 from torchscaffold.shapes import ResolvedModel, resolve
 from torchscaffold.spec.expr import parse
 from torchscaffold.spec.ir import Block, Model
 from torchscaffold.spec.options import finalize
-from torchscaffold.spec.presets.build import B, G, L, O, model
+from torchscaffold.spec.presets.build import B, G, L, O, T, model
 
 VARIANTS = [(s, False) for s in STYLES] + [("sequential", True)]
 VARIANT_IDS = [f"{s}{'-numbered' if n else ''}" for s, n in VARIANTS]
@@ -75,3 +76,29 @@ def test_conditional_layers_and_stages_in_groups(torch, style, numbered):
     assert "nn.BatchNorm2d(in_channels)" not in source
     assert "nn.ReLU6(inplace=True) if expand else nn.Identity()" in source
     assert check_model(source, resolved).startswith("check: ok")
+
+
+@pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=VARIANT_IDS)
+def test_expand_takes_sizes_from_a_second_input(tmp_path, torch, style, numbered):
+    """A class token expanded to the batch of x (``size(0)`` reads the second input)."""
+    description = model(
+        "Net",
+        (4, 6),  # 4 tokens of width 6
+        (
+            O("expand", inputs=("token", "x"), outputs="tokens", sizes=("size(0)", -1, -1)),
+            O("concat", inputs=("tokens", "x"), dim=1),
+            O("select", dim=1, index=0),
+        ),
+        tensors=(T("token", (1, 1, "width"), "normal"),),
+        params=(("width", 6),),
+    )
+    source, resolved = _render(description, style, numbered)
+    assert "self.token.expand(x.size(0), -1, -1)" in source
+    assert resolved.output_shape == (6,)
+    assert check_model(source, resolved).startswith("check: ok")
+    path = tmp_path / "net.py"
+    path.write_text(source)
+    net = import_file(path).Net()
+    for batch in (1, 3):
+        y = net(torch.randn(batch, 4, 6))
+        assert torch.equal(y, net.token[0, 0].expand(batch, 6))

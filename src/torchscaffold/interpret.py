@@ -139,7 +139,7 @@ def _op(step: RStep, args: list[torch.Tensor], env: Env) -> list[Any]:
     if isinstance(entry, LayerType):  # a functional layer: the module does the same
         return [_layer(step, env)(*args)]
     assert isinstance(entry, OpType)
-    x = args[0] if args else None
+    x = args[entry.sizes_from] if args else None  # what size(i) reads
     given = {
         k: _value(v, env, (lambda i: x.size(i)) if x is not None else None) for k, v in step.args
     }

@@ -274,11 +274,15 @@ OPS: dict[str, OpType] = {
         ),
         OpType(
             name="expand",
-            help="x.expand(sizes): repeat dimensions of size 1 without copying (-1 keeps one)",
+            help="x.expand(sizes): repeat dimensions of size 1 without copying (-1 keeps one); "
+            "with a second input, size(i) reads it: [token, x] with sizes [size(0), -1, -1] "
+            "expands a class token to x's batch",
             args=(Arg("sizes", "shape"),),
             rule=_expand,
             code="{0}.expand({sizes*})",
+            inputs=(1, 2),
             roles=frozenset({"view"}),
+            sizes_from=-1,
         ),
         *(
             OpType(

@@ -194,6 +194,9 @@ class OpType:
     roles: frozenset[str] = frozenset()
     needs_training: bool = False  # dropout: training=self.training
     integer_output: bool = False  # argmax, arange: an index tensor
+    # The input whose dims ``size(i)`` in the arguments reads: the first, or (-1) the last, so
+    # that expand can take the batch of another value (a class token expanded like x).
+    sizes_from: int = 0
 
     def has(self, role: str) -> bool:
         return role in self.roles

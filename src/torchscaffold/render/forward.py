@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torchscaffold.catalog.types import LayerType
+from torchscaffold.catalog.types import LayerType, OpType
 from torchscaffold.render import code
 from torchscaffold.shapes.resolved import REQUIRED_PARAM, RClass, RStep, RTensor
 from torchscaffold.shapes.scope import DISCARD
@@ -189,7 +189,8 @@ class _Variables:
 def _statement(step: RStep, variables: _Variables, cls: RClass) -> Statement:
     position = cls.steps.index(step)
     inputs = [variables.of(v) for v in step.inputs]
-    names = code.forward_names(cls.stored, inputs[0] if inputs else None)
+    sizes_from = step.entry.sizes_from if isinstance(step.entry, OpType) else 0
+    names = code.forward_names(cls.stored, inputs[sizes_from] if inputs else None)
     keywords = code.call_args(step, variables.of, names)
     branch = None
     if step.when is not None and (step.kind == "op" or step.otherwise != step.inputs[0]):

@@ -681,7 +681,7 @@ class _ClassScope:
         if op.has("functional"):
             return self._functional(op, step, w, ins, where)
         valid = {a.name: a for a in op.args}
-        first = ins[0].dims if ins else ()
+        first = ins[op.sizes_from].dims if ins else ()  # what size(i) reads
         args: dict[str, Any] = {}
         for key, raw in step.args:
             if key not in valid:
