@@ -22,7 +22,8 @@ class Preset:
     help: str
     build: Callable[[str], Model]
     # The weight init its reference uses (an inits.SCHEMES name), or None for PyTorch's own
-    # layer defaults: torchvision's kaiming for its CNNs, nothing special for an MLP or LeNet.
+    # layer defaults: what torchvision's constructor does for its models (kaiming for VGG and
+    # MobileNetV2, kaiming_conv for ResNet, vit for ViT), nothing special for an MLP or LeNet.
     init: str | None = None
 
     def describe(self) -> str:
@@ -46,12 +47,27 @@ PRESETS: dict[str, Preset] = {
     "resnet18": Preset(
         "ResNet-18, basic blocks [2, 2, 2, 2], 3x224x224, 1000 classes",
         resnet(18, (2, 2, 2, 2)),
-        "kaiming",
+        "kaiming_conv",
     ),
     "resnet34": Preset(
         "ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes",
         resnet(34, (3, 4, 6, 3)),
-        "kaiming",
+        "kaiming_conv",
+    ),
+    **{
+        f"resnet{depth}": Preset(
+            f"ResNet-{depth}, bottleneck blocks {list(stages)} (stride on the 3x3, v1.5), "
+            "3x224x224, 1000 classes",
+            resnet(depth, stages, bottleneck=True),
+            "kaiming_conv",
+        )
+        for depth, stages in ((50, (3, 4, 6, 3)), (101, (3, 4, 23, 3)), (152, (3, 8, 36, 3)))
+    },
+    "resnext50_32x4d": Preset(
+        "ResNeXt-50 32x4d, bottleneck blocks [3, 4, 6, 3] with 32 groups of width 4, "
+        "3x224x224, 1000 classes",
+        resnet(50, (3, 4, 6, 3), bottleneck=True, groups=32, width_per_group=4),
+        "kaiming_conv",
     ),
 }
 DEFAULT_PRESET = "tiny"
