@@ -11,10 +11,10 @@ from conftest import import_file
 from torchscaffold.check import check_model
 from torchscaffold.model_gen import STYLES, ModelRequest, render_model
 from torchscaffold.shapes import ResolvedModel, resolve
-from torchscaffold.spec.expr import parse
-from torchscaffold.spec.ir import Block, Model
+from torchscaffold.spec.ir import Model
 from torchscaffold.spec.options import finalize
 from torchscaffold.spec.presets.build import B, G, L, O, T, model
+from torchscaffold.spec.presets.mobilenet import INVERTED_RESIDUAL
 
 VARIANTS = [(s, False) for s in STYLES] + [("sequential", True)]
 VARIANT_IDS = [f"{s}{'-numbered' if n else ''}" for s, n in VARIANTS]
@@ -26,31 +26,9 @@ def _render(description: Model, style: str, numbered: bool) -> tuple[str, Resolv
     return render_model(resolved, req, path=Path("net.py")), resolved
 
 
-# MobileNetV2's inverted residual, small: the expansion exists only where expand_ratio != 1, the
-# shortcut only where the shapes match.
-INVERTED_RESIDUAL = Block(
-    name="InvertedResidual",
-    params=(("out_channels", 8), ("stride", 1), ("expand_ratio", 1)),
-    lets=(
-        ("hidden", parse("in_channels * expand_ratio", "let hidden")),
-        ("expand", parse("expand_ratio != 1", "let expand")),
-        ("use_res", parse("stride == 1 and in_channels == out_channels", "let use_res")),
-    ),
-    steps=(
-        L("Conv2d", "expand_conv", out_channels="hidden", kernel_size=1, bias=False, when="expand"),
-        L("BatchNorm2d", "expand_bn", when="expand"),
-        L("ReLU6", "expand_relu", inplace=True, when="expand"),
-        L("Conv2d", "dw", out_channels="hidden", kernel_size=3, stride="stride", padding=1),
-        L("BatchNorm2d", "dw_bn"),
-        L("ReLU6", "dw_relu", inplace=True),
-        L("Conv2d", "project", out_channels="out_channels", kernel_size=1),
-        O("add", inputs=("project", "x"), when="use_res", otherwise="project"),
-    ),
-)
-
-
 def _expanding() -> Model:
-    """Inverted residuals: the first block has no expansion; a stage inside a group."""
+    """MobileNetV2's inverted residuals, small: the expansion exists only where expand_ratio
+    != 1 (the first block has none), the shortcut only where the shapes match."""
     return model(
         "Net",
         (8, 8, 8),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from torchscaffold.errors import unknown
 from torchscaffold.spec.ir import Model
+from torchscaffold.spec.presets.mobilenet import mobilenet_v2
 from torchscaffold.spec.presets.resnet import resnet
 from torchscaffold.spec.presets.small import cnn, mlp, tiny
 from torchscaffold.spec.presets.vgg import VGG_CONFIGS, vgg
@@ -68,6 +69,11 @@ PRESETS: dict[str, Preset] = {
         "3x224x224, 1000 classes",
         resnet(50, (3, 4, 6, 3), bottleneck=True, groups=32, width_per_group=4),
         "kaiming_conv",
+    ),
+    "mobilenet_v2": Preset(
+        "MobileNetV2 (width 1.0), inverted residuals with ReLU6, 3x224x224, 1000 classes",
+        mobilenet_v2,
+        "kaiming",
     ),
 }
 DEFAULT_PRESET = "tiny"
