@@ -16,6 +16,7 @@ from torchscaffold.spec.presets.mobilenet import mobilenet_v2
 from torchscaffold.spec.presets.resnet import resnet
 from torchscaffold.spec.presets.small import cnn, mlp, tiny
 from torchscaffold.spec.presets.vgg import VGG_CONFIGS, vgg
+from torchscaffold.spec.presets.vit import vit
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,12 @@ PRESETS: dict[str, Preset] = {
         "MobileNetV2 (width 1.0), inverted residuals with ReLU6, 3x224x224, 1000 classes",
         mobilenet_v2,
         "kaiming",
+    ),
+    "vit_b_16": Preset(
+        "ViT-B/16: 16x16 patches, 12 encoder blocks of width 768, 3x224x224 (image_size), "
+        "1000 classes",
+        vit("B", 16, 12, 12, 768, 3072),
+        "vit",
     ),
 }
 DEFAULT_PRESET = "tiny"
