@@ -1,6 +1,10 @@
 """torchvision's ResNets (He et al., 2015): basic-block ResNet-18/34, and the bottleneck
 ResNet-50/101/152 and ResNeXt (Xie et al., 2016) with the stride on the 3x3 convolution
-("ResNet v1.5", as torchvision builds them)."""
+("ResNet v1.5", as torchvision builds them).
+
+Init: ``kaiming_conv``, as torchvision's ResNet constructor: conv kaiming_normal_(mode="fan_out",
+nonlinearity="relu"), batch norms 1/0, the classifier Linear at PyTorch's default.
+"""
 
 from __future__ import annotations
 
