@@ -649,11 +649,12 @@ class _ClassScope:
                 f"{self.where}: {what} would depend on a size known only at run time (the batch "
                 "or a variable length); give it explicitly"
             )
+        numbers = {input_symbol(name, axis): size for name, axis, size in self.placeholders}
         expr = substitute(
             value.expr,
             lambda leaf: (
-                Lit(value.value)
-                if isinstance(leaf, Name) and leaf.name.startswith("@in:")
+                Lit(numbers[leaf.name])  # each placeholder its own number, not the whole dim's
+                if isinstance(leaf, Name) and leaf.name in numbers
                 else None
             ),
         )
