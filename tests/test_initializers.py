@@ -75,6 +75,8 @@ def _model(torch, big: bool = True):
 
 
 CONV_LINEAR = ("conv", "conv_no_bias", "conv1d", "deconv", "fc", "fc_no_bias", "big_conv", "big_fc")
+# Schemes whose linear biases are drawn (PyTorch's default; ViT's normal(std=1e-6)), not zero.
+DRAWN_LINEAR_BIAS = {"default", "kaiming_conv", "vit"}
 NORMS = ("bn", "bn_plain", "ln", "ln_plain", "ln_no_bias", "gn", "gn_plain", "instance_norm")
 
 
@@ -91,7 +93,10 @@ def test_every_scheme_keeps_its_promises(inits, torch, scheme: str) -> None:
     for name in CONV_LINEAR:
         layer = getattr(model, name)
         assert torch.isfinite(layer.weight).all() and not torch.any(layer.weight == FILLER), name
-        if layer.bias is not None and scheme != "default":
+        drawn = scheme == "default" or (
+            scheme in DRAWN_LINEAR_BIAS and isinstance(layer, torch.nn.Linear)
+        )
+        if layer.bias is not None and not drawn:
             assert torch.all(layer.bias == 0), name
     for layer in (model.embedding, model.bag):
         assert torch.all(layer.weight[layer.padding_idx] == 0)
@@ -114,6 +119,43 @@ def test_kaiming_matches_torchvision(inits, torch) -> None:
     assert _std(model.big_conv.weight) == pytest.approx(math.sqrt(2 / fan_out), rel=0.03)
     assert abs(model.big_conv.weight.mean().item()) < 1e-3
     assert _std(model.big_fc.weight) == pytest.approx(0.01, rel=0.03)
+
+
+def test_kaiming_conv_leaves_linear_layers_at_pytorchs_default(inits, torch) -> None:
+    model = inits.initialize(_model(torch), "kaiming_conv")
+    fan_out = 128 * 3 * 3
+    assert _std(model.big_conv.weight) == pytest.approx(math.sqrt(2 / fan_out), rel=0.03)
+    assert not model.big_conv.bias.any()
+    bound = 1 / math.sqrt(256)  # nn.Linear's own: kaiming_uniform_(a=sqrt(5)), bias alike
+    assert model.big_fc.weight.abs().max().item() <= bound
+    assert _std(model.big_fc.weight) == pytest.approx(bound / math.sqrt(3), rel=0.03)
+    assert 0 < model.big_fc.bias.abs().max().item() <= bound
+
+
+def test_vit_matches_torchvision(inits, torch) -> None:
+    """torchvision's VisionTransformer: the patch conv trunc_normal_(std=sqrt(1/fan_in)), its
+    MLP's linears xavier_uniform_ with biases normal_(std=1e-6), the head (the last linear)
+    zero, and nn.MultiheadAttention's projections as the attention layer made them."""
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(3, 256, 16, stride=16),
+        nn.MultiheadAttention(256, 4, batch_first=True),
+        nn.Linear(256, 1024),
+        nn.Linear(1024, 10),
+    )
+    attention = model[1]
+    with torch.no_grad():
+        attention.out_proj.weight.fill_(FILLER)
+    inits.initialize(model, "vit")
+    conv, mlp, head = model[0], model[2], model[3]
+    assert _std(conv.weight) == pytest.approx(math.sqrt(1 / (3 * 16 * 16)), rel=0.03)
+    assert not conv.bias.any()
+    bound = math.sqrt(6 / (256 + 1024))
+    assert mlp.weight.abs().max().item() <= bound
+    assert _std(mlp.weight) == pytest.approx(bound / math.sqrt(3), rel=0.03)
+    assert 0 < _std(mlp.bias) < 2e-6
+    assert not head.weight.any() and not head.bias.any()
+    assert torch.all(attention.out_proj.weight == FILLER)
 
 
 def test_kaiming_uniform_bound_and_std(inits, torch) -> None:
@@ -180,7 +222,9 @@ def test_zero_init_residual_uses_residual_norm(inits, torch) -> None:
         assert torch.all(block.bn1.weight == 1)
     inits.INITIALIZERS.get("kaiming")(model)  # off by default
     assert torch.all(model[0].bn2.weight == 1)
-    with pytest.raises(TypeError, match="zero_init_residual"):  # only kaiming takes it
+    inits.initialize(model, "kaiming_conv", zero_init_residual=True)  # torchvision's ResNet's
+    assert torch.all(model[0].bn2.weight == 0) and torch.all(model[0].bn1.weight == 1)
+    with pytest.raises(TypeError, match="zero_init_residual"):  # only the kaimings take it
         inits.initialize(model, "xavier", zero_init_residual=True)
 
 

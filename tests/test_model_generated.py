@@ -19,6 +19,15 @@ VARIANTS = [(s, False) for s in STYLES] + [("sequential", True)]
 VARIANT_IDS = [f"{s}{'-numbered' if n else ''}" for s, n in VARIANTS]
 # Small inputs keep the real runs fast; the shapes still pass through every layer.
 REAL_SIZES = {"tiny": None, "mlp": None, "cnn": None, "resnet18": "64", "resnet34": "64"}
+# The presets proven one network in every style, each with its input size and, where the input
+# size or the width is a constructor argument (ViT's position embedding), a small build: the
+# code is the same at any size. The bottleneck ResNets and ResNeXt share resnet50's block.
+SAME_NETWORK = {
+    **{preset: (REAL_SIZES[preset], {}) for preset in ("tiny", "mlp", "cnn", "resnet18")},
+    "resnet50": ("64", {}),
+    "mobilenet_v2": ("64", {}),
+    "vit_b_16": (None, {"image_size": 32, "hidden_dim": 64, "mlp_dim": 128, "num_heads": 4}),
+}
 
 
 def _generate(out: Path, preset: str, style: str, numbered: bool, size: str | None = None):
@@ -66,10 +75,13 @@ def test_forward_backward_on_meta(generated, torch, preset, style, numbered):
     assert sum(p.numel() for p in model.parameters()) == resolved.total_params
 
 
-def _real(tmp_path, torch, preset, style, numbered, size):
+def _real(tmp_path, torch, preset, style, numbered, size, **kwargs):
     path, resolved = _generate(tmp_path, preset, style, numbered, size)
-    model = import_file(path).Net()
-    x = torch.randn(2, *resolved.input_shape)
+    model = import_file(path).Net(**kwargs)
+    shape = resolved.input_shape
+    if "image_size" in kwargs:
+        shape = (shape[0], kwargs["image_size"], kwargs["image_size"])
+    x = torch.randn(2, *shape)
     return model, x, resolved
 
 
@@ -93,12 +105,12 @@ def test_one_vgg_runs_for_real(tmp_path, torch):
     assert sum(p.numel() for p in model.parameters()) == resolved.total_params == 132_863_336
 
 
-@pytest.mark.parametrize("preset", ["tiny", "mlp", "cnn", "resnet18"])
+@pytest.mark.parametrize("preset", list(SAME_NETWORK))
 def test_all_styles_are_the_same_network(tmp_path, torch, preset):
-    size = REAL_SIZES[preset]
+    size, kwargs = SAME_NETWORK[preset]
     models = []
     for style, numbered in VARIANTS:
-        model, x, _ = _real(tmp_path, torch, preset, style, numbered, size)
+        model, x, _ = _real(tmp_path, torch, preset, style, numbered, size, **kwargs)
         models.append(model.eval())
     reference = models[0]
     ref_params = list(reference.parameters())
@@ -127,6 +139,12 @@ def test_published_parameter_counts(generated):
         "vgg19": 143_667_240,
         "resnet18": 11_689_512,
         "resnet34": 21_797_672,
+        "resnet50": 25_557_032,
+        "resnet101": 44_549_160,
+        "resnet152": 60_192_808,
+        "resnext50_32x4d": 25_028_904,
+        "mobilenet_v2": 3_504_872,
+        "vit_b_16": 86_567_656,
     }
     for preset, count in expected.items():
         assert generated[(preset, "explicit", False)][1].total_params == count

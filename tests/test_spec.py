@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT, import_file
+from torchscaffold.check import check_model
 from torchscaffold.errors import TorchgenError
 from torchscaffold.generate.model import ModelRequest, plan_model
 from torchscaffold.spec.loader import parse_spec
@@ -140,3 +141,18 @@ def test_user_text_cannot_escape_into_code(tmp_path, torch):
     bad = BASE + '[[layers]]\ntype = "BatchNorm2d"\neps = inf\n'
     with pytest.raises(TorchgenError, match="eps must be a positive number"):
         parse_spec(_spec(bad), "Net")
+
+
+def test_a_block_that_flattens_its_spatial_sizes(tmp_path, torch):
+    """Each spatial size of a block's input is its own number in the constructor (the fuzzer
+    found LayerNorm(in_channels * 2 * 2) for a 1 x 2 input: each was the whole dim)."""
+    spec = tmp_path / "flat.toml"
+    spec.write_text(
+        "[model]\ninput = [3, 2, 5]\n"
+        '[[layers]]\nblock = "Unit"\n'
+        '[blocks.Unit]\nlayers = [{ type = "Flatten" }, { type = "LayerNorm" }]\n'
+    )
+    plan, resolved = plan_model(ModelRequest("Spec", spec=spec), tmp_path / "m.py")
+    source = plan.files[0].content
+    assert "nn.LayerNorm(in_channels * 2 * 5)" in source
+    assert check_model(source, resolved).startswith("check: ok")

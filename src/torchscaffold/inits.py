@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from torchscaffold.errors import unknown
 
-# Name -> one-line help. Every scheme sets norm layers to weight 1 / bias 0, zeroes biases and an
-# Embedding's padding_idx row, and skips parameters on the meta device.
+# Name -> one-line help. Every scheme sets norm layers to weight 1 / bias 0, zeroes conv biases and
+# an Embedding's padding_idx row, and skips parameters on the meta device; linear biases are zero
+# unless the help says otherwise.
 SCHEMES: dict[str, str] = {
     "kaiming_uniform": "conv and linear weights kaiming_uniform_ (ReLU gain), biases zero",
-    "kaiming": "torchvision ResNet/VGG: conv kaiming_normal_ (fan_out, ReLU), linear "
+    "kaiming": "torchvision VGG and MobileNetV2: conv kaiming_normal_ (fan_out, ReLU), linear "
     "normal_(std=0.01), biases zero; optional zero-init of residual branches",
+    "kaiming_conv": "torchvision ResNet: conv kaiming_normal_ (fan_out, ReLU), linear layers "
+    "PyTorch's default (their reset_parameters); optional zero-init of residual branches",
     "xavier": "conv and linear weights xavier_uniform_, biases zero",
     "trunc_normal": "ViT style: conv, linear and embedding weights trunc_normal_ (std 0.02, "
     "cut at +-2 std), biases zero",
     "orthogonal": "conv and linear weights orthogonal_, biases zero",
+    "vit": "torchvision ViT: conv trunc_normal_ (std sqrt(1/fan_in)), linear xavier_uniform_ "
+    "with biases normal_(std=1e-6), the last linear (the head) zero, attention's own init",
     "default": "re-run every layer's own reset_parameters() (PyTorch's defaults)",
 }
 

@@ -274,7 +274,8 @@ OPS: dict[str, OpType] = {
         ),
         OpType(
             name="expand",
-            help="x.expand(sizes): repeat dimensions of size 1 without copying (-1 keeps one)",
+            help="x.expand(sizes): repeat dimensions of size 1 without copying (-1 keeps one); "
+            "sizes [\"x.size(0)\", -1, -1] expand a class token to x's batch",
             args=(Arg("sizes", "shape"),),
             rule=_expand,
             code="{0}.expand({sizes*})",

@@ -204,7 +204,8 @@ def _statement(step: RStep, variables: _Variables, cls: RClass) -> Statement:
         target = variables.assign(step, position)
         return Statement("op", _unpacked(step, target), inputs, step, code=rhs, branch=branch)
     functional = ""
-    if step.functional and isinstance(step.entry, LayerType):
+    if step.functional and isinstance(step.entry, LayerType) and step.when is None:
+        # A conditional one is a module (nn.Identity where absent), as entries() declares it.
         functional = code.functional(step, inputs, names)
     target = variables.assign(step, position)
     return Statement(
@@ -225,7 +226,14 @@ def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> 
     first reads the input, every one writes the target."""
     key = value_of(step.name)
     if step.kind == "group":
-        parts = [(f"{key}_{m.name}", m) for m in step.members]
+        # A repeated block inside a group is its blocks, one by one, as entries() declares them.
+        parts = [
+            (f"{key}_{m.name}{suffix}", m)
+            for m in step.members
+            for suffix in (
+                [f"_{i}" for i in range(m.repeat)] if m.kind == "block" and m.repeat > 1 else [""]
+            )
+        ]
     elif step.kind == "block" and step.repeat > 1:
         parts = [(f"{key}_{i}", step) for i in range(step.repeat)]
     else:
@@ -234,7 +242,7 @@ def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> 
     for k, (key, member) in enumerate(parts):
         var = inputs[0] if k == 0 else target
         functional = ""
-        if member.kind == "layer" and member.functional:
+        if member.kind == "layer" and member.functional and member.when is None:
             functional = code.functional(member, [var], names)
         out.append(Statement("module", target, [var], member, code=functional, key=key))
     return out

@@ -418,8 +418,17 @@ class _ClassScope:
         if step.when is not None:
             rstep = replace(rstep, when=Name(step.when), otherwise=step.otherwise or w.inputs[0])
             if not enabled:
-                outs = [fallback or ins[0]] * len(w.outputs)
+                absent = fallback or ins[0]
+                # Where the step would give the same numbers, its value keeps the terms it has
+                # where present (``hidden``, not ``in_channels``), so that the code after it
+                # comes out the same in every instance.
+                outs = [_as_present(absent, present) for present in outs] + [absent] * (
+                    len(w.outputs) - len(outs)
+                )
                 self.aliases.update({o: step.otherwise or w.inputs[0] for o in w.outputs})
+                # Absent, it writes nothing: its in-place flag is the present instances' to set.
+                position = len(self.steps)
+                self.inplace_steps = [(p, v) for p, v in self.inplace_steps if p != position]
                 rstep = replace(rstep, params=0, out_shapes=tuple(v.sample for v in outs))
         return rstep, outs
 
@@ -675,11 +684,12 @@ class _ClassScope:
                 f"{self.where}: {what} would depend on a size known only at run time (the batch "
                 "or a variable length); give it explicitly"
             )
+        numbers = {input_symbol(name, axis): size for name, axis, size in self.placeholders}
         expr = substitute(
             value.expr,
             lambda leaf: (
-                Lit(value.value)
-                if isinstance(leaf, Name) and leaf.name.startswith("@in:")
+                Lit(numbers[leaf.name])  # each placeholder its own number, not the whole dim's
+                if isinstance(leaf, Name) and leaf.name in numbers
                 else None
             ),
         )
@@ -707,7 +717,7 @@ class _ClassScope:
         if op.has("functional"):
             return self._functional(op, step, w, ins, where)
         valid = {a.name: a for a in op.args}
-        first = ins[0].dims if ins else ()
+        first = ins[0].dims if ins else ()  # what size(i) reads
         args: dict[str, Any] = {}
         for key, raw in step.args:
             if key not in valid:
@@ -1071,6 +1081,15 @@ def _reads(args: Iterable[tuple[str, Any]]) -> set[str]:
             if isinstance(item, Expr):
                 out |= item.values()
     return out
+
+
+def _as_present(absent: Val, present: Val) -> Val:
+    """The value of a step that is absent here (its ``otherwise``), in the terms the step
+    gives it where present, if those are the same numbers; else the ``otherwise`` value."""
+    same = present.dtype == absent.dtype and [d.value for d in present.dims] == [
+        d.value for d in absent.dims
+    ]
+    return present if same else absent
 
 
 def _lookup(leaf: Expr, mapping: dict[str, Expr]) -> Expr | None:

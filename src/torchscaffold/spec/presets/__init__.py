@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from torchscaffold.errors import unknown
 from torchscaffold.spec.ir import Model
+from torchscaffold.spec.presets.mobilenet import mobilenet_v2
 from torchscaffold.spec.presets.resnet import resnet
 from torchscaffold.spec.presets.small import cnn, mlp, tiny
 from torchscaffold.spec.presets.vgg import VGG_CONFIGS, vgg
+from torchscaffold.spec.presets.vit import vit
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,8 @@ class Preset:
     help: str
     build: Callable[[str], Model]
     # The weight init its reference uses (an inits.SCHEMES name), or None for PyTorch's own
-    # layer defaults: torchvision's kaiming for its CNNs, nothing special for an MLP or LeNet.
+    # layer defaults: what torchvision's constructor does for its models (kaiming for VGG and
+    # MobileNetV2, kaiming_conv for ResNet, vit for ViT), nothing special for an MLP or LeNet.
     init: str | None = None
 
     def describe(self) -> str:
@@ -46,12 +49,38 @@ PRESETS: dict[str, Preset] = {
     "resnet18": Preset(
         "ResNet-18, basic blocks [2, 2, 2, 2], 3x224x224, 1000 classes",
         resnet(18, (2, 2, 2, 2)),
-        "kaiming",
+        "kaiming_conv",
     ),
     "resnet34": Preset(
         "ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes",
         resnet(34, (3, 4, 6, 3)),
+        "kaiming_conv",
+    ),
+    **{
+        f"resnet{depth}": Preset(
+            f"ResNet-{depth}, bottleneck blocks {list(stages)} (stride on the 3x3, v1.5), "
+            "3x224x224, 1000 classes",
+            resnet(depth, stages, bottleneck=True),
+            "kaiming_conv",
+        )
+        for depth, stages in ((50, (3, 4, 6, 3)), (101, (3, 4, 23, 3)), (152, (3, 8, 36, 3)))
+    },
+    "resnext50_32x4d": Preset(
+        "ResNeXt-50 32x4d, bottleneck blocks [3, 4, 6, 3] with 32 groups of width 4, "
+        "3x224x224, 1000 classes",
+        resnet(50, (3, 4, 6, 3), bottleneck=True, groups=32, width_per_group=4),
+        "kaiming_conv",
+    ),
+    "mobilenet_v2": Preset(
+        "MobileNetV2 (width 1.0), inverted residuals with ReLU6, 3x224x224, 1000 classes",
+        mobilenet_v2,
         "kaiming",
+    ),
+    "vit_b_16": Preset(
+        "ViT-B/16: 16x16 patches, 12 encoder blocks of width 768, 3x224x224 (image_size), "
+        "1000 classes",
+        vit("B", 16, 12, 12, 768, 3072),
+        "vit",
     ),
 }
 DEFAULT_PRESET = "tiny"

@@ -2,7 +2,8 @@
 
 ``L("Conv2d", "conv1", out_channels=64, kernel_size=7)`` is the TOML step
 ``{ type = "Conv2d", name = "conv1", out_channels = 64, kernel_size = 7 }``; a string where a
-size goes is an expression of the class's parameters, as in TOML.
+size goes is an expression of the class's parameters, as in TOML. ``T("class_token", (1, 1,
+"hidden_dim"))`` is a learned tensor, ``[model] tensors`` / ``[blocks.X] tensors`` in TOML.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from torchscaffold import catalog
 from torchscaffold.spec import expr
-from torchscaffold.spec.ir import Block, Input, Model, Step
+from torchscaffold.spec.ir import Block, Input, Model, Step, Tensor
 
 
 def _wiring(inputs: Any, outputs: Any, when: str | None, otherwise: str | None) -> dict[str, Any]:
@@ -105,6 +106,13 @@ def _args(entry: catalog.LayerType | catalog.OpType, args: dict) -> tuple:
     return tuple(out)
 
 
+def T(name: str, shape: tuple, init: str = "zeros", **options: Any) -> Tensor:
+    """A learned tensor (or, ``buffer=True``, a buffer); a string in ``shape`` is an expression
+    of the parameters."""
+    sizes = tuple(expr.parse(s, f"tensor {name}") if isinstance(s, str) else s for s in shape)
+    return Tensor(name, sizes, init, **options)
+
+
 def _block_args(args: dict) -> tuple:
     return tuple((k, expr.parse(v, k) if isinstance(v, str) else v) for k, v in args.items())
 
@@ -116,9 +124,10 @@ def model(
     *,
     blocks: tuple[Block, ...] = (),
     params: tuple = (),
+    tensors: tuple[Tensor, ...] = (),
     doc: str = "",
     dtype: str = "",
 ) -> Model:
     """A one-input model (the common case) from its forward's steps."""
-    main = Block(name=name, steps=steps, params=params, doc=doc)
+    main = Block(name=name, steps=steps, params=params, tensors=tensors, doc=doc)
     return Model(name=name, inputs=(Input("x", input, dtype),), main=main, blocks=blocks, doc=doc)

@@ -1,4 +1,8 @@
-"""torchvision's VGG networks (Simonyan & Zisserman, 2014), without batch norm."""
+"""torchvision's VGG networks (Simonyan & Zisserman, 2014), without batch norm.
+
+Init: ``kaiming``, as torchvision's VGG constructor: conv kaiming_normal_(mode="fan_out",
+nonlinearity="relu") with zero biases, linear normal(0, 0.01) with zero biases.
+"""
 
 from __future__ import annotations
 
