@@ -753,7 +753,10 @@ class _ClassScope:
         assert entry is not None
         args, values = self._layer_args(entry, step.args, ins, where)
         outs, _ = self._apply_layer(entry, values, args, ins, where)
-        rendered = tuple(self._render_args(entry.args, args, values))
+        # Written as a call in forward: the parameters it reads are stored on self.
+        rendered = tuple(
+            (k, self._forward_value(v)) for k, v in self._render_args(entry.args, args, values)
+        )
         self._track_aliases(entry, w)
         if entry.inplace and values.get("inplace"):
             self.inplace_steps.append((len(self.steps), w.inputs[0]))

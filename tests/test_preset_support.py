@@ -1,0 +1,72 @@
+"""What the graph presets (unet, gpt2, the token classifiers) needed from the shared code, each
+checked on a small description of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import import_file
+from torchscaffold.errors import TorchgenError
+from torchscaffold.model_gen import STYLES, ModelRequest, plan_model
+
+PARAMETRIC = """
+[model]
+input = [16]
+params = { p_drop = 0.5, use_bias = false }
+[[model.layers]]
+type = "Linear"
+out_features = 32
+bias = "use_bias"
+[[model.layers]]
+type = "Dropout"
+p = "p_drop"
+[[model.layers]]
+op = "dropout"
+p = "p_drop"
+[[model.layers]]
+type = "Linear"
+out_features = 4
+"""
+
+
+def _generate(tmp_path, text: str, style: str = "explicit", name: str = "m"):
+    spec = tmp_path / f"{name}.toml"
+    spec.write_text(text)
+    plan, resolved = plan_model(
+        ModelRequest("Net", style=style, spec=spec), tmp_path / f"{name}.py"
+    )
+    plan.apply()
+    return import_file(plan.files[0].path), resolved, plan.files[0].content
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_probabilities_and_flags_may_be_parameters(tmp_path, torch, style):
+    module, resolved, source = _generate(tmp_path, PARAMETRIC, style)
+    assert resolved.total_params == 16 * 32 + 32 * 4 + 4  # the first linear has no bias
+    assert "bias=use_bias" in source and "p_drop" in source
+    x = torch.ones(64, 16)
+    model = module.Net()
+    assert model.fc1.bias is None if style == "explicit" else True
+    assert sum(p.numel() for p in model.parameters()) == resolved.total_params
+    assert sum(p.numel() for p in module.Net(use_bias=True).parameters()) == 676
+    # Both dropouts read the parameter, in forward as well as in a module.
+    hidden = model(x)  # train mode: p = 0.5 twice
+    plain = module.Net(p_drop=0.0)
+    with torch.no_grad():
+        for src, dst in zip(model.parameters(), plain.parameters(), strict=True):
+            dst.copy_(src)
+        assert not torch.equal(hidden, plain(x))
+        assert torch.equal(model.eval()(x), plain(x))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("p_drop = 1.5, use_bias = false", "p must be a probability between 0 and 1, got 1.5"),
+        ("p_dorp = 0.5, use_bias = false", "'p_drop' is not a parameter here (did you mean"),
+    ],
+)
+def test_parameter_values_are_still_checked(tmp_path, params, message):
+    text = PARAMETRIC.replace("p_drop = 0.5, use_bias = false", params)
+    with pytest.raises(TorchgenError, match=message.replace("(", r"\(")):
+        _generate(tmp_path, text)
