@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import import_file
+from conftest import import_file, run_cli
 from torchscaffold.errors import TorchgenError
 from torchscaffold.model_gen import STYLES, ModelRequest, plan_model
 
@@ -70,3 +70,42 @@ def test_parameter_values_are_still_checked(tmp_path, params, message):
     text = PARAMETRIC.replace("p_drop = 0.5, use_bias = false", params)
     with pytest.raises(TorchgenError, match=message.replace("(", r"\(")):
         _generate(tmp_path, text)
+
+
+ATTENTION = """
+[model]
+input = ["seq", 8]
+lengths = { seq = 6 }
+params = { p = 0.5 }
+[[model.layers]]
+type = "Linear"
+name = "proj"
+out_features = 8
+[[model.layers]]
+op = "dropout"
+p = "p"
+out = "h"
+[[model.layers]]
+op = "scaled_dot_product_attention"
+in = ["h", "h", "h"]
+is_causal = true
+dropout_p = "p"
+"""
+
+
+def test_dropout_in_forward_applies_only_while_training(tmp_path, torch):
+    module, _, source = _generate(tmp_path, ATTENTION)
+    assert "dropout_p=self.p if self.training else 0.0" in source
+    model = module.Net()
+    x = torch.randn(2, 6, 8)
+    with torch.no_grad():
+        train = model(x)
+        evaluated = model.eval()(x)
+        off = module.Net(p=0.0)
+        off.load_state_dict(model.state_dict())
+        assert torch.equal(off.eval()(x), evaluated)
+        assert not torch.equal(train, evaluated)
+    # --check compares with the independent evaluation in eval mode, where both are off.
+    spec = tmp_path / "m.toml"
+    result = run_cli("model", "Net", "--spec", str(spec), "--check", "--stdout", cwd=tmp_path)
+    assert result.exit_code == 0 and "check: ok" in result.output

@@ -89,7 +89,7 @@ class _Class(nn.Module):
             if not present:
                 result: Any = [values[step.otherwise or step.inputs[0]]] * len(step.outputs)
             elif step.kind == "op":
-                result = _op(step, args, self.env)
+                result = _op(step, args, self.env, self.training)
             else:
                 module = self._part(step.name)
                 if step.kind == "layer":
@@ -134,16 +134,19 @@ def _flatten(result: Any) -> list[Any]:
 
 
 # ---------------------------------------------------------------------------------- ops
-def _op(step: RStep, args: list[torch.Tensor], env: Env) -> list[Any]:
+def _op(step: RStep, args: list[torch.Tensor], env: Env, training: bool) -> list[Any]:
     entry = step.entry
     if isinstance(entry, LayerType):  # a functional layer: the module does the same
-        return [_layer(step, env)(*args)]
+        return [_layer(step, env).train(training)(*args)]
     assert isinstance(entry, OpType)
     x = args[0] if args else None
     given = {
         k: _value(v, env, (lambda i: x.size(i)) if x is not None else None) for k, v in step.args
     }
     a = {arg.name: given.get(arg.name, arg.default) for arg in entry.args}
+    for arg in entry.args:
+        if arg.while_training and not training:
+            a[arg.name] = 0.0
     out = OPS[entry.name](args, a)
     return list(out) if isinstance(out, (tuple, list)) else [out]
 

@@ -309,7 +309,10 @@ OPS: dict[str, OpType] = {
         OpType(
             name="scaled_dot_product_attention",
             help="F.scaled_dot_product_attention(q, k, v[, mask], is_causal=...)",
-            args=(Arg("is_causal", "bool", False), Arg("dropout_p", "prob", 0.0)),
+            args=(
+                Arg("is_causal", "bool", False),
+                Arg("dropout_p", "prob", 0.0, while_training=True),
+            ),
             rule=_sdpa,
             code="F.scaled_dot_product_attention({inputs}, {args})",
             inputs=(3, 4),

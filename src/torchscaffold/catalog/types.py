@@ -100,6 +100,9 @@ class Arg:
     choices: tuple[str, ...] = ()
     always: bool = False  # render even when equal to the default (the functional default differs)
     keyword: bool = False  # render a required argument as keyword=value
+    # A probability that applies only while training (an attention dropout): forward writes
+    # ``p if self.training else 0.0``.
+    while_training: bool = False
 
     @property
     def required(self) -> bool:
