@@ -109,3 +109,24 @@ def test_dropout_in_forward_applies_only_while_training(tmp_path, torch):
     spec = tmp_path / "m.toml"
     result = run_cli("model", "Net", "--spec", str(spec), "--check", "--stdout", cwd=tmp_path)
     assert result.exit_code == 0 and "check: ok" in result.output
+
+
+def test_a_made_size_is_not_borrowed_from_an_input_as_large(tmp_path, torch):
+    text = (
+        '[model]\ninput = [64]\n[[model.layers]]\ntype = "Linear"\nout_features = 64\n'
+        '[[model.layers]]\ntype = "Linear"\nout_features = 10\n'
+    )
+    module, _, source = _generate(tmp_path, text)
+    assert "nn.Linear(64, 10)" in source
+    assert module.Net(in_features=32)(torch.randn(2, 32)).shape == (2, 10)
+
+
+def test_a_recurrent_layer_gives_hidden_size_features(tmp_path, torch):
+    text = (
+        '[model]\ninput = ["seq", 16]\nlengths = { seq = 4 }\nparams = { hidden = 16 }\n'
+        '[[model.layers]]\ntype = "LSTM"\nhidden_size = "hidden"\nbatch_first = true\n'
+        'out = "y"\n[[model.layers]]\ntype = "Linear"\nout_features = 3\n'
+    )
+    module, _, source = _generate(tmp_path, text)
+    assert "nn.Linear(hidden, 3)" in source  # not the input's 16, as large by default
+    assert module.Net(hidden=8)(torch.randn(2, 5, 16)).shape == (2, 5, 3)

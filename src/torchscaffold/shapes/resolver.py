@@ -1110,6 +1110,11 @@ def _out_dims(
         arg = args[entry.out_arg]
         if isinstance(arg, Dim) and arg.value == out[idx].value:
             out[idx] = arg
+        elif not out[idx].varying:
+            # The layer makes this dimension: an input size that happens to be as large is
+            # not its expression (Linear(in_features, 64) on 64 features gives 64, not
+            # in_features).
+            out[idx] = Dim.literal(out[idx].value)
     return tuple(out)
 
 
