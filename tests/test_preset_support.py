@@ -130,3 +130,44 @@ def test_a_recurrent_layer_gives_hidden_size_features(tmp_path, torch):
     module, _, source = _generate(tmp_path, text)
     assert "nn.Linear(hidden, 3)" in source  # not the input's 16, as large by default
     assert module.Net(hidden=8)(torch.randn(2, 5, 16)).shape == (2, 5, 3)
+
+
+SEVERAL_INPUTS = """
+[model]
+input = [8]
+[[model.layers]]
+type = "Linear"
+out_features = 8
+out = "h"
+[[model.layers]]
+block = "Mix"
+name = "mix1"
+in = ["h", "x"]
+out = ["y1", "s1"]
+[[model.layers]]
+block = "Mix"
+name = "mix2"
+in = ["y1", "s1"]
+out = ["y2", "s2"]
+[[model.layers]]
+op = "add"
+in = ["y2", "s2"]
+[blocks.Mix]
+inputs = ["x", "skip"]
+outputs = ["z", "skip"]
+layers = [
+  { type = "Linear", name = "proj", out_features = 8, in = "x" },
+  { op = "add", in = ["proj", "skip"], out = "z" },
+]
+"""
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_check_runs_blocks_with_several_inputs_and_outputs(tmp_path, style):
+    spec = tmp_path / "mix.toml"
+    spec.write_text(SEVERAL_INPUTS)
+    result = run_cli(
+        "model", "Net", "--spec", str(spec), "--style", style, "--check", "--stdout", cwd=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert "the same outputs as an independent evaluation" in result.output

@@ -65,7 +65,7 @@ class _Class(nn.Module):
             return _layer(step, self.env)
         if step.kind in ("sequence", "group"):
             return nn.Sequential(*(self._module(m, classes) for m in step.members))
-        return nn.Sequential(*(self._instance(i, classes) for i in step.instances))
+        return _Chain(self._instance(i, classes) for i in step.instances)
 
     def _instance(self, i: RInstance, classes: dict[str, RClass]) -> nn.Module:
         cls = classes[i.block]
@@ -96,11 +96,23 @@ class _Class(nn.Module):
                     keywords = {k: values[v] if k in step.call_values else v for k, v in step.call}
                     result = _flatten(module(*args, **keywords))
                 else:
-                    result = [module(*args)]
+                    out = module(*args)
+                    result = list(out) if isinstance(out, tuple) else [out]
             for name, value in zip(step.outputs, result):
                 values[name] = value
         outs = tuple(values[o] for o in self.cls.outputs)
         return outs[0] if len(outs) == 1 else outs
+
+
+class _Chain(nn.ModuleList):
+    """A block step's instances: each one's outputs are the next one's inputs (a block may take
+    several, as a U-Net's up step takes x and skip)."""
+
+    def forward(self, *values: torch.Tensor) -> Any:
+        for block in self:
+            out = block(*values)
+            values = out if isinstance(out, tuple) else (out,)
+        return values[0] if len(values) == 1 else values
 
 
 def _layer(step: RStep, env: Env) -> nn.Module:
