@@ -171,3 +171,35 @@ def test_check_runs_blocks_with_several_inputs_and_outputs(tmp_path, style):
     )
     assert result.exit_code == 0, result.output
     assert "the same outputs as an independent evaluation" in result.output
+
+
+def test_logical_not_makes_a_padding_mask(tmp_path, torch):
+    text = """
+[model]
+inputs = { x = { shape = ["seq", 8] }, mask = { shape = ["seq"], dtype = "bool" } }
+lengths = { seq = 5 }
+[[model.layers]]
+op = "logical_not"
+in = "mask"
+out = "pad"
+[[model.layers]]
+type = "MultiheadAttention"
+in = "x"
+num_heads = 2
+batch_first = true
+call = { key_padding_mask = "pad" }
+out = "y"
+[[model.layers]]
+op = "masked_mean"
+in = ["y", "mask"]
+"""
+    module, resolved, source = _generate(tmp_path, text)
+    assert "pad = mask.logical_not()" in source
+    assert [i.dtype for i in resolved.inputs] == ["float32", "bool"]
+    model = module.Net().eval()
+    x, mask = torch.randn(2, 5, 8), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]).bool()
+    with torch.no_grad():
+        y = model(x, mask)
+        changed = x.clone()
+        changed[0, 3:] = 100.0  # what the mask hides never counts
+        assert torch.allclose(model(changed, mask), y, atol=1e-6)

@@ -198,6 +198,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "masked_mean": lambda xs, a: torch.sum(xs[0] * xs[1].unsqueeze(-1), dim=a["dim"])
     / torch.sum(xs[1], dim=a["dim"], keepdim=True),
     "float": lambda xs, a: xs[0].float(),
+    "logical_not": lambda xs, a: torch.logical_not(xs[0]),
 }
 
 

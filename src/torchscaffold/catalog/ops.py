@@ -333,6 +333,7 @@ OPS: dict[str, OpType] = {
             rule=_masked_mean,
             code="({0} * {1}.unsqueeze(-1)).sum({dim}) / {1}.sum({dim}, keepdim=True)",
             inputs=(2, 2),
+            dtype="float32",
         ),
         OpType(
             name="float",
@@ -340,6 +341,15 @@ OPS: dict[str, OpType] = {
             args=(),
             rule=_same,
             code="{0}.float()",
+            dtype="float32",
+        ),
+        OpType(
+            name="logical_not",
+            help="x.logical_not(): a mask inverted (a key padding mask from an attention mask)",
+            args=(),
+            rule=_same,
+            code="{0}.logical_not()",
+            dtype="bool",
         ),
     ]
 }

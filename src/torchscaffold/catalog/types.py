@@ -197,6 +197,7 @@ class OpType:
     roles: frozenset[str] = frozenset()
     needs_training: bool = False  # dropout: training=self.training
     integer_output: bool = False  # argmax, arange: an index tensor
+    dtype: str | None = None  # the output's dtype where it is not the input's (float, a mask)
 
     def has(self, role: str) -> bool:
         return role in self.roles

@@ -697,8 +697,7 @@ class _ClassScope:
                 f"(got {len(w.outputs)})"
             )
         dtype = "int64" if op.integer_output else (ins[0].dtype if ins else "float32")
-        if op.name in ("masked_mean", "float"):
-            dtype = "float32"
+        dtype = op.dtype or dtype
         outs = [Val(tuple(r), dtype) for r in results]
         self._track_aliases(op, w)
         return (
