@@ -19,6 +19,8 @@ SCHEMES: dict[str, str] = {
     "xavier": "conv and linear weights xavier_uniform_, biases zero",
     "trunc_normal": "ViT style: conv, linear and embedding weights trunc_normal_ (std 0.02, "
     "cut at +-2 std), biases zero",
+    "gpt2": "nanoGPT / GPT-2: conv, linear and embedding weights normal_(std=0.02), biases "
+    "zero; weights named c_proj (the residual projections) std 0.02 / sqrt(2 n_layer)",
     "orthogonal": "conv and linear weights orthogonal_, biases zero",
     "default": "re-run every layer's own reset_parameters() (PyTorch's defaults)",
 }

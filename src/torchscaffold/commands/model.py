@@ -37,7 +37,7 @@ from torchscaffold.commands import _parse
     "--init",
     "init",
     metavar="SCHEME",
-    help="Weight init: kaiming | xavier | trunc_normal | orthogonal | "
+    help="Weight init: kaiming | xavier | trunc_normal | orthogonal | gpt2 | "
     "default | kaiming_uniform.",
 )
 @click.option(
