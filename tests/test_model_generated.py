@@ -7,6 +7,7 @@ presets (and one VGG) also run on real tensors, and all styles are proven to be 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,37 @@ from torchscaffold.spec.presets import PRESETS
 VARIANTS = [(s, False) for s in STYLES] + [("sequential", True)]
 VARIANT_IDS = [f"{s}{'-numbered' if n else ''}" for s, n in VARIANTS]
 # Small inputs keep the real runs fast; the shapes still pass through every layer.
-REAL_SIZES = {"tiny": None, "mlp": None, "cnn": None, "resnet18": "64", "resnet34": "64"}
+REAL_SIZES = {
+    "tiny": None,
+    "mlp": None,
+    "cnn": None,
+    "resnet18": "64",
+    "resnet34": "64",
+    "unet": "16",
+}
+# Constructor arguments that shrink a model for the real runs: the same classes and code,
+# smaller numbers.
+SMALL_ARGS: dict[str, dict[str, int]] = {}
+# The presets whose forward is a graph (skips, several inputs, attention, a tied head).
+GRAPHS = ["unet"]
+SAME_NETWORK = ["tiny", "mlp", "cnn", "resnet18", *GRAPHS]
+
+
+def _inputs(torch, resolved, batch: int = 2, grad: bool = False) -> list:
+    """A batch for every input of the model (on the current default device): floats, token ids
+    below the smallest table they index, and an attention mask that pads the last sample."""
+    out = []
+    for i in resolved.inputs:
+        shape = (batch, *i.shape)
+        if i.dtype == "int64":
+            out.append(torch.randint(0, min(i.vocab or 2, 100), shape))
+        elif i.dtype == "bool":
+            mask = torch.ones(shape, dtype=torch.bool)
+            mask[-1, shape[1] // 2 :] = False
+            out.append(mask)
+        else:
+            out.append(torch.randn(shape, requires_grad=grad))
+    return out
 
 
 def _generate(out: Path, preset: str, style: str, numbered: bool, size: str | None = None):
@@ -58,8 +89,8 @@ def test_forward_backward_on_meta(generated, torch, preset, style, numbered):
     module = import_file(path)
     with torch.device("meta"):
         model = module.Net()
-        x = torch.randn(2, *resolved.input_shape, requires_grad=True)
-    y = model(x)
+        xs = _inputs(torch, resolved, grad=True)
+    y = model(*xs)
     assert tuple(y.shape) == (2, *resolved.output_shape)
     y.sum().backward()
     assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
@@ -68,16 +99,15 @@ def test_forward_backward_on_meta(generated, torch, preset, style, numbered):
 
 def _real(tmp_path, torch, preset, style, numbered, size):
     path, resolved = _generate(tmp_path, preset, style, numbered, size)
-    model = import_file(path).Net()
-    x = torch.randn(2, *resolved.input_shape)
-    return model, x, resolved
+    model = import_file(path).Net(**SMALL_ARGS.get(preset, {}))
+    return model, _inputs(torch, resolved), resolved
 
 
 @pytest.mark.parametrize("preset", list(REAL_SIZES))
 @pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=VARIANT_IDS)
 def test_forward_backward_real(tmp_path, torch, preset, style, numbered):
-    model, x, resolved = _real(tmp_path, torch, preset, style, numbered, REAL_SIZES[preset])
-    y = model(x)
+    model, xs, resolved = _real(tmp_path, torch, preset, style, numbered, REAL_SIZES[preset])
+    y = model(*xs)
     assert tuple(y.shape) == (2, *resolved.output_shape)
     assert torch.isfinite(y).all()
     y.square().mean().backward()
@@ -86,19 +116,19 @@ def test_forward_backward_real(tmp_path, torch, preset, style, numbered):
 
 
 def test_one_vgg_runs_for_real(tmp_path, torch):
-    model, x, resolved = _real(tmp_path, torch, "vgg11", "explicit", False, "32")
-    y = model(x)
+    model, xs, resolved = _real(tmp_path, torch, "vgg11", "explicit", False, "32")
+    y = model(*xs)
     assert tuple(y.shape) == (2, 1000)
     y.sum().backward()
     assert sum(p.numel() for p in model.parameters()) == resolved.total_params == 132_863_336
 
 
-@pytest.mark.parametrize("preset", ["tiny", "mlp", "cnn", "resnet18"])
+@pytest.mark.parametrize("preset", SAME_NETWORK)
 def test_all_styles_are_the_same_network(tmp_path, torch, preset):
-    size = REAL_SIZES[preset]
+    size = REAL_SIZES.get(preset)
     models = []
     for style, numbered in VARIANTS:
-        model, x, _ = _real(tmp_path, torch, preset, style, numbered, size)
+        model, xs, _ = _real(tmp_path, torch, preset, style, numbered, size)
         models.append(model.eval())
     reference = models[0]
     ref_params = list(reference.parameters())
@@ -107,7 +137,7 @@ def test_all_styles_are_the_same_network(tmp_path, torch, preset):
     with torch.no_grad():
         for p in ref_params:
             p.normal_(0, 0.05)
-        expected = reference(x)
+        expected = reference(*xs)
         for other in models[1:]:
             params = list(other.parameters())
             assert [p.shape for p in params] == [p.shape for p in ref_params]
@@ -115,7 +145,31 @@ def test_all_styles_are_the_same_network(tmp_path, torch, preset):
                 dst.copy_(src)
             for dst, src in zip(other.buffers(), ref_buffers):
                 dst.copy_(src)
-            assert torch.equal(other(x), expected)
+            assert torch.equal(other(*xs), expected)
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_summary_table_agrees_with_torch(generated, torch, preset):
+    """Every row of torchgen's table that is a module (a layer, a block, a stage of repeated
+    blocks) against what the generated summary() measures with torch: parameters and output
+    shape; then the total and the model's output (on the meta device: no weights needed)."""
+    path, resolved = generated[(preset, "explicit", False)]
+    module = import_file(path)
+    with torch.device("meta"):
+        model = module.Net()
+        xs = _inputs(torch, resolved)
+        measured = module.summary(model, *xs)
+        y = model(*xs)
+    for row in resolved.rows:
+        key = re.escape(row.name.replace(".", "_"))  # the explicit style's attribute
+        parts = [m for m in measured if re.fullmatch(rf"{key}(_\d+)?", m[0])]
+        if not parts:  # an op, or a parameter-free layer the explicit style calls as F.*
+            assert row.params == 0, row
+            continue
+        assert sum(count for *_, count in parts) == row.params, row
+        assert parts[-1][2] == row.out_shape, row
+    assert sum(p.numel() for p in model.parameters()) == resolved.total_params
+    assert tuple(y.shape[1:]) == resolved.output_shape
 
 
 def test_published_parameter_counts(generated):
@@ -127,6 +181,9 @@ def test_published_parameter_counts(generated):
         "vgg19": 143_667_240,
         "resnet18": 11_689_512,
         "resnet34": 21_797_672,
+        # milesial's Pytorch-UNet (transposed convolutions, convolutions without bias), as
+        # tests/test_presets_unet.py builds it.
+        "unet": 31_037_698,
     }
     for preset, count in expected.items():
         assert generated[(preset, "explicit", False)][1].total_params == count
@@ -141,13 +198,22 @@ def test_torch_export(generated, torch, style, numbered):
     assert torch.allclose(exported.module()(x), model(x))
 
 
+@pytest.mark.parametrize("preset", GRAPHS)
+def test_torch_export_graph_presets(tmp_path, torch, preset):
+    model, xs, _ = _real(tmp_path, torch, preset, "explicit", False, REAL_SIZES.get(preset))
+    model.eval()
+    exported = torch.export.export(model, tuple(xs))
+    assert torch.allclose(exported.module()(*xs), model(*xs), atol=1e-6)
+
+
 def test_regenerating_is_byte_identical(tmp_path, generated):
     for (preset, style, numbered), (path, _) in list(generated.items())[::7]:
         again, _ = _generate(tmp_path, preset, style, numbered)
         assert again.read_bytes() == path.read_bytes()
 
 
-@pytest.mark.parametrize("preset", ["tiny", "mlp", "cnn"])
+# unet's demo runs 256x256 images: its forward is proven above, on smaller ones.
+@pytest.mark.parametrize("preset", ["tiny", "mlp", "cnn", *(g for g in GRAPHS if g != "unet")])
 def test_running_the_file_prints_a_summary(generated, preset):
     import subprocess
     import sys
@@ -157,5 +223,5 @@ def test_running_the_file_prints_a_summary(generated, preset):
         [sys.executable, str(path)], check=False, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert f"-> output (2, {resolved.output_shape[0]})" in done.stdout
+    assert f"-> output {(2, *resolved.output_shape)}" in done.stdout
     assert f"{resolved.total_params:,}" in done.stdout

@@ -14,6 +14,7 @@ from torchscaffold.errors import unknown
 from torchscaffold.spec.ir import Model
 from torchscaffold.spec.presets.resnet import resnet
 from torchscaffold.spec.presets.small import cnn, mlp, tiny
+from torchscaffold.spec.presets.unet import unet
 from torchscaffold.spec.presets.vgg import VGG_CONFIGS, vgg
 
 
@@ -52,6 +53,10 @@ PRESETS: dict[str, Preset] = {
         "ResNet-34, basic blocks [3, 4, 6, 3], 3x224x224, 1000 classes",
         resnet(34, (3, 4, 6, 3)),
         "kaiming",
+    ),
+    "unet": Preset(
+        "U-Net (4 levels down and up from width 64, batch norm), 3x256x256, 2 classes per pixel",
+        unet,
     ),
 }
 DEFAULT_PRESET = "tiny"
