@@ -27,11 +27,11 @@ REAL_SIZES = {
     "resnet34": "64",
     "unet": "16",
 }
-# Constructor arguments that shrink a model for the real runs: the same classes and code,
-# smaller numbers.
-SMALL_ARGS: dict[str, dict[str, int]] = {}
+# Constructor arguments that shrink a model for the real runs (GPT-2 small's head alone holds
+# 38M parameters): the same classes and code, smaller numbers.
+SMALL_ARGS = {"gpt2": {"vocab_size": 100, "block_size": 64, "n_head": 2, "n_embd": 32}}
 # The presets whose forward is a graph (skips, several inputs, attention, a tied head).
-GRAPHS = ["unet"]
+GRAPHS = ["unet", "gpt2"]
 SAME_NETWORK = ["tiny", "mlp", "cnn", "resnet18", *GRAPHS]
 
 
@@ -181,9 +181,11 @@ def test_published_parameter_counts(generated):
         "vgg19": 143_667_240,
         "resnet18": 11_689_512,
         "resnet34": 21_797_672,
-        # milesial's Pytorch-UNet (transposed convolutions, convolutions without bias), as
-        # tests/test_presets_unet.py builds it.
+        # milesial's Pytorch-UNet (transposed convolutions, convolutions without bias) and
+        # nanoGPT's GPT-2 small with the tied weight counted once; tests/test_presets_*.py
+        # build both references.
         "unet": 31_037_698,
+        "gpt2": 124_439_808,
     }
     for preset, count in expected.items():
         assert generated[(preset, "explicit", False)][1].total_params == count

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from torchscaffold.errors import unknown
 from torchscaffold.spec.ir import Model
+from torchscaffold.spec.presets.gpt import gpt
 from torchscaffold.spec.presets.resnet import resnet
 from torchscaffold.spec.presets.small import cnn, mlp, tiny
 from torchscaffold.spec.presets.unet import unet
@@ -57,6 +58,12 @@ PRESETS: dict[str, Preset] = {
     "unet": Preset(
         "U-Net (4 levels down and up from width 64, batch norm), 3x256x256, 2 classes per pixel",
         unet,
+    ),
+    "gpt2": Preset(
+        "GPT-2 small as nanoGPT builds it (12 layers, 12 heads, width 768, context 1024, "
+        "vocabulary 50257, tied head)",
+        gpt(12),
+        "gpt2",
     ),
 }
 DEFAULT_PRESET = "tiny"
