@@ -26,12 +26,14 @@ REAL_SIZES = {
     "resnet18": "64",
     "resnet34": "64",
     "unet": "16",
+    "lstm_classifier": None,
+    "transformer_classifier": None,
 }
 # Constructor arguments that shrink a model for the real runs (GPT-2 small's head alone holds
 # 38M parameters): the same classes and code, smaller numbers.
 SMALL_ARGS = {"gpt2": {"vocab_size": 100, "block_size": 64, "n_head": 2, "n_embd": 32}}
 # The presets whose forward is a graph (skips, several inputs, attention, a tied head).
-GRAPHS = ["unet", "gpt2"]
+GRAPHS = ["unet", "gpt2", "lstm_classifier", "transformer_classifier"]
 SAME_NETWORK = ["tiny", "mlp", "cnn", "resnet18", *GRAPHS]
 
 

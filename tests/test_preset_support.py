@@ -203,3 +203,11 @@ in = ["y", "mask"]
         changed = x.clone()
         changed[0, 3:] = 100.0  # what the mask hides never counts
         assert torch.allclose(model(changed, mask), y, atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["unet", "lstm_classifier", "transformer_classifier"])
+def test_check_passes_for_the_graph_presets(tmp_path, preset):
+    size = ["--input-size", "32"] if preset == "unet" else []
+    result = run_cli("model", "Net", "--preset", preset, *size, "--check", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "the same outputs as an independent evaluation" in result.output

@@ -15,6 +15,7 @@ from torchscaffold.spec.ir import Model
 from torchscaffold.spec.presets.gpt import gpt
 from torchscaffold.spec.presets.resnet import resnet
 from torchscaffold.spec.presets.small import cnn, mlp, tiny
+from torchscaffold.spec.presets.text import lstm_classifier, transformer_classifier
 from torchscaffold.spec.presets.unet import unet
 from torchscaffold.spec.presets.vgg import VGG_CONFIGS, vgg
 
@@ -64,6 +65,15 @@ PRESETS: dict[str, Preset] = {
         "vocabulary 50257, tied head)",
         gpt(12),
         "gpt2",
+    ),
+    "lstm_classifier": Preset(
+        "token classifier: embedding, 2-layer LSTM, masked mean, linear; sequence-kind batches",
+        lstm_classifier,
+    ),
+    "transformer_classifier": Preset(
+        "token classifier: embeddings, 2 pre-LN encoder layers, masked mean, linear; "
+        "sequence-kind batches",
+        transformer_classifier,
     ),
 }
 DEFAULT_PRESET = "tiny"
