@@ -191,6 +191,25 @@ def test_orthogonal_rows_or_columns_are_orthonormal(inits, torch) -> None:
     assert torch.allclose(conv @ conv.T, torch.eye(128, dtype=torch.double), atol=1e-4)
 
 
+def test_gpt2_draws_the_residual_projections_smaller(inits, torch) -> None:
+    """nanoGPT: normal(0.02) weights; the weights named c_proj std 0.02 / sqrt(their count),
+    which is 2 n_layer in a GPT (attention's and the MLP's in every layer)."""
+    nn = torch.nn
+
+    class Layer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c_fc, self.c_proj = nn.Linear(256, 512), nn.Linear(512, 256)
+
+    model = inits.initialize(_model(torch), "gpt2")
+    assert _std(model.big_fc.weight) == pytest.approx(0.02, rel=0.03)
+    assert _std(model.big_conv.weight) == pytest.approx(0.02, rel=0.03)
+    layers = inits.initialize(nn.Sequential(*(Layer() for _ in range(8))), "gpt2")
+    projections = torch.cat([layer.c_proj.weight.flatten() for layer in layers])
+    assert _std(projections) == pytest.approx(0.02 / math.sqrt(8), rel=0.03)
+    assert _std(layers[0].c_fc.weight) == pytest.approx(0.02, rel=0.03)
+
+
 def test_default_reruns_each_layers_reset_parameters(inits, torch) -> None:
     model = inits.initialize(_model(torch), "default")
     bound = 1 / math.sqrt(64 * 9)  # torch's conv default: kaiming_uniform_(a=sqrt(5))

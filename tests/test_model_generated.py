@@ -1,46 +1,73 @@
-"""Every style x every preset: generate, import, instantiate, run forward and backward.
+"""Every preset in every style: generate, lint, import, run forward and backward, compare the
+summary with torch, and prove the styles one network equal to an independent evaluation.
 
-Big presets (VGG's 4096-wide classifier holds ~120M parameters) run forward/backward on the meta
-device, which checks every shape and the autograd graph without allocating weights; the smaller
-presets (and one VGG) also run on real tensors, and all styles are proven to be one network.
+Big presets run forward/backward on the meta device, which checks every shape and the autograd
+graph without allocating weights. The runs on real tensors use small builds of each family (a
+smaller input, or smaller constructor numbers): the same classes and the same code.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import assert_lint_clean, import_file
-from torchscaffold.generate.model import STYLES, ModelRequest, plan_model
-from torchscaffold.spec.presets import PRESETS
+from network import VARIANTS, assert_backward, assert_one_network, generate_all
+from torchscaffold.generate.model import ModelRequest, plan_model
+from torchscaffold.interpret import random_inputs
+from torchscaffold.spec.dump import dump
+from torchscaffold.spec.presets import PRESETS, build_preset
 
-VARIANTS = [(s, False) for s in STYLES] + [("sequential", True)]
 VARIANT_IDS = [f"{s}{'-numbered' if n else ''}" for s, n in VARIANTS]
-# Small inputs keep the real runs fast; the shapes still pass through every layer.
-REAL_SIZES = {"tiny": None, "mlp": None, "cnn": None, "resnet18": "64", "resnet34": "64"}
-# The presets proven one network in every style, each with its input size and, where the input
-# size or the width is a constructor argument (ViT's position embedding), a small build: the
-# code is the same at any size. The bottleneck ResNets and ResNeXt share resnet50's block.
-SAME_NETWORK = {
-    **{preset: (REAL_SIZES[preset], {}) for preset in ("tiny", "mlp", "cnn", "resnet18")},
-    "resnet50": ("64", {}),
-    "mobilenet_v2": ("64", {}),
-    "vit_b_16": (None, {"image_size": 32, "hidden_dim": 64, "mlp_dim": 128, "num_heads": 4}),
+# Small builds for the runs on real tensors: an input size, constructor defaults changed.
+SMALL: dict[str, dict[str, Any]] = {
+    "tiny": {},
+    "mlp": {},
+    "cnn": {},
+    "vgg11": {"input_size": (32, 32)},
+    "resnet18": {"input_size": (64, 64)},
+    "resnet50": {"input_size": (64, 64)},
+    "resnext50_32x4d": {"input_size": (64, 64)},
+    "mobilenet_v2": {"input_size": (64, 64)},
+    "vit_b_16": {
+        "input_size": (32, 32),
+        "params": {"image_size": 32, "hidden_dim": 64, "mlp_dim": 128, "num_heads": 4},
+    },
+    "unet": {"input_size": (16, 16)},
+    "gpt2": {"params": {"vocab_size": 100, "block_size": 64, "n_head": 2, "n_embd": 32}},
+    "lstm_classifier": {},
+    "transformer_classifier": {},
+}
+# Published parameter counts of the same architectures: torchvision's; milesial's Pytorch-UNet;
+# nanoGPT's GPT-2 small with the tied weight counted once (tests/test_presets_*.py build them).
+PUBLISHED = {
+    "vgg11": 132_863_336,
+    "vgg13": 133_047_848,
+    "vgg16": 138_357_544,
+    "vgg19": 143_667_240,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904,
+    "mobilenet_v2": 3_504_872,
+    "vit_b_16": 86_567_656,
+    "unet": 31_037_698,
+    "gpt2": 124_439_808,
 }
 
 
-def _generate(out: Path, preset: str, style: str, numbered: bool, size: str | None = None):
-    name = "Net"
-    req = ModelRequest(
-        name=name,
-        style=style,
-        numbered=numbered,
-        preset=preset,
-        input_size=tuple(int(v) for v in size.split("x")) if size else None,
-    )
-    suffix = f"{preset}_{style}{'_numbered' if numbered else ''}{'_' + size if size else ''}"
-    plan, resolved = plan_model(req, out / f"{suffix}.py")
+def _generate(out: Path, preset: str, style: str, numbered: bool) -> tuple[Path, Any]:
+    req = ModelRequest(name="Net", style=style, numbered=numbered, preset=preset)
+    label = f"{preset}_{style}{'_numbered' if numbered else ''}"
+    plan, resolved = plan_model(req, out / f"{label}.py")
     plan.apply()
     return plan.files[0].path, resolved
 
@@ -60,6 +87,12 @@ def test_generated_files_are_lint_clean(generated):
     assert_lint_clean(*(path for path, _ in generated.values()))
 
 
+def test_regenerating_is_byte_identical(tmp_path, generated):
+    for (preset, style, numbered), (path, _) in generated.items():
+        again, _ = _generate(tmp_path, preset, style, numbered)
+        assert again.read_bytes() == path.read_bytes(), path.name
+
+
 @pytest.mark.parametrize("preset", list(PRESETS))
 @pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=VARIANT_IDS)
 def test_forward_backward_on_meta(generated, torch, preset, style, numbered):
@@ -67,113 +100,74 @@ def test_forward_backward_on_meta(generated, torch, preset, style, numbered):
     module = import_file(path)
     with torch.device("meta"):
         model = module.Net()
-        x = torch.randn(2, *resolved.input_shape, requires_grad=True)
-    y = model(x)
+        inputs = random_inputs(resolved)
+    y = model(*inputs)
     assert tuple(y.shape) == (2, *resolved.output_shape)
-    y.sum().backward()
+    y.float().sum().backward()
     assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
     assert sum(p.numel() for p in model.parameters()) == resolved.total_params
 
 
-def _real(tmp_path, torch, preset, style, numbered, size, **kwargs):
-    path, resolved = _generate(tmp_path, preset, style, numbered, size)
-    model = import_file(path).Net(**kwargs)
-    shape = resolved.input_shape
-    if "image_size" in kwargs:
-        shape = (shape[0], kwargs["image_size"], kwargs["image_size"])
-    x = torch.randn(2, *shape)
-    return model, x, resolved
-
-
-@pytest.mark.parametrize("preset", list(REAL_SIZES))
-@pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=VARIANT_IDS)
-def test_forward_backward_real(tmp_path, torch, preset, style, numbered):
-    model, x, resolved = _real(tmp_path, torch, preset, style, numbered, REAL_SIZES[preset])
-    y = model(x)
-    assert tuple(y.shape) == (2, *resolved.output_shape)
-    assert torch.isfinite(y).all()
-    y.square().mean().backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-    assert sum(p.numel() for p in model.parameters()) == resolved.total_params
-
-
-def test_one_vgg_runs_for_real(tmp_path, torch):
-    model, x, resolved = _real(tmp_path, torch, "vgg11", "explicit", False, "32")
-    y = model(x)
-    assert tuple(y.shape) == (2, 1000)
-    y.sum().backward()
-    assert sum(p.numel() for p in model.parameters()) == resolved.total_params == 132_863_336
-
-
-@pytest.mark.parametrize("preset", list(SAME_NETWORK))
-def test_all_styles_are_the_same_network(tmp_path, torch, preset):
-    size, kwargs = SAME_NETWORK[preset]
-    models = []
-    for style, numbered in VARIANTS:
-        model, x, _ = _real(tmp_path, torch, preset, style, numbered, size, **kwargs)
-        models.append(model.eval())
-    reference = models[0]
-    ref_params = list(reference.parameters())
-    ref_buffers = list(reference.buffers())
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in ref_params:
-            p.normal_(0, 0.05)
-        expected = reference(x)
-        for other in models[1:]:
-            params = list(other.parameters())
-            assert [p.shape for p in params] == [p.shape for p in ref_params]
-            for dst, src in zip(params, ref_params):
-                dst.copy_(src)
-            for dst, src in zip(other.buffers(), ref_buffers):
-                dst.copy_(src)
-            assert torch.equal(other(x), expected)
-
-
-def test_published_parameter_counts(generated):
-    # torchvision's numbers for the same architectures.
-    expected = {
-        "vgg11": 132_863_336,
-        "vgg13": 133_047_848,
-        "vgg16": 138_357_544,
-        "vgg19": 143_667_240,
-        "resnet18": 11_689_512,
-        "resnet34": 21_797_672,
-        "resnet50": 25_557_032,
-        "resnet101": 44_549_160,
-        "resnet152": 60_192_808,
-        "resnext50_32x4d": 25_028_904,
-        "mobilenet_v2": 3_504_872,
-        "vit_b_16": 86_567_656,
-    }
-    for preset, count in expected.items():
-        assert generated[(preset, "explicit", False)][1].total_params == count
-
-
-@pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=VARIANT_IDS)
-def test_torch_export(generated, torch, style, numbered):
-    path, resolved = generated[("tiny", style, numbered)]
-    model = import_file(path).Net().eval()
-    x = torch.randn(2, *resolved.input_shape)
-    exported = torch.export.export(model, (x,))
-    assert torch.allclose(exported.module()(x), model(x))
-
-
-def test_regenerating_is_byte_identical(tmp_path, generated):
-    for (preset, style, numbered), (path, _) in list(generated.items())[::7]:
-        again, _ = _generate(tmp_path, preset, style, numbered)
-        assert again.read_bytes() == path.read_bytes()
-
-
-@pytest.mark.parametrize("preset", ["tiny", "mlp", "cnn"])
-def test_running_the_file_prints_a_summary(generated, preset):
-    import subprocess
-    import sys
-
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_summary_table_agrees_with_torch(generated, torch, preset):
+    """Every row of torchgen's table that is a module (a layer, a block, a stage of repeated
+    blocks) against what the generated summary() measures with torch: parameters and output
+    shape; then the total and the model's output (on the meta device: no weights needed)."""
     path, resolved = generated[(preset, "explicit", False)]
+    module = import_file(path)
+    with torch.device("meta"):
+        model = module.Net()
+        inputs = random_inputs(resolved)
+        measured = module.summary(model, *inputs)
+        y = model(*inputs)
+    for row in resolved.rows:
+        key = re.escape(row.name.replace(".", "_"))  # the explicit style's attribute
+        parts = [m for m in measured if re.fullmatch(rf"{key}(_\d+)?", m[0])]
+        if not parts:  # an op, or a parameter-free layer the explicit style calls as F.*
+            assert row.params == 0, row
+            continue
+        assert sum(count for *_, count in parts) == row.params, row
+        assert parts[-1][2] == row.out_shape, row
+    assert sum(p.numel() for p in model.parameters()) == resolved.total_params
+    assert tuple(y.shape[1:]) == resolved.output_shape
+
+
+@pytest.mark.parametrize("preset", list(PUBLISHED))
+def test_published_parameter_counts(generated, preset):
+    assert generated[(preset, "explicit", False)][1].total_params == PUBLISHED[preset]
+
+
+@pytest.mark.parametrize("preset", list(SMALL))
+def test_every_style_is_one_network_that_trains_and_exports(tmp_path, torch, preset):
+    small = SMALL[preset]
+    request: dict[str, Any] = {"name": "Net", "input_size": small.get("input_size")}
+    if "params" in small:  # the same classes at smaller numbers: a spec with other defaults
+        model = build_preset(preset, "Net")
+        params = tuple((k, small["params"].get(k, v)) for k, v in model.main.params)
+        spec = tmp_path / f"{preset}.toml"
+        spec.write_text(dump(replace(model, main=replace(model.main, params=params))))
+        request["spec"] = spec
+    else:
+        request["preset"] = preset
+    generated = generate_all(tmp_path, **request)
+    assert_one_network(generated)
+    assert_backward(generated)
+
+
+def test_running_the_files_prints_their_summaries(generated):
+    """``python FILE.py`` runs its demo: a forward pass on random input and a summary. One
+    interpreter for all (torch imports once); U-Net's demo is 256x256, proven above smaller."""
+    presets = ["tiny", "mlp", "cnn", "gpt2", "lstm_classifier", "transformer_classifier"]
+    files = [generated[(p, "explicit", False)] for p in presets]
+    script = "import runpy, sys\nfor path in sys.argv[1:]:\n    runpy.run_path(path, run_name='__main__')\n"
     done = subprocess.run(
-        [sys.executable, str(path)], check=False, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, *(str(path) for path, _ in files)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert f"-> output (2, {resolved.output_shape[0]})" in done.stdout
-    assert f"{resolved.total_params:,}" in done.stdout
+    for _, resolved in files:
+        assert f"-> output {(2, *resolved.output_shape)}" in done.stdout
+        assert f"{resolved.total_params:,}" in done.stdout

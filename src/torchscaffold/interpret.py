@@ -65,9 +65,7 @@ class _Class(nn.Module):
             return _layer(step, self.env)
         if step.kind in ("sequence", "group"):
             return nn.Sequential(*(self._module(m, classes) for m in step.members))
-        if step.repeat == 1:  # a block of several inputs is called with all of them
-            return self._instance(step.instances[0], classes)
-        return nn.Sequential(*(self._instance(i, classes) for i in step.instances))
+        return _Chain(self._instance(i, classes) for i in step.instances)
 
     def _instance(self, i: RInstance, classes: dict[str, RClass]) -> nn.Module:
         cls = classes[i.block]
@@ -91,18 +89,30 @@ class _Class(nn.Module):
             if not present:
                 result: Any = [values[step.otherwise or step.inputs[0]]] * len(step.outputs)
             elif step.kind == "op":
-                result = _op(step, args, self.env, values)
+                result = _op(step, args, self.env, values, self.training)
             else:
                 module = self._part(step.name)
                 if step.kind == "layer":
                     keywords = {k: values[v] if k in step.call_values else v for k, v in step.call}
                     result = _flatten(module(*args, **keywords))
                 else:
-                    result = [module(*args)]
+                    out = module(*args)
+                    result = list(out) if isinstance(out, tuple) else [out]
             for name, value in zip(step.outputs, result):
                 values[name] = value
         outs = tuple(values[o] for o in self._description.outputs)
         return outs[0] if len(outs) == 1 else outs
+
+
+class _Chain(nn.ModuleList):
+    """A block step's instances: each one's outputs are the next one's inputs (a block may take
+    several, as a U-Net's up step takes x and skip)."""
+
+    def forward(self, *values: torch.Tensor) -> Any:
+        for block in self:
+            out = block(*values)
+            values = out if isinstance(out, tuple) else (out,)
+        return values[0] if len(values) == 1 else values
 
 
 def _layer(step: RStep, env: Env) -> nn.Module:
@@ -136,10 +146,12 @@ def _flatten(result: Any) -> list[Any]:
 
 
 # ---------------------------------------------------------------------------------- ops
-def _op(step: RStep, args: list[torch.Tensor], env: Env, values: dict[str, Any]) -> list[Any]:
+def _op(
+    step: RStep, args: list[torch.Tensor], env: Env, values: dict[str, Any], training: bool
+) -> list[Any]:
     entry = step.entry
     if isinstance(entry, LayerType):  # a functional layer: the module does the same
-        return [_layer(step, env)(*args)]
+        return [_layer(step, env).train(training)(*args)]
     assert isinstance(entry, OpType)
 
     def size(i: int, value: str | None) -> int:
@@ -147,6 +159,9 @@ def _op(step: RStep, args: list[torch.Tensor], env: Env, values: dict[str, Any])
 
     given = {k: _value(v, env, size) for k, v in step.args}
     a = {arg.name: given.get(arg.name, arg.default) for arg in entry.args}
+    for arg in entry.args:
+        if arg.while_training and not training:
+            a[arg.name] = 0.0
     out = OPS[entry.name](args, a)
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
@@ -186,6 +201,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "masked_mean": lambda xs, a: torch.sum(xs[0] * xs[1].unsqueeze(-1), dim=a["dim"])
     / torch.sum(xs[1], dim=a["dim"], keepdim=True),
     "float": lambda xs, a: xs[0].float(),
+    "logical_not": lambda xs, a: torch.logical_not(xs[0]),
 }
 
 

@@ -472,6 +472,7 @@ def _recurrent(kind: str) -> LayerType:
         params=rules.recurrent_params(kind),
         inferred="input_size",
         in_dim=-1,
+        out_arg="hidden_size",  # the output's features unless bidirectional or projected
         out_dim=-1,
         ranks=(2,),
         roles=frozenset({"recurrent"}),

@@ -275,7 +275,7 @@ OPS: dict[str, OpType] = {
         OpType(
             name="expand",
             help="x.expand(sizes): repeat dimensions of size 1 without copying (-1 keeps one); "
-            "sizes [\"x.size(0)\", -1, -1] expand a class token to x's batch",
+            'sizes ["x.size(0)", -1, -1] expand a class token to x\'s batch',
             args=(Arg("sizes", "shape"),),
             rule=_expand,
             code="{0}.expand({sizes*})",
@@ -310,7 +310,10 @@ OPS: dict[str, OpType] = {
         OpType(
             name="scaled_dot_product_attention",
             help="F.scaled_dot_product_attention(q, k, v[, mask], is_causal=...)",
-            args=(Arg("is_causal", "bool", False), Arg("dropout_p", "prob", 0.0)),
+            args=(
+                Arg("is_causal", "bool", False),
+                Arg("dropout_p", "prob", 0.0, while_training=True),
+            ),
             rule=_sdpa,
             code="F.scaled_dot_product_attention({inputs}, {args})",
             inputs=(3, 4),
@@ -331,6 +334,7 @@ OPS: dict[str, OpType] = {
             rule=_masked_mean,
             code="({0} * {1}.unsqueeze(-1)).sum({dim}) / {1}.sum({dim}, keepdim=True)",
             inputs=(2, 2),
+            dtype="float32",
         ),
         OpType(
             name="float",
@@ -338,6 +342,15 @@ OPS: dict[str, OpType] = {
             args=(),
             rule=_same,
             code="{0}.float()",
+            dtype="float32",
+        ),
+        OpType(
+            name="logical_not",
+            help="x.logical_not(): a mask inverted (a key padding mask from an attention mask)",
+            args=(),
+            rule=_same,
+            code="{0}.logical_not()",
+            dtype="bool",
         ),
     ]
 }

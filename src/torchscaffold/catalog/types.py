@@ -101,6 +101,9 @@ class Arg:
     choices: tuple[str, ...] = ()
     always: bool = False  # render even when equal to the default (the functional default differs)
     keyword: bool = False  # render a required argument as keyword=value
+    # A probability that applies only while training (an attention dropout): forward writes
+    # ``p if self.training else 0.0``.
+    while_training: bool = False
 
     @property
     def required(self) -> bool:
@@ -197,6 +200,7 @@ class OpType:
     roles: frozenset[str] = frozenset()
     needs_training: bool = False  # dropout: training=self.training
     integer_output: bool = False  # argmax, arange: an index tensor
+    dtype: str | None = None  # the output's dtype where it is not the input's (float, a mask)
 
     def has(self, role: str) -> bool:
         return role in self.roles

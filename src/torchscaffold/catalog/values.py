@@ -137,7 +137,8 @@ def check_value(arg: Arg, value: Any) -> str | None:
 
 
 # Kinds whose value (or each of whose list items) may be an expression of the constructor's
-# parameters, written as a string: ``out_channels = "channels * 4"``.
+# parameters, written as a string: ``out_channels = "channels * 4"``; a probability or a flag
+# names a parameter (``p = "dropout"``, ``bias = "bias"``), checked once it has a value.
 EXPR_KINDS = frozenset(
     {
         "int",
@@ -153,4 +154,5 @@ EXPR_KINDS = frozenset(
         "dims",
         "ints",
     }
+    | {"prob", "bool"}
 )

@@ -37,8 +37,8 @@ from torchscaffold.commands import _parse
     "--init",
     "init",
     metavar="SCHEME",
-    help="Weight init: kaiming | kaiming_conv | vit | xavier | trunc_normal | orthogonal | "
-    "default | kaiming_uniform (see `torchgen list inits`).",
+    help="Weight init: kaiming | kaiming_conv | vit | gpt2 | xavier | trunc_normal | orthogonal "
+    "| default | kaiming_uniform (see `torchgen list inits`).",
 )
 @click.option(
     "--check",

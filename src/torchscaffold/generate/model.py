@@ -110,8 +110,9 @@ def render_model(
     registry_decorator: str | None = None,
     init_call: str | None = None,
 ) -> str:
-    plans = [forward.plan(c, "body") for c in resolved.blocks]
-    plans.append(forward.plan(resolved.main, "layers"))
+    explicit = req.style == "explicit"
+    plans = [forward.plan(c, "body", functional_layers=explicit) for c in resolved.blocks]
+    plans.append(forward.plan(resolved.main, "layers", functional_layers=explicit))
     source = render_python(
         "model/module.py.j2",
         compact=True,

@@ -162,9 +162,16 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
         return text
 
     text = _FIELD.sub(field, entry.code)
-    rest = [f"{k}={value(v, names)}" for k, v in step.args if k not in used]
+    rest = [f"{k}={_keyword(entry, k, v, names)}" for k, v in step.args if k not in used]
     text = text.replace("{args}", ", ".join(rest))
     return re.sub(r"\(, |, \)", lambda m: "(" if m.group(0) == "(, " else ")", text)
+
+
+def _keyword(entry: OpType, key: str, v: Any, names: Names) -> str:
+    text = value(v, names)
+    if entry.arg(key).while_training and text not in ("0", "0.0"):
+        return f"{text} if self.training else 0.0"
+    return text
 
 
 def _literal(v: Any, names: Names) -> str:

@@ -16,6 +16,7 @@ from torchscaffold.catalog.types import LayerType
 from torchscaffold.render import code
 from torchscaffold.shapes.resolved import REQUIRED_PARAM, RClass, RStep, RTensor
 from torchscaffold.shapes.scope import DISCARD, value_of
+from torchscaffold.spec.expr import Expr
 
 FRESH = ("out", "h", "y", "z")
 
@@ -57,9 +58,12 @@ class ClassPlan:
     shortcut: str  # a residual block's projection condition, for its docstring
 
 
-def plan(cls: RClass, container: str) -> ClassPlan:
+def plan(cls: RClass, container: str, *, functional_layers: bool = False) -> ClassPlan:
+    """``functional_layers``: the style calls parameter-free layers as functions in forward
+    (the explicit one), so the parameters their arguments read are stored on ``self`` too."""
     variables = _Variables(cls)
-    statements = [_statement(step, variables, cls) for step in cls.steps]
+    stored = sorted({*cls.stored, *(_functional_names(cls.steps) if functional_layers else ())})
+    statements = [_statement(step, variables, cls, stored) for step in cls.steps]
     statements = _runs(statements, cls, container, variables)
     modules = [s for s in cls.steps if s.owns_module and not _functional_only(s)]
     returns = ", ".join(variables.of(o) for o in cls.outputs)
@@ -91,13 +95,27 @@ def plan(cls: RClass, container: str) -> ClassPlan:
         forward_signature=inputs,
         forward_returns=outs,
         lets=[(name, code.value(expr)) for name, expr in cls.lets],
-        stored=list(cls.stored),
+        stored=stored,
         tensors=[(t, code.tensor(t)) for t in cls.tensors],
         shortcut=next(
             (code.value(st.when) for st in cls.steps if st.kind == "sequence" and st.when),
             "",
         ),
     )
+
+
+def _functional_names(steps: tuple[RStep, ...]) -> set[str]:
+    """The parameters read by the arguments of parameter-free layers (``p=dropout``), in the
+    class's steps and its groups' members."""
+    names: set[str] = set()
+    for step in steps:
+        if step.kind == "layer" and step.functional and step.when is None:
+            for _, v in step.args:
+                for item in v if isinstance(v, tuple) else (v,):
+                    if isinstance(item, Expr):
+                        names |= item.names()
+        names |= _functional_names(step.members)
+    return names
 
 
 def _type(default: object) -> str:
@@ -187,10 +205,10 @@ class _Variables:
 
 
 # ---------------------------------------------------------------------------- statements
-def _statement(step: RStep, variables: _Variables, cls: RClass) -> Statement:
+def _statement(step: RStep, variables: _Variables, cls: RClass, stored: list[str]) -> Statement:
     position = cls.steps.index(step)
     inputs = [variables.of(v) for v in step.inputs]
-    names = code.forward_names(cls.stored, inputs[0] if inputs else None, variables.of)
+    names = code.forward_names(stored, inputs[0] if inputs else None, variables.of)
     keywords = code.call_args(step, variables.of, names)
     branch = None
     if step.when is not None and (step.kind == "op" or step.otherwise != step.inputs[0]):

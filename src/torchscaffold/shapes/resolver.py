@@ -743,8 +743,7 @@ class _ClassScope:
                 f"(got {len(w.outputs)})"
             )
         dtype = "int64" if op.integer_output else (ins[0].dtype if ins else "float32")
-        if op.name in ("masked_mean", "float"):
-            dtype = "float32"
+        dtype = op.dtype or dtype
         outs = [Val(tuple(r), dtype) for r in results]
         self._track_aliases(op, w)
         return (
@@ -800,7 +799,10 @@ class _ClassScope:
         assert entry is not None
         args, values = self._layer_args(entry, step.args, ins, where)
         outs, _ = self._apply_layer(entry, values, args, ins, where)
-        rendered = tuple(self._render_args(entry.args, args, values))
+        # Written as a call in forward: the parameters it reads are stored on self.
+        rendered = tuple(
+            (k, self._forward_value(v)) for k, v in self._render_args(entry.args, args, values)
+        )
         self._track_aliases(entry, w)
         if entry.inplace and values.get("inplace"):
             self.inplace_steps.append((len(self.steps), w.inputs[0]))
@@ -1163,6 +1165,11 @@ def _out_dims(
         arg = args[entry.out_arg]
         if isinstance(arg, Dim) and arg.value == out[idx].value:
             out[idx] = arg
+        elif not out[idx].varying:
+            # The layer makes this dimension: an input size that happens to be as large is
+            # not its expression (Linear(in_features, 64) on 64 features gives 64, not
+            # in_features).
+            out[idx] = Dim.literal(out[idx].value)
     return tuple(out)
 
 

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 from torchscaffold.errors import unknown
 from torchscaffold.spec.ir import Model
+from torchscaffold.spec.presets.gpt import gpt
 from torchscaffold.spec.presets.mobilenet import mobilenet_v2
 from torchscaffold.spec.presets.resnet import resnet
 from torchscaffold.spec.presets.small import cnn, mlp, tiny
+from torchscaffold.spec.presets.text import lstm_classifier, transformer_classifier
+from torchscaffold.spec.presets.unet import unet
 from torchscaffold.spec.presets.vgg import VGG_CONFIGS, vgg
 from torchscaffold.spec.presets.vit import vit
 
@@ -81,6 +84,25 @@ PRESETS: dict[str, Preset] = {
         "1000 classes",
         vit("B", 16, 12, 12, 768, 3072),
         "vit",
+    ),
+    "unet": Preset(
+        "U-Net (4 levels down and up from width 64, batch norm), 3x256x256, 2 classes per pixel",
+        unet,
+    ),
+    "gpt2": Preset(
+        "GPT-2 small as nanoGPT builds it (12 layers, 12 heads, width 768, context 1024, "
+        "vocabulary 50257, tied head)",
+        gpt(12),
+        "gpt2",
+    ),
+    "lstm_classifier": Preset(
+        "token classifier: embedding, 2-layer LSTM, masked mean, linear; sequence-kind batches",
+        lstm_classifier,
+    ),
+    "transformer_classifier": Preset(
+        "token classifier: embeddings, 2 pre-LN encoder layers, masked mean, linear; "
+        "sequence-kind batches",
+        transformer_classifier,
     ),
 }
 DEFAULT_PRESET = "tiny"
