@@ -160,6 +160,7 @@ def generated(tmp_path_factory):
     for key, style, init in (
         ("explicit", "explicit", None),
         ("modulelist", "modulelist", None),
+        ("nested", "nested", None),
         ("init", "explicit", "gpt2"),
     ):
         plan, resolved = plan_model(
@@ -286,3 +287,16 @@ def test_reference_init(torch, nanogpt, generated):
             std = scaled if name.endswith("c_proj.weight") else 0.02
             assert _std(p) == pytest.approx(std, rel=0.05), name
             assert _std(q) == pytest.approx(std, rel=0.05), name
+
+
+def test_the_nested_style_loads_nanogpt_weights_by_name(torch, nanogpt, generated):
+    """``--style nested`` lays GPT-2 out as nanoGPT does (transformer.wte, transformer.h.0...):
+    the same state_dict keys in the same order, so a nanoGPT checkpoint loads strictly."""
+    reference, ours = _pair(torch, nanogpt, generated["nested"][0])
+    assert list(ours.state_dict()) == list(reference.state_dict())
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours.eval(), reference.eval()
+    idx = torch.randint(0, SMALL["vocab_size"], (2, 16), generator=_seed(1))
+    with torch.no_grad():
+        logits, _ = reference(idx, idx)  # nanoGPT returns every position's logits with targets
+        assert torch.allclose(ours(idx), logits, atol=1e-5)

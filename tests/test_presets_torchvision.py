@@ -149,3 +149,21 @@ def test_same_init_and_outputs_as_torchvision(generated, torch, preset):
         got = ours(x)
     assert expected.abs().max() > 1e-3
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", list(CASES))
+def test_the_nested_style_loads_torchvision_weights_by_name(tmp_path, torch, preset):
+    """``--style nested`` lays a preset out as torchvision does: the same state_dict keys in
+    the same order, so its published weights load with strict=True and give the same outputs."""
+    tv_name, size = CASES[preset]
+    plan, _ = plan_model(ModelRequest("Net", style="nested", preset=preset), tmp_path / "n.py")
+    plan.apply()
+    kwargs = {RESIZED[preset]: size} if preset in RESIZED else {}
+    torch.manual_seed(0)
+    reference = getattr(torchvision_models(), tv_name)(**kwargs).eval()
+    ours = import_file(tmp_path / "n.py").Net(**kwargs).eval()
+    assert list(ours.state_dict()) == list(reference.state_dict())
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), reference(x), rtol=1e-5, atol=1e-5)

@@ -52,19 +52,20 @@ class _Class(nn.Module):
                 continue
             if step.when is not None and not evaluate(step.when, self.env):
                 continue  # absent where its condition is false (an Identity in the code)
-            self.parts.add_module(step.name, self._module(step, classes))
+            self.parts.add_module(_key(step.name), self._module(step, classes))
         for dst, src in cls.ties:
             (d_layer, d_attr), (s_layer, s_attr) = dst.rsplit(".", 1), src.rsplit(".", 1)
             setattr(self._part(d_layer), d_attr, getattr(self._part(s_layer), s_attr))
 
     def _part(self, name: str) -> nn.Module:
-        return self.parts._modules[name]  # type: ignore[return-value]
+        return self.parts._modules[_key(name)]  # type: ignore[return-value]
 
     def _module(self, step: RStep, classes: dict[str, RClass]) -> nn.Module:
         if step.kind == "layer":
             return _layer(step, self.env)
         if step.kind in ("sequence", "group"):
-            return nn.Sequential(*(self._module(m, classes) for m in step.members))
+            present = [m for m in step.members if m.when is None or evaluate(m.when, self.env)]
+            return nn.Sequential(*(self._module(m, classes) for m in present))
         return _Chain(self._instance(i, classes) for i in step.instances)
 
     def _instance(self, i: RInstance, classes: dict[str, RClass]) -> nn.Module:
@@ -113,6 +114,10 @@ class _Chain(nn.ModuleList):
             out = block(*values)
             values = out if isinstance(out, tuple) else (out,)
         return values[0] if len(values) == 1 else values
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "_")  # a dotted (namespaced) step name, as one module name
 
 
 def _layer(step: RStep, env: Env) -> nn.Module:

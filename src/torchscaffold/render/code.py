@@ -80,9 +80,11 @@ def constructor(step: RStep) -> str:
 def conditional(step: RStep, ctor: str) -> str:
     """A module that exists only where its condition holds: the identity elsewhere (the step's
     output is then its input)."""
-    if step.when is None:
-        return ctor
-    return f"{ctor} if {value(step.when)} else nn.Identity()"
+    return when(step.when, ctor)
+
+
+def when(condition: Expr | None, ctor: str) -> str:
+    return ctor if condition is None else f"{ctor} if {value(condition)} else nn.Identity()"
 
 
 def instance(i: RInstance) -> str:

@@ -10,6 +10,7 @@ reassigning one name (``x = self.conv1(x)``); a value that is still needed later
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from torchscaffold.catalog.types import LayerType
@@ -242,28 +243,31 @@ def _statement(step: RStep, variables: _Variables, cls: RClass, stored: list[str
 def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> list[Statement]:
     """A group's layers, or a stage's blocks, as the chain of calls the flat styles write: the
     first reads the input, every one writes the target."""
-    key = value_of(step.name)
-    if step.kind == "group":
-        # A repeated block inside a group is its blocks, one by one, as entries() declares them.
-        parts = [
-            (f"{key}_{m.name}{suffix}", m)
-            for m in step.members
-            for suffix in (
-                [f"_{i}" for i in range(m.repeat)] if m.kind == "block" and m.repeat > 1 else [""]
-            )
-        ]
-    elif step.kind == "block" and step.repeat > 1:
-        parts = [(f"{key}_{i}", step) for i in range(step.repeat)]
-    else:
+    if step.kind != "group" and not (step.kind == "block" and step.repeat > 1):
         return []
     out = []
-    for k, (key, member) in enumerate(parts):
+    for k, (key, leaf, when) in enumerate(_leaves(step, value_of(step.name), None)):
         var = inputs[0] if k == 0 else target
         functional = ""
-        if member.kind == "layer" and member.functional and member.when is None:
-            functional = code.functional(member, [var], names)
-        out.append(Statement("module", target, [var], member, code=functional, key=key))
+        if leaf.kind == "layer" and leaf.functional and when is None:
+            functional = code.functional(leaf, [var], names)
+        out.append(Statement("module", target, [var], leaf, code=functional, key=key))
     return out
+
+
+def _leaves(step: RStep, key: str, when: Expr | None) -> Iterator[tuple[str, RStep, Expr | None]]:
+    """The modules a step declares in the flat styles, in order, with their attribute keys and
+    conditions: groups opened (a member of an absent group is absent too), a stage's blocks one
+    by one (features_conv1, layer1_0)."""
+    when = step.when if step.when is not None else when
+    if step.kind == "group":
+        for m in step.members:
+            yield from _leaves(m, f"{key}_{m.name}", when)
+    elif step.kind == "block" and step.repeat > 1:
+        for i in range(step.repeat):
+            yield f"{key}_{i}", step, when
+    else:
+        yield key, step, when
 
 
 def _unpacked(step: RStep, target: str) -> str:
@@ -377,15 +381,16 @@ def entries(steps: list[RStep]) -> list[Entry]:
 
 
 def _entries(step: RStep, key: str) -> list[Entry]:
-    if step.kind == "group":
-        return [e for m in step.members for e in _entries(m, f"{key}_{m.name}")]
-    if step.kind == "block" and step.repeat > 1:
-        return [
-            Entry(f"{key}_{i}", code.instance(inst), step.name)
-            for i, inst in enumerate(step.instances)
-        ]
-    functional = step.kind == "layer" and step.functional and step.when is None
-    return [Entry(key, code.conditional(step, code.constructor(step)), step.name, functional)]
+    out = []
+    for k, (leaf_key, leaf, when) in enumerate(_leaves(step, key, None)):
+        if leaf.kind == "block" and leaf.repeat > 1:
+            index = int(leaf_key.rsplit("_", 1)[1])
+            ctor = code.instance(leaf.instances[index])
+        else:
+            ctor = code.constructor(leaf)
+        functional = leaf.kind == "layer" and leaf.functional and when is None
+        out.append(Entry(leaf_key, code.when(when, ctor), step.name, functional))
+    return out
 
 
 def span(steps: list[RStep], name: str) -> tuple[int, int]:
@@ -412,15 +417,17 @@ def member_index(steps: list[RStep], path: str) -> int:
 def locate(plan: ClassPlan, path: str, numbered: bool) -> str:
     """Where the sequential style puts the module of ``step`` or ``group.member``: an attribute,
     or an entry of the chain (run) it joined (``body.bn2``, or ``body[4]`` when numbered)."""
-    head, _, member = path.partition(".")
+    names = {s.name for s in plan.modules}
+    head, member = (path, "") if path in names else path.rsplit(".", 1)
     for stmt in plan.statements:
         if stmt.kind == "run":
             for index, m in enumerate(stmt.members):
                 if m.step is not None and m.step.name == head:
-                    where = f"{stmt.name}[{index}]" if numbered else f"{stmt.name}.{head}"
+                    key = value_of(head)
+                    where = f"{stmt.name}[{index}]" if numbered else f"{stmt.name}.{key}"
                     return _member(where, m.step, member, numbered)
         elif stmt.step is not None and stmt.step.name == head:
-            return _member(head, stmt.step, member, numbered)
+            return _member(value_of(head), stmt.step, member, numbered)
     raise KeyError(path)  # pragma: no cover - a template bug
 
 

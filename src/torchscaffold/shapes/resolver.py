@@ -189,6 +189,7 @@ class _ClassScope:
         self.r = resolver
         self.b = block
         self.where = where
+        self.auto_inputs = auto  # a block (its inputs' sizes are parameters), not the model
         self.names: dict[str, Any] = dict(names)
         self.values: dict[str, Val] = {}
         self.readers: dict[str, list[int]] = {}  # value -> positions of the steps that read it
@@ -241,7 +242,8 @@ class _ClassScope:
             self.names[name] = Dim(self._eval(expr, f"let {name}"), Name(name))
         tensors = tuple(self._tensor(t) for t in b.tensors)
         steps = (*b.steps, *b.after)
-        names = scope.scope_names(steps, self.where)
+        containers = scope.BLOCK_CONTAINERS if self.auto_inputs else scope.MODEL_CONTAINERS
+        names = scope.scope_names(steps, self.where, containers)
         if b.residual and {residual.IDENTITY, b.shortcut} & set(names):
             taken = min({residual.IDENTITY, b.shortcut} & set(names))
             raise TorchgenError(
@@ -1007,7 +1009,7 @@ class _ClassScope:
         used = set()
         for expr in self.ctor_exprs:
             used |= expr.names()
-        for s in self.steps:
+        for s in _all_steps(self.steps):
             if s.when is not None:
                 used |= s.when.names()
         used |= self.forward_names
@@ -1076,6 +1078,13 @@ class _ClassScope:
 
 
 # ------------------------------------------------------------------------------- helpers
+def _all_steps(steps: Iterable[RStep]) -> Iterable[RStep]:
+    """Steps and, inside groups and sequences, their members."""
+    for s in steps:
+        yield s
+        yield from _all_steps(s.members)
+
+
 def _reads(args: Iterable[tuple[str, Any]]) -> set[str]:
     out: set[str] = set()
     for _, v in args:

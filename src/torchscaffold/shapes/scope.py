@@ -17,8 +17,9 @@ from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.names import snake_case
 from torchscaffold.spec.ir import Step
 
-# Attribute names the templates use for containers; no step may take them.
-RESERVED = frozenset({"layers", "body", "after", "shortcut"})
+# Attribute names the templates use for containers, per kind of class; no step may take them.
+MODEL_CONTAINERS = frozenset({"layers"})
+BLOCK_CONTAINERS = frozenset({"body", "after"})
 DISCARD = "_"
 
 
@@ -32,7 +33,9 @@ def base_name(step: Step) -> str:
     return step.name or "group"
 
 
-def scope_names(steps: tuple[Step, ...], where: str) -> list[str]:
+def scope_names(
+    steps: tuple[Step, ...], where: str, reserved: frozenset[str] = frozenset()
+) -> list[str]:
     """The name of each step: the user's, else conv1, conv2, bn1, ... (bare if single)."""
     counts = Counter(base_name(s) for s in steps if s.name is None)
     seen: Counter[str] = Counter()
@@ -44,12 +47,12 @@ def scope_names(steps: tuple[Step, ...], where: str) -> list[str]:
         b = base_name(step)
         seen[b] += 1
         # A bare name that is an nn.Module method (a block called Double: double) is numbered.
-        bare_ok = counts[b] == 1 and b not in names.NN_MODULE_ATTRS and b not in RESERVED
+        bare_ok = counts[b] == 1 and b not in names.NN_MODULE_ATTRS and b not in reserved
         result.append(b if bare_ok else f"{b}{seen[b]}")
     for name, n in Counter(value_of(r) for r in result).items():
         if n > 1:
             raise TorchgenError(f"{where}: the name {name!r} is used twice; give the steps names")
-        if name in RESERVED:
+        if name in reserved:
             raise TorchgenError(f"{where}: {name!r} is reserved for containers; rename the step")
     spaces = {r.rsplit(".", 1)[0] for r in result if "." in r}
     for name in result:

@@ -89,9 +89,10 @@ def B(
     )
 
 
-def G(name: str, *steps: Step) -> Step:
-    """A named chain: an nn.Sequential in the sequential style."""
-    return Step("group", name, name=name, body=steps)
+def G(name: str, *steps: Step, when: str | None = None) -> Step:
+    """A named chain: an nn.Sequential in the sequential and nested styles; ``when``: only where
+    that condition holds (its input passes through elsewhere)."""
+    return Step("group", name, name=name, body=steps, when=when)
 
 
 def _args(entry: catalog.LayerType | catalog.OpType, args: dict) -> tuple:

@@ -103,7 +103,7 @@ def gpt(n_layer: int = 12) -> Callable[[str], Model]:
             steps=(
                 L(
                     "Embedding",
-                    "wte",
+                    "transformer.wte",
                     inputs="idx",
                     outputs="tok_emb",
                     num_embeddings="vocab_size",
@@ -112,18 +112,18 @@ def gpt(n_layer: int = 12) -> Callable[[str], Model]:
                 O("arange", inputs="idx", outputs="pos", end="size(1)"),
                 L(
                     "Embedding",
-                    "wpe",
+                    "transformer.wpe",
                     outputs="pos_emb",
                     num_embeddings="block_size",
                     embedding_dim="n_embd",
                 ),
                 O("add", inputs=("tok_emb", "pos_emb"), outputs="x"),
-                L("Dropout", "drop", p="dropout"),
-                B("Block", "h", repeat=n_layer, **PASS),
-                L("LayerNorm", "ln_f", normalized_shape="n_embd", bias="bias"),
+                L("Dropout", "transformer.drop", p="dropout"),
+                B("Block", "transformer.h", repeat=n_layer, **PASS),
+                L("LayerNorm", "transformer.ln_f", normalized_shape="n_embd", bias="bias"),
                 L("Linear", "lm_head", out_features="vocab_size", bias=False),
             ),
-            ties=(("wte.weight", "lm_head.weight"),),
+            ties=(("transformer.wte.weight", "lm_head.weight"),),
             doc=f"GPT-2 small ({n_layer} layers) as nanoGPT builds it: token ids to the "
             "next-token logits of every position.",
         )

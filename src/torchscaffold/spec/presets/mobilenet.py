@@ -23,6 +23,29 @@ MOBILENET_V2_SETTING: tuple[tuple[int, int, int, int], ...] = (
 )
 LAST_CHANNELS = 1280
 
+
+def _conv_norm_relu6(
+    name: str,
+    out_channels: int | str,
+    kernel_size: int,
+    stride: int | str = 1,
+    groups: int | str = 1,
+    when: str | None = None,
+) -> Step:
+    """torchvision's ``Conv2dNormActivation(..., activation_layer=nn.ReLU6)``: an
+    nn.Sequential of a convolution without bias, batch norm and ReLU6."""
+    conv = L(
+        "Conv2d",
+        out_channels=out_channels,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=(kernel_size - 1) // 2,
+        groups=groups,
+        bias=False,
+    )
+    return G(name, conv, L("BatchNorm2d"), L("ReLU6", inplace=True), when=when)
+
+
 INVERTED_RESIDUAL = Block(
     name="InvertedResidual",
     params=(("out_channels", 16), ("stride", 1), ("expand_ratio", 1)),
@@ -32,28 +55,18 @@ INVERTED_RESIDUAL = Block(
         ("use_res", parse("stride == 1 and in_channels == out_channels", "let use_res")),
     ),
     steps=(
-        # Pointwise expansion: only where expand_ratio != 1 (an nn.Identity otherwise).
-        L("Conv2d", "expand_conv", out_channels="hidden", kernel_size=1, bias=False, when="expand"),
-        L("BatchNorm2d", "expand_bn", when="expand"),
-        L("ReLU6", "expand_relu", inplace=True, when="expand"),
-        # Depthwise 3x3: one filter per channel, carrying the stride.
-        L(
-            "Conv2d",
-            "dw_conv",
-            out_channels="hidden",
-            kernel_size=3,
-            stride="stride",
-            padding=1,
-            groups="hidden",
-            bias=False,
+        G(  # torchvision's self.conv: its entries shift by one where there is no expansion
+            "conv",
+            # Pointwise expansion, only where expand_ratio != 1.
+            _conv_norm_relu6("expand", "hidden", 1, when="expand"),
+            # Depthwise 3x3: one filter per channel, carrying the stride.
+            _conv_norm_relu6("depthwise", "hidden", 3, stride="stride", groups="hidden"),
+            # Linear pointwise projection (no activation: the "linear bottleneck").
+            L("Conv2d", "project", out_channels="out_channels", kernel_size=1, bias=False),
+            L("BatchNorm2d", "project_bn"),
         ),
-        L("BatchNorm2d", "dw_bn"),
-        L("ReLU6", "dw_relu", inplace=True),
-        # Linear pointwise projection (no activation: the "linear bottleneck").
-        L("Conv2d", "project_conv", out_channels="out_channels", kernel_size=1, bias=False),
-        L("BatchNorm2d", "project_bn"),
         # The shortcut only where the shapes match.
-        O("add", "residual", inputs=("project_bn", "x"), when="use_res", otherwise="project_bn"),
+        O("add", "residual", inputs=("x", "conv"), when="use_res", otherwise="conv"),
     ),
     doc="The MobileNetV2 inverted residual block: a 1x1 expansion to ``in_channels * "
     "expand_ratio`` (left out when the ratio is 1), a depthwise 3x3 convolution that carries "
@@ -62,45 +75,28 @@ INVERTED_RESIDUAL = Block(
 )
 
 
-def _conv_bn_relu6(name: str, out_channels: int, kernel_size: int, stride: int = 1) -> list[Step]:
-    """torchvision's ``Conv2dNormActivation(..., activation_layer=nn.ReLU6)``, its layers
-    written into the enclosing group."""
-    return [
-        L(
-            "Conv2d",
-            name,
-            out_channels=out_channels,
-            kernel_size=kernel_size,
-            stride=stride,
-            padding=(kernel_size - 1) // 2,
-            bias=False,
-        ),
-        L("BatchNorm2d", f"{name}_bn"),
-        L("ReLU6", f"{name}_relu", inplace=True),
-    ]
-
-
 def mobilenet_v2(name: str) -> Model:
-    stages = tuple(
+    # torchvision's features: the stem, 17 inverted residuals, the last 1x1 convolution, one
+    # numbered nn.Sequential (features.0 ... features.18).
+    blocks = [
         B(
             "InvertedResidual",
-            f"stage{i + 1}",
-            repeat=n,
-            first={"stride": s} if s != 1 else None,
             out_channels=c,
             expand_ratio=t,
+            **({"stride": s} if s != 1 and i == 0 else {}),
         )
-        for i, (t, c, n, s) in enumerate(MOBILENET_V2_SETTING)
-    )
+        for t, c, n, s in MOBILENET_V2_SETTING
+        for i in range(n)
+    ]
     return model(
         name,
         (3, 224, 224),
         (
             G(
                 "features",
-                *_conv_bn_relu6("stem", 32, 3, stride=2),
-                *stages,
-                *_conv_bn_relu6("last", LAST_CHANNELS, 1),
+                _conv_norm_relu6("stem", 32, 3, stride=2),
+                *blocks,
+                _conv_norm_relu6("last", LAST_CHANNELS, 1),
             ),
             O("adaptive_avg_pool2d", "pool", output_size=(1, 1)),
             O("flatten", start_dim=1),

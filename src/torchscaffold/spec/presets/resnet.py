@@ -25,6 +25,7 @@ BASIC_BLOCK = Block(
         L("BatchNorm2d"),
     ),
     residual=True,
+    shortcut="downsample",  # torchvision's name, so its state_dict keys load as they are
     after=(L("ReLU", inplace=True),),
     doc="The ResNet basic block: two 3x3 convolutions with batch norm and a residual connection.",
 )
@@ -52,6 +53,7 @@ BOTTLENECK = Block(
         L("BatchNorm2d"),
     ),
     residual=True,
+    shortcut="downsample",
     after=(L("ReLU", inplace=True),),
     doc="The ResNet bottleneck block: a 1x1 convolution down to ``width``, a (grouped) 3x3 "
     "convolution that carries the stride, a 1x1 convolution up to ``channels * 4``, each with "

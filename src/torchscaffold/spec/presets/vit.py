@@ -58,12 +58,17 @@ def _encoder(num_layers: int) -> Block:
             # read as hidden_dim and seq_length.
             O("add", inputs=("pos_embedding", "x")),
             L("Dropout", "dropout", p=0.0),
-            B(
-                "EncoderBlock",
-                "blocks",
-                repeat=num_layers,
-                num_heads="num_heads",
-                mlp_dim="mlp_dim",
+            G(  # named as torchvision names them: encoder.layers.encoder_layer_0 ...
+                "layers",
+                *(
+                    B(
+                        "EncoderBlock",
+                        f"encoder_layer_{i}",
+                        num_heads="num_heads",
+                        mlp_dim="mlp_dim",
+                    )
+                    for i in range(num_layers)
+                ),
             ),
             L("LayerNorm", "ln", normalized_shape="hidden_dim", eps=LN_EPS),
         ),
