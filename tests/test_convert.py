@@ -136,6 +136,27 @@ def test_style_to_style_through_the_cli(made, torch, tmp_path):
     assert (tmp_path / "explicit.converted.pt").is_file()
 
 
+def test_an_old_checkpoint_without_num_batches_tracked(made, torch, tmp_path):
+    """Like torchvision's first published weights: the legacy (pre-zip) format, and no
+    BatchNorm counters (PyTorch < 0.4.1). The counters are set to 0, as load_state_dict does."""
+    source = made("tiny", "explicit")
+    state = {k: v for k, v in built(source, torch).state_dict().items() if "num_batches" not in k}
+    ckpt = tmp_path / "old.pth"
+    torch.save(state, ckpt, _use_new_zipfile_serialization=False)
+    result = run_cli(
+        "convert",
+        str(ckpt),
+        "--to",
+        str(made("tiny", "nested")),
+        "--check",
+        "--from-class",
+        f"{source}:Net",
+    )
+    assert_converted(result)
+    assert "(62 tensors; 10 num_batches_tracked set to 0)" in result.output, result.output
+    assert "largest difference 0)" in result.output
+
+
 # -- from torchvision ----------------------------------------------------------------------
 
 
