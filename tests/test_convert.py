@@ -45,6 +45,16 @@ TORCHVISION = {
 REFERENCES = [p for p in TORCHVISION if p in PRESETS]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread(torch):
+    """These models are small: one thread runs them several times faster than two on a busy
+    2-core machine, where a parallel region waits for its second thread to be scheduled."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Callable[..., Path]:
     """``made(preset, style, numbered, size)``: the generated file, made once per module."""
