@@ -125,6 +125,7 @@ def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
         ["dataset", "Data", "--kind", "iterable", "--stdout"],
         ["registry", "--stdout"],
         ["list"],
+        ["convert", "--help"],  # convert imports torch, but only to convert
     ],
 )
 def test_generation_imports_neither_torch_nor_numpy(tmp_path, args, monkeypatch):

@@ -101,3 +101,18 @@ def test_written_files_get_normal_permissions(tmp_path):
     os.umask(umask)
     assert (tmp_path / "new.py").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (tmp_path / "old.py").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_binary_file(tmp_path):
+    """Bytes are written as they are (a converted checkpoint), compared as bytes."""
+    path = tmp_path / "w.pt"
+    plan = Plan((PlannedFile(path, b"\x80\x02binary\r\n"),))
+    assert plan.apply()[0].startswith("create")
+    assert path.read_bytes() == b"\x80\x02binary\r\n"
+    assert [s for s, _ in plan.statuses()] == ["identical"]
+    other = Plan((PlannedFile(path, b"other"),))
+    assert [s for s, _ in other.statuses()] == ["conflict"]
+    with pytest.raises(TorchgenError, match="already exists and differs"):
+        other.apply()
+    other.apply(force=True)
+    assert path.read_bytes() == b"other"

@@ -109,7 +109,7 @@ def _commands() -> None:
         main.add_command(importlib.import_module(f"torchscaffold.commands.{name}").command)
 
 
-COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry", "dataset", "new")
+COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry", "dataset", "new", "convert")
 
 
 _commands()

@@ -22,3 +22,9 @@ def unknown(what: str, word: str, choices: Iterable[str]) -> TorchgenError:
     return TorchgenError(
         f"unknown {what} {word!r}{did_you_mean(word, choices)}; choose from: {', '.join(choices)}"
     )
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's run to a page), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

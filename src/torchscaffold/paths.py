@@ -100,7 +100,19 @@ def is_file(path: Path) -> bool:
 
 def read_text(path: Path, what: str = "file") -> str:
     """The UTF-8 text of a regular file; anything else (missing, a FIFO, a directory, binary
-    garbage) is a one-line error naming ``what`` and the path.
+    garbage) is a one-line error naming ``what`` and the path."""
+    data = read_bytes(path, what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TorchgenError(
+            f"cannot read {what} {path}: not UTF-8 text (byte {exc.start})"
+        ) from None
+
+
+def read_bytes(path: Path, what: str = "file") -> bytes:
+    """The bytes of a regular file; anything else (missing, a FIFO, a directory) is a one-line
+    error naming ``what`` and the path.
 
     The file is opened non-blocking and checked with ``fstat`` before the first read, so a FIFO
     put in its place between a check and the open cannot hang us either."""
@@ -117,12 +129,7 @@ def read_text(path: Path, what: str = "file") -> str:
         raise TorchgenError(f"cannot read {what} {path}: {_reason(exc)}") from None
     finally:
         os.close(fd)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TorchgenError(
-            f"cannot read {what} {path}: not UTF-8 text (byte {exc.start})"
-        ) from None
+    return data
 
 
 def os_error(exc: OSError, path: Path | str | None = None) -> TorchgenError:

@@ -20,7 +20,7 @@ from torchscaffold.errors import TorchgenError
 @dataclass(frozen=True)
 class PlannedFile:
     path: Path
-    content: str
+    content: str | bytes  # text (written as UTF-8 with \n line ends) or a binary file's bytes
     # True for files the tool owns jointly with the user (an ``__init__.py`` it adds imports to):
     # an existing one that differs is an ``update``, not a conflict.
     editable: bool = False
@@ -44,7 +44,8 @@ class Plan:
         if found != "file":
             return "conflict"
         try:
-            current = paths.read_text(f.path)
+            read = paths.read_bytes if isinstance(f.content, bytes) else paths.read_text
+            current = read(f.path)
         except TorchgenError:
             return "conflict"
         if current == f.content:
@@ -119,8 +120,12 @@ def write_atomically(files: Iterable[PlannedFile]) -> None:
                 dir=f.path.parent, prefix=_temp_prefix(f.path), suffix=".tmp"
             )
             staged.append((Path(tmp), f.path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-                out.write(f.content)
+            if isinstance(f.content, bytes):
+                with os.fdopen(fd, "wb") as binary:
+                    binary.write(f.content)
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+                    out.write(f.content)
             # mkstemp creates 0600; give the file the mode it had, or what open() would give.
             os.chmod(tmp, _mode(f.path))
         _commit(staged)
