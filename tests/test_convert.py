@@ -34,7 +34,8 @@ VARIANT_IDS = [f"{s}{'-numbered' if n else ''}" for s, n in VARIANTS]
 GPT_SPEC = ROOT / "docs" / "examples" / "gpt_small.toml"
 
 # torchvision's counterparts of the presets (whichever exist in this tree): the input size to
-# generate and compare at, and the torchvision builder's keyword arguments for that size.
+# compare at, and the keyword arguments both constructors get for it. ViT's input size is its
+# image_size argument (its position embedding's length); the others take --input-size.
 TORCHVISION = {
     "resnet18": (32, {}),
     "vgg11": (32, {}),
@@ -96,9 +97,9 @@ def built(path: Path, torch, name: str = "Net", seed: int = 0):
     return model
 
 
-def on_meta(path: Path, torch, name: str = "Net"):
+def on_meta(path: Path, torch, name: str = "Net", **kwargs):
     with torch.device("meta"):
-        return getattr(import_file(path), name)().eval()
+        return getattr(import_file(path), name)(**kwargs).eval()
 
 
 def assert_converted(result, *, check: bool = True) -> None:
@@ -184,7 +185,8 @@ def test_torchvision_checkpoint_into_every_style(made, torch, tmp_path, preset):
     del reference
     state = checkpoint.unwrap(checkpoint.read(path), path).state
     for (style, numbered), name in zip(VARIANTS, VARIANT_IDS):
-        target = on_meta(made(preset, style, numbered, size), torch)
+        generated = made(preset, style, numbered, None if kwargs else size)
+        target = on_meta(generated, torch, **kwargs)
         converted, _, _ = rekey(state, target, name)
         target.load_state_dict(converted, strict=True, assign=True)  # no init, no copy
         with torch.no_grad():
