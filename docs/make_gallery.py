@@ -45,6 +45,9 @@ def _keys(source: str) -> list[str]:
     return [k for k in module.TinyNet().state_dict() if k.endswith("weight")]
 
 
+WORDS = {6: "six", 7: "seven", 8: "eight", 9: "nine"}
+
+
 def readme(files: dict[str, str]) -> str:
     rows = []
     for style, numbered in VARIANTS:
@@ -53,10 +56,11 @@ def readme(files: dict[str, str]) -> str:
         rows.append(f"| [`{name}`]({name}.py) | `{keys[0]}` | `{keys[3]}` | `{keys[-1]}` |")
     return "\n".join(
         [
-            "# Gallery: one network, six ways to declare it",
+            f"# Gallery: one network, {WORDS[len(VARIANTS)]} ways to declare it",
             "",
             "The `tiny` preset (`torchgen model TinyNet --style STYLE`), rendered by torchgen in",
-            "every style. All six are the same network: the same parameters in the same order,",
+            f"every style. All {WORDS[len(VARIANTS)]} are the same network: the same parameters "
+            "in the same order,",
             "and identical outputs once the parameters are copied across (tests/test_model_generated.py).",
             "What changes is where each layer lives, and so the `state_dict` keys a checkpoint",
             "stores: a checkpoint saved from one style does not load into another by name.",
