@@ -59,8 +59,10 @@ def readme(files: dict[str, str]) -> str:
             f"# Gallery: one network, {WORDS[len(VARIANTS)]} ways to declare it",
             "",
             "The `tiny` preset (`torchgen model TinyNet --style STYLE`), rendered by torchgen in",
-            f"every style. All {WORDS[len(VARIANTS)]} are the same network: the same parameters "
-            "in the same order,",
+            (
+                f"every style. All {WORDS[len(VARIANTS)]} are the same network: the same "
+                "parameters in the same order,"
+            ),
             "and identical outputs once the parameters are copied across (tests/test_model_generated.py).",
             "What changes is where each layer lives, and so the `state_dict` keys a checkpoint",
             "stores: a checkpoint saved from one style does not load into another by name.",
