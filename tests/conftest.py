@@ -134,6 +134,9 @@ def child_venv(path: Path) -> str:
     ).stdout.strip()
     ours = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     ours += [p for p in site.getsitepackages() if p not in ours]
+    # A system interpreter's ``pip install --user`` packages (a venv has no user site).
+    if site.ENABLE_USER_SITE and site.getusersitepackages() in sys.path:
+        ours.append(site.getusersitepackages())
     Path(child_site, "_parent_site.pth").write_text("\n".join(ours) + "\n")
     return python
 
