@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import itertools
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +61,55 @@ def run_torchgen(
     )
 
 
+def run_suite(project: Path, *selection: str) -> subprocess.CompletedProcess:
+    """A generated project's own tests (``selection``: pytest arguments, default all), in a
+    fresh interpreter, from its root, as a user runs them."""
+    import os
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
+        cwd=project,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def count_tests(project: Path, *selection: str) -> int:
+    """How many tests ``selection`` (folders, files, ``file::test_name``; default ``tests``)
+    holds in a generated project, counted from its files: each top-level ``test_*`` function
+    once per case of its ``pytest.mark.parametrize`` decorators (literal lists only)."""
+    total = 0
+    for item in selection or ("tests",):
+        path, _, wanted = item.partition("::")
+        where = project / path
+        for file in [where] if where.suffix == ".py" else sorted(where.rglob("test_*.py")):
+            for node in ast.parse(file.read_text(encoding="utf-8")).body:
+                if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test_"):
+                    continue
+                if wanted in ("", node.name):
+                    total += math.prod(
+                        len(ast.literal_eval(decorator.args[1]))
+                        for decorator in node.decorator_list
+                        if isinstance(decorator, ast.Call)
+                        and ast.unparse(decorator.func) == "pytest.mark.parametrize"
+                    )
+    return total
+
+
+def assert_suite_passes(project: Path, *selection: str) -> None:
+    """``run_suite`` succeeds, and every test that the files hold ran and passed (none
+    skipped, none missing): the count comes from the files, not from a number kept here."""
+    done = run_suite(project, *selection)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    expected = count_tests(project, *selection)
+    assert re.match(rf"{expected} passed\b(?!.*skipped)", summary), summary
+
+
 def child_venv(path: Path) -> str:
     """A virtual environment at ``path`` that sees the packages of the interpreter running the
     tests, whatever that is (a venv, a conda env, the system Python), and returns its python.
@@ -82,6 +134,9 @@ def child_venv(path: Path) -> str:
     ).stdout.strip()
     ours = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     ours += [p for p in site.getsitepackages() if p not in ours]
+    # A system interpreter's ``pip install --user`` packages (a venv has no user site).
+    if site.ENABLE_USER_SITE and site.getusersitepackages() in sys.path:
+        ours.append(site.getusersitepackages())
     Path(child_site, "_parent_site.pth").write_text("\n".join(ours) + "\n")
     return python
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 import ast
 import keyword
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_lint_clean, run_cli, tree_snapshot
+from conftest import assert_lint_clean, assert_suite_passes, run_cli, tree_snapshot
 from torchscaffold import plan
 from torchscaffold.errors import TorchgenError
 from torchscaffold.workspace import _module_key, find_project, import_line, wire_import
@@ -129,27 +127,9 @@ def test_the_grown_project_is_lint_clean_and_passes_its_suite(
 ) -> None:
     monkeypatch.chdir(grown)
     assert_lint_clean(*sorted(grown.rglob("*.py")))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/models",
-            "tests/data",
-        ],
-        cwd=grown,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    # 3 per model, 4 per dataset (each trains an epoch through the config alone: csv,
+    # 3 tests per model, 4 per dataset (each trains an epoch through the config alone: csv,
     # iterable and sequence, with a test-local model that fits its samples).
-    assert "25 passed" in done.stdout, done.stdout[-2000:]
+    assert_suite_passes(grown, "tests/models", "tests/data")
 
 
 # -- refusals --------------------------------------------------------------------------------------

@@ -6,14 +6,13 @@ package."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import assert_lint_clean, child_venv, run_cli, tree_snapshot
+from conftest import assert_lint_clean, assert_suite_passes, child_venv, run_cli, tree_snapshot
 
 # style -> options. Each style once; the kinds and presets spread over them, cheap presets
 # with the flat kinds (their samples are CSV rows / JSON lists of every input value).
@@ -30,25 +29,16 @@ COMBOS: dict[str, list[str]] = {
 # The project whose whole suite runs (with the torchrun tests); the others run the tests that
 # differ between option combinations, to keep this suite's time in bounds.
 FULL = "explicit"
+# The config's checks build each combination's model and data; FSDP shards each style's
+# containers; resuming replays each kind's data order.
 PARTIAL = [
     "tests/models",
     "tests/data",
+    "tests/test_config.py",
     "tests/test_train.py::test_one_epoch_writes_metrics_and_checkpoints",
+    "tests/test_train.py::test_resume_is_bitwise_exact",
+    "tests/test_train.py::test_fsdp_in_one_process",
 ]
-
-
-def run_suite(project: Path, *args: str) -> subprocess.CompletedProcess:
-    """The project's own tests, in a fresh interpreter, from its root, as a user runs them."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=project,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -169,11 +159,7 @@ def test_every_generated_file_is_lint_clean(
 
 @pytest.mark.parametrize("style", COMBOS)
 def test_the_project_passes_its_own_tests(projects: dict[str, Path], style: str) -> None:
-    args = [] if style == FULL else PARTIAL
-    done = run_suite(projects[style], *args)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    expected = "51 passed" if style == FULL else "8 passed"
-    assert expected in done.stdout, done.stdout[-2000:]
+    assert_suite_passes(projects[style], *([] if style == FULL else PARTIAL))
 
 
 def test_an_editable_install_imports_the_src_package(

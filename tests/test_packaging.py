@@ -1,8 +1,10 @@
 """Packaging: our import package never shadows torch's ``torchgen``; templates ship in the wheel
-and resolve from an editable install; the generation path imports neither torch nor numpy."""
+and resolve from an editable install; the generation path (every generating command, in one
+test) imports neither torch nor numpy, and black only to format."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, child_venv
+from conftest import ROOT, child_venv, run_cli
+from torchscaffold.generate.dataset import KINDS
 from torchscaffold.render import templates_dir
 
 
@@ -115,21 +118,46 @@ def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
     assert "class Net(nn.Module):" in done.stdout
 
 
+# Every generating command, as a user types it: (args, run inside a scaffolded project).
+GENERATING = [
+    (["--help"], False),
+    (["model", "--help"], False),
+    (["model", "Net", "--preset", "resnet18", "--style", "sequential", "--dry-run"], False),
+    (["model", "Net", "--stdout"], False),
+    (["model", "Net", "--preset", "cnn", "--init", "xavier"], False),  # writes net.py
+    *[(["dataset", "Data", "--kind", kind, "--stdout"], False) for kind in KINDS],
+    (["dataset", "Shards", "--kind", "iterable"], False),  # writes shards.py
+    (["registry", "--stdout"], False),
+    (["registry", "-o", "pkg"], False),
+    (["new", "proj"], False),
+    (["new", "proj", "--dry-run", "--kind", "files", "--strategy", "fsdp"], False),
+    (["list"], False),
+    (["list", "presets"], False),
+    (["convert", "--help"], False),  # convert imports torch, but only to convert
+    (["model", "Extra", "--preset", "mlp"], True),
+    (["dataset", "More", "--kind", "sequence", "--dry-run"], True),
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("inside") / "proj"
+    assert run_cli("new", str(root)).exit_code == 0
+    return root
+
+
 @pytest.mark.parametrize(
-    "args",
-    [
-        ["--help"],
-        ["model", "--help"],
-        ["model", "Net", "--preset", "resnet18", "--style", "sequential", "--dry-run"],
-        ["model", "Net", "--stdout"],
-        ["dataset", "Data", "--kind", "iterable", "--stdout"],
-        ["registry", "--stdout"],
-        ["list"],
-        ["convert", "--help"],  # convert imports torch, but only to convert
-    ],
+    ("args", "inside"), GENERATING, ids=[" ".join(args) for args, _ in GENERATING]
 )
-def test_generation_imports_neither_torch_nor_numpy(tmp_path, args, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # cold: black must format
+def test_generation_imports_neither_torch_nor_numpy(
+    tmp_path: Path, project: Path, args: list[str], inside: bool, monkeypatch
+) -> None:
+    """The generation path never imports torch or numpy (``import torch`` alone costs
+    seconds), and imports black only when it formats something (a cold cache here)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cwd = tmp_path
+    if inside:
+        cwd = Path(shutil.copytree(project, tmp_path / "proj")) / "src"
     out = _python(
         "import sys",
         "from torchscaffold.cli import main",
@@ -138,11 +166,11 @@ def test_generation_imports_neither_torch_nor_numpy(tmp_path, args, monkeypatch)
         "finally:",
         "    print('MODULES', 'torch' in sys.modules, 'numpy' in sys.modules,"
         " 'black' in sys.modules)",
-        cwd=tmp_path,
+        cwd=cwd,
     )
     torch_loaded, numpy_loaded, black_loaded = out.rsplit("MODULES", 1)[1].split()
     assert (torch_loaded, numpy_loaded) == ("False", "False")
-    formats = "--stdout" in args or "--dry-run" in args
+    formats = "--help" not in args and args[0] != "list"
     assert black_loaded == str(formats)  # black only when something is formatted
 
 

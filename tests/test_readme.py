@@ -1,5 +1,5 @@
-"""The README stays true: its CLI reference is today's `torchgen --help`, and the files and
-commands it names exist."""
+"""The README stays true: its CLI reference is today's `torchgen --help`, the files and
+commands it names exist, and its tour runs as written from the repository root."""
 
 from __future__ import annotations
 
@@ -36,3 +36,33 @@ def test_linked_files_exist():
             assert (ROOT / link).exists(), link
     for script in re.findall(r"python (bench/\S+\.py)", readme):
         assert (ROOT / script).exists(), script
+
+
+def test_the_tour_runs_from_the_repository_root(tmp_path):
+    """Each line of the tour, in a folder that has the repository's docs/ (as the root does)."""
+    import shlex
+    import subprocess
+    import sys
+
+    from conftest import run_cli
+
+    readme = (ROOT / "README.md").read_text()
+    tour = readme.split("## A 30-second tour", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "docs").symlink_to(ROOT / "docs")
+    lines = [line.split("#", 1)[0].strip() for line in tour.splitlines()]
+    assert lines and all(line.split()[0] in ("torchgen", "python") for line in lines)
+    for line in lines:
+        program, *args = shlex.split(line)
+        if program == "torchgen":
+            result = run_cli(*args, cwd=tmp_path)
+            assert result.exit_code == 0, f"{line}: {result.output}"
+        else:
+            done = subprocess.run(
+                [sys.executable, *args],
+                check=False,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, f"{line}: {done.stderr}"

@@ -14,7 +14,8 @@ from torchscaffold.errors import TorchgenError
 
 # Attributes of torch.nn.Module (torch 2.x, public and private). A submodule or class with one of
 # these names shadows the method, e.g. an attribute called ``train`` breaks ``model.train()``.
-# Kept as a literal so validation never imports torch; tests/test_names.py compares it with torch.
+# Kept as a literal so validation never imports torch; tests/test_names.py checks that it holds
+# every attribute of the installed torch's nn.Module.
 NN_MODULE_ATTRS = frozenset(
     [
         "T_destination",
@@ -96,6 +97,13 @@ NN_MODULE_ATTRS = frozenset(
         "_forward_pre_hooks",
         "_state_dict_hooks",
         "_load_state_dict_pre_hooks",
+        "_load_state_dict_post_hooks",
+        "_state_dict_pre_hooks",
+        "_backward_pre_hooks",
+        "_forward_hooks_always_called",
+        "_forward_hooks_with_kwargs",
+        "_forward_pre_hooks_with_kwargs",
+        "_is_full_backward_hook",
     ]
 )
 

@@ -27,8 +27,19 @@ class Key:
     type: str
     default: object
     doc: str
-    minimum: float | None = None  # checked by the project's loader: value >= minimum
+    # Checked by the project's loader, on the value or on each item of a list: value >= minimum,
+    # value <= maximum, value < below; and a list's length.
+    minimum: float | None = None
+    maximum: float | None = None
+    below: float | None = None
+    length: int | None = None
     choices: tuple[str, ...] = ()  # rendered as a Literal type
+
+    @property
+    def bounds(self) -> dict[str, float]:
+        """The field's ``metadata`` in the generated dataclass: the checks that apply."""
+        named = {"min": self.minimum, "max": self.maximum, "below": self.below, "len": self.length}
+        return {name: value for name, value in named.items() if value is not None}
 
     @property
     def annotation(self) -> str:
@@ -39,7 +50,12 @@ class Key:
     def readme_type(self) -> str:
         if self.choices:
             return " \\| ".join(f"`{c}`" for c in self.choices)
-        return f"`{self.type}`".replace("|", "\\|")
+        limits = [f"{self.length} values"] if self.length is not None else []
+        for sign, value in ((">=", self.minimum), ("<=", self.maximum), ("<", self.below)):
+            if value is not None:
+                limits.append(f"{sign} {value}")
+        text = f"`{self.type}`".replace("|", "\\|")
+        return f"{text} ({', '.join(limits)})" if limits else text
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,14 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
             "The loop: epochs, precision, checkpoints and the run directory.",
             (
                 Key("epochs", "int", 2, "Passes over the training data.", minimum=1),
-                Key("seed", "int", 0, "Seeds Python, NumPy, torch and the data order."),
+                Key(
+                    "seed",
+                    "int",
+                    0,
+                    "Seeds Python, NumPy, torch and the data order.",
+                    minimum=0,
+                    maximum=2**32 - 1,  # what numpy and torch accept
+                ),
                 Key(
                     "run_dir",
                     "str",
@@ -144,7 +167,15 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
             (
                 Key("lr", "float", 0.001, "The peak learning rate.", minimum=0),
                 Key("weight_decay", "float", 0.01, "Decoupled weight decay.", minimum=0),
-                Key("betas", "list[float]", [0.9, 0.999], "AdamW's beta1 and beta2."),
+                Key(
+                    "betas",
+                    "list[float]",
+                    [0.9, 0.999],
+                    "AdamW's beta1 and beta2.",
+                    minimum=0,
+                    below=1,
+                    length=2,
+                ),
             ),
         ),
         Section(
@@ -190,6 +221,7 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
                     0.0,
                     "cross_entropy only: the weight moved from the label to the others.",
                     minimum=0,
+                    maximum=1,
                 ),
             ),
         ),
