@@ -526,8 +526,10 @@ def uses_ordered_dict(plans: list[ClassPlan], style: str, is_numbered: bool) -> 
     if style == "nested":
 
         def named_group(step: RStep) -> bool:
+            # A group with conditional members is built as a list, so its names are positions.
+            as_list = any(m.when for m in step.members)
             return step.kind == "group" and (
-                not numbered(step) or any(named_group(m) for m in step.members)
+                not (numbered(step) or as_list) or any(named_group(m) for m in step.members)
             )
 
         return any(named_group(s) for p in plans for s in p.modules)
