@@ -18,6 +18,7 @@ import pytest
 
 from conftest import import_file
 from reference import torchvision_models
+from torchscaffold.errors import TorchgenError
 from torchscaffold.generate.model import ModelRequest, plan_model
 from torchscaffold.render import forward
 from torchscaffold.shapes import ResolvedModel
@@ -167,3 +168,27 @@ def test_the_nested_style_loads_torchvision_weights_by_name(tmp_path, torch, pre
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         assert torch.allclose(ours(x), reference(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [384, 160])
+def test_input_size_sets_vits_image_size(tmp_path, torch, size):
+    """``--input-size`` of a model with an ``image_size`` parameter builds it for that size
+    (ViT's position embedding grows with it), as torchvision's ``vit_b_16(image_size=...)``."""
+    req = ModelRequest("Net", style=STYLE, preset="vit_b_16", input_size=(size,))
+    plan, resolved = plan_model(req, tmp_path / "vit.py")
+    plan.apply()
+    net = import_file(Path(plan.files[0].path)).Net
+    with torch.device("meta"):
+        ours = net()
+        reference = torchvision_models().vit_b_16(image_size=size)
+        out = ours(torch.empty(2, 3, size, size))
+    assert _shapes(ours.parameters()) == _shapes(reference.parameters())
+    assert resolved.total_params == sum(p.numel() for p in reference.parameters())
+    assert tuple(out.shape) == (2, *resolved.output_shape)
+
+
+def test_input_size_of_a_square_only_model_must_be_square(tmp_path):
+    req = ModelRequest("Net", style=STYLE, preset="vit_b_16", input_size=(384, 320))
+    with pytest.raises(TorchgenError, match="square images"):
+        plan_model(req, tmp_path / "vit.py")
+    assert not (tmp_path / "vit.py").exists()

@@ -42,6 +42,15 @@ def finalize(
                 f"got {len(input_size)}"
             )
         shape = (shape[0], *input_size)
+        if "image_size" in params:
+            # A model whose sizes follow from its image size (ViT's position embedding) takes
+            # the new size as that parameter, or it would be built for the old one.
+            if len(set(input_size)) != 1:
+                raise TorchgenError(
+                    f"--input-size: this model takes square images (image_size), got "
+                    f"{'x'.join(map(str, input_size))}"
+                )
+            params["image_size"] = input_size[0]
     if num_classes is not None:
         if "num_classes" not in params:
             raise TorchgenError("--num-classes: this model has no num_classes parameter")
