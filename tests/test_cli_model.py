@@ -202,6 +202,19 @@ def test_inline_init_schemes(tmp_path, torch, scheme):
         assert 0.005 < head.weight.std().item() < 0.02
 
 
+@pytest.mark.parametrize("preset", [p for p in PRESETS if PRESETS[p].init])
+def test_a_preset_starts_from_its_reference_init(tmp_path, preset):
+    """Without --init a preset gets the init its reference's constructor applies (recorded in
+    the header's command line); ``--init none`` leaves PyTorch's defaults."""
+    assert run_cli("model", "Net", "--preset", preset, cwd=tmp_path).exit_code == 0
+    source = (tmp_path / "net.py").read_text()
+    assert "def init_weights" in source
+    assert f"--init {PRESETS[preset].init}" in source.splitlines()[0]
+    args = ("model", "Bare", "--preset", preset, "--init", "none")
+    assert run_cli(*args, cwd=tmp_path).exit_code == 0
+    assert "init_weights" not in (tmp_path / "bare.py").read_text()
+
+
 def test_list_and_version():
     out = run_cli("list").output
     for section, names in [

@@ -38,7 +38,8 @@ from torchscaffold.commands import _parse
     "init",
     metavar="SCHEME",
     help="Weight init: kaiming | kaiming_conv | vit | gpt2 | xavier | trunc_normal | orthogonal "
-    "| default | kaiming_uniform (see `torchgen list inits`).",
+    "| default | kaiming_uniform (see `torchgen list inits`), or none.  [default: a preset's "
+    "reference init, or the project's]",
 )
 @click.option(
     "--check",

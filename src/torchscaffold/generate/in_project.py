@@ -25,7 +25,15 @@ from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import header, refuse_rebound, render, render_python
 from torchscaffold.shapes import ResolvedModel, resolve
-from torchscaffold.workspace import Project, Registries, defines_class, find_registries, wire_import
+from torchscaffold.spec.presets import PRESETS
+from torchscaffold.workspace import (
+    NO_INIT,
+    Project,
+    Registries,
+    defines_class,
+    find_registries,
+    wire_import,
+)
 
 # The docstring of a package __init__.py that torchgen creates, per subpackage.
 PACKAGE_DOCS = {
@@ -65,6 +73,12 @@ def model_request(
             preset = settings.preset
         if init is None:
             init = settings.init_scheme
+    elif init is None and preset in PRESETS:
+        # A published architecture starts from its reference's init (nanoGPT's, torchvision's),
+        # as its constructor does there.
+        init = PRESETS[preset].init
+    if init == NO_INIT:
+        init = None
     return ModelRequest(name, style or "explicit", preset=preset, spec=spec, init=init, **options)
 
 
