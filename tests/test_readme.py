@@ -38,6 +38,19 @@ def test_linked_files_exist():
         assert (ROOT / script).exists(), script
 
 
+def test_what_it_counts_and_lists_is_the_catalog_and_the_presets():
+    from torchscaffold import catalog
+    from torchscaffold.spec.presets import PRESETS
+
+    readme = (ROOT / "README.md").read_text()
+    assert f"{len(catalog.LAYERS)} layers and {len(catalog.ALL_OPS)} ops" in readme
+    section = readme.split("- **Presets**", 1)[1].split("\n- **", 1)[0]
+    named = set(re.findall(r"`([a-z0-9_]+)`", section))
+    for family in re.findall(r"`([a-z]+)((?:\d+/)+\d+)`", section):  # `vgg11/13/16/19`
+        named |= {family[0] + n for n in family[1].split("/")}
+    assert set(PRESETS) <= named, set(PRESETS) - named
+
+
 def test_the_tour_runs_from_the_repository_root(tmp_path):
     """Each line of the tour, in a folder that has the repository's docs/ (as the root does)."""
     import shlex
