@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_lint_clean
-from network import assert_backward, assert_one_network, generate_all
+from network import assert_one_network, generate_all
 
 IMAGE = """
 [model]
@@ -215,4 +215,3 @@ def test_new_layers_run_in_every_style_as_one_network(tmp_path, torch, spec):
     generated = generate_all(tmp_path, name="Net", spec=path)
     assert_lint_clean(*(p for p, _ in generated.values()))
     assert_one_network(generated, export=False)
-    assert_backward(generated)

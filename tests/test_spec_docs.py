@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import ROOT, assert_lint_clean
-from network import assert_backward, assert_one_network, generate_all
+from network import assert_one_network, generate_all
 from torchscaffold.generate.model import ModelRequest, plan_model
 
 DOC = ROOT / "docs" / "spec-format.md"
@@ -46,7 +46,6 @@ def test_lint_clean(generated):
 @pytest.mark.parametrize("label", [label for label, _ in SPECS])
 def test_one_network_that_trains(generated, torch, label):
     assert_one_network(generated[label])
-    assert_backward(generated[label])
 
 
 @pytest.mark.parametrize("label", [label for label, _ in SPECS])
