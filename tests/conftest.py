@@ -64,11 +64,18 @@ def run_torchgen(
 def run_suite(project: Path, *selection: str) -> subprocess.CompletedProcess:
     """A generated project's own tests (``selection``: pytest arguments, default all), in a
     fresh interpreter, from its root, as a user runs them."""
+    return run_in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection)
+
+
+def run_in_project(project: Path, *argv: str) -> subprocess.CompletedProcess:
+    """``python ARGV`` in a fresh interpreter, from a generated project's root, its ``src/``
+    importable (as after ``pip install -e .``)."""
     import os
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(project / "src")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
+        [sys.executable, *argv],
         cwd=project,
         env=env,
         check=False,
