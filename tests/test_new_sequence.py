@@ -1,44 +1,77 @@
-"""``torchgen new --kind sequence``: a token-classifier project, generated once, that passes its
-whole suite (torchrun with DDP and FSDP included) and learns its synthetic data: accuracy well
-above chance after two short epochs. Mismatched presets and kinds are refused in
-``test_new_errors.py``."""
+"""``torchgen new --kind sequence``: a token-classifier project, generated once, that regenerates
+identically and, grown by an iterable dataset and an LSTM token model, passes its whole suite
+(torchrun with DDP and FSDP included) and learns its synthetic data: accuracy well above chance
+after two short epochs. Mismatched presets and kinds are refused in ``test_new_errors.py``."""
 
 from __future__ import annotations
 
 import csv
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import assert_lint_clean, assert_suite_passes, run_cli, run_in_project
+from conftest import (
+    assert_lint_clean,
+    assert_suite_passes,
+    run_cli,
+    run_in_project,
+    tree_snapshot,
+)
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sequence") / "seq-proj"
     result = run_cli("new", str(path), "--kind", "sequence")
     assert result.exit_code == 0, result.output
     return path
 
 
-def test_the_default_model_is_a_token_classifier(project: Path) -> None:
+@pytest.fixture(scope="module")
+def project(fresh: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project grown by a dataset of dict batches other than tokens (its test must train
+    by config alone, whatever this project's data.inputs and data.target) and a second token
+    model (its tests feed both inputs)."""
+    path = Path(shutil.copytree(fresh, tmp_path_factory.mktemp("grown") / "seq-proj"))
+    for args in (
+        ["dataset", "Records", "--kind", "iterable"],
+        ["model", "Recurrent", "--preset", "lstm_classifier"],
+    ):
+        result = run_cli(*args, cwd=path)
+        assert result.exit_code == 0, result.output
+    return path
+
+
+def test_the_scaffold_is_what_the_commands_generate(fresh: Path) -> None:
+    """The model and the dataset regenerate byte-identical inside the project."""
+    before = tree_snapshot(fresh)
+    for args in (["model", "Net"], ["dataset", "TrainingData"]):
+        result = run_cli(*args, cwd=fresh)
+        assert result.exit_code == 0, result.output
+        statuses = {line.split()[0] for line in result.output.splitlines()[:3]}
+        assert statuses == {"identical"}, result.output
+    assert tree_snapshot(fresh) == before
+
+
+def test_the_default_model_is_a_token_classifier(fresh: Path) -> None:
     import tomllib
 
-    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["torchgen"]
+    table = tomllib.loads((fresh / "pyproject.toml").read_text())["tool"]["torchgen"]
     assert (table["preset"], table["kind"], table["init"]) == (
         "transformer_classifier",
         "sequence",
         "none",
     )
-    config = tomllib.loads((project / "configs" / "default.toml").read_text())
+    config = tomllib.loads((fresh / "configs" / "default.toml").read_text())
     # What the model's forward takes, from the padded batch; the class of each sequence.
     assert config["data"]["inputs"] == ["input_ids", "attention_mask"]
     assert config["data"]["target"] == "target"
     assert "vocab_size" not in config["model"]  # taken from the data
     assert config["data"]["train"]["vocab_size"] == 100
     assert config["data"]["train"]["num_classes"] == 2
-    header = (project / "src/seq_proj/train.py").read_text().splitlines()[0]
+    header = (fresh / "src/seq_proj/train.py").read_text().splitlines()[0]
     assert header.endswith("torchgen new seq-proj --kind sequence")
 
 
