@@ -14,10 +14,10 @@ import pytest
 
 from conftest import (
     assert_lint_clean,
+    assert_regenerates_identically,
     assert_suite_passes,
     run_cli,
     run_in_project,
-    tree_snapshot,
 )
 
 
@@ -46,13 +46,7 @@ def project(fresh: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_scaffold_is_what_the_commands_generate(fresh: Path) -> None:
     """The model and the dataset regenerate byte-identical inside the project."""
-    before = tree_snapshot(fresh)
-    for args in (["model", "Net"], ["dataset", "TrainingData"]):
-        result = run_cli(*args, cwd=fresh)
-        assert result.exit_code == 0, result.output
-        statuses = {line.split()[0] for line in result.output.splitlines()[:3]}
-        assert statuses == {"identical"}, result.output
-    assert tree_snapshot(fresh) == before
+    assert_regenerates_identically(fresh)
 
 
 def test_the_default_model_is_a_token_classifier(fresh: Path) -> None:
