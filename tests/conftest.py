@@ -64,11 +64,19 @@ def run_torchgen(
 def run_suite(project: Path, *selection: str) -> subprocess.CompletedProcess:
     """A generated project's own tests (``selection``: pytest arguments, default all), in a
     fresh interpreter, from its root, as a user runs them."""
+    return run_in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection)
+
+
+def run_in_project(project: Path, *argv: str) -> subprocess.CompletedProcess:
+    """``python ARGV`` in a fresh interpreter, from a generated project's root, its ``src/``
+    importable (as after ``pip install -e .``), torch on one thread (as the project's own
+    tests run it: their models are tiny, and spinning threads slow a busy machine)."""
     import os
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env |= {"PYTHONPATH": str(project / "src"), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection],
+        [sys.executable, *argv],
         cwd=project,
         env=env,
         check=False,
@@ -108,6 +116,17 @@ def assert_suite_passes(project: Path, *selection: str) -> None:
     summary = done.stdout.strip().splitlines()[-1]
     expected = count_tests(project, *selection)
     assert re.match(rf"{expected} passed\b(?!.*skipped)", summary), summary
+
+
+def assert_regenerates_identically(project: Path) -> None:
+    """Inside a fresh project, its model and dataset regenerate byte-identical: no change."""
+    before = tree_snapshot(project)
+    for args in (["model", "Net"], ["dataset", "TrainingData"]):
+        result = run_cli(*args, cwd=project)
+        assert result.exit_code == 0, result.output
+        statuses = {line.split()[0] for line in result.output.splitlines()[:3]}
+        assert statuses == {"identical"}, result.output
+    assert tree_snapshot(project) == before
 
 
 def child_venv(path: Path) -> str:

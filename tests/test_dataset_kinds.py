@@ -323,6 +323,17 @@ def test_pad_collate_shapes_mask_lengths_and_labels(gen, torch) -> None:
     assert next(iter(loader))["input_ids"].shape == (3, 3)
 
 
+def test_sequence_targets_one_class_per_sequence(gen, torch) -> None:
+    m = gen["sequence"]
+    data = m.Data([[5, 3, 9], [7]], targets=[1, 0])
+    assert data[0]["target"].tolist() == 1 and data[0]["target"].dtype == torch.int64
+    batch = m.pad_collate([data[0], data[1]])
+    assert batch["target"].tolist() == [1, 0] and "labels" not in batch
+    assert "target" not in m.pad_collate([m.Data([[1]])[0]])
+    with pytest.raises(ValueError, match="1 targets for 2 sequences"):
+        m.Data([[1, 2], [3]], targets=[1])
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.integers(0, 12), min_size=1, max_size=8),

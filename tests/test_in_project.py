@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_lint_clean, assert_suite_passes, run_cli, tree_snapshot
+from conftest import (
+    assert_lint_clean,
+    assert_regenerates_identically,
+    assert_suite_passes,
+    run_cli,
+    tree_snapshot,
+)
 from torchscaffold import plan
 from torchscaffold.errors import TorchgenError
 from torchscaffold.workspace import _module_key, find_project, import_line, wire_import
@@ -59,13 +65,7 @@ def grown(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_scaffold_is_what_the_commands_generate(project: Path) -> None:
     """Inside a fresh project, its model and dataset regenerate byte-identical: no change."""
-    before = tree_snapshot(project)
-    for args in (["model", "Net"], ["dataset", "TrainingData"]):
-        result = run_cli(*args, cwd=project)
-        assert result.exit_code == 0, result.output
-        statuses = {line.split()[0] for line in result.output.splitlines()[:3]}
-        assert statuses == {"identical"}, result.output
-    assert tree_snapshot(project) == before
+    assert_regenerates_identically(project)
 
 
 def test_commands_write_registered_modules_their_tests_and_imports(grown: Path) -> None:

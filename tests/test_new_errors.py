@@ -28,7 +28,22 @@ from torchscaffold import __version__, plan
         (["proj", "--style", "explict"], "unknown style 'explict' (did you mean 'explicit'?)"),
         (["proj", "--preset", "resnet19"], "unknown preset 'resnet19' (did you mean"),
         (["proj", "--kind", "tensors"], "unknown kind 'tensors' (did you mean 'tensor'?)"),
-        (["proj", "--kind", "sequence"], "--kind sequence: no preset is a token model"),
+        (
+            ["proj", "--kind", "sequence", "--preset", "tiny"],
+            "--preset tiny takes float32 input, not token ids: --kind sequence needs a token",
+        ),
+        (
+            ["proj", "--kind", "sequence", "--preset", "gpt2"],
+            "--preset gpt2 gives (64, 50257) per sequence (a per-token model): --kind sequence",
+        ),
+        (
+            ["proj", "--preset", "lstm_classifier"],
+            "--preset lstm_classifier takes int64 token ids, but --kind tensor gives float",
+        ),
+        (
+            ["proj", "--kind", "csv", "--preset", "transformer_classifier"],
+            "but --kind csv gives float samples: use --kind sequence",
+        ),
         (["proj", "--init", "kaimin"], "unknown init scheme 'kaimin' (did you mean 'kaiming'?)"),
         (["proj", "--model", "1Net"], "invalid model name '1Net'"),
         (["proj", "--model", "Module"], "invalid model name 'Module'"),

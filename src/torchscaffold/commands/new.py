@@ -26,16 +26,16 @@ from torchscaffold.errors import TorchgenError
 @click.option(
     "--preset",
     metavar="NAME",
-    default="tiny",
-    show_default=True,
-    help="See `torchgen list presets`.",
+    help="See `torchgen list presets`.  [default: tiny; transformer_classifier for "
+    "--kind sequence]",
 )
 @click.option(
     "--kind",
     metavar="KIND",
     default="tensor",
     show_default=True,
-    help="The dataset: tensor | csv | files | iterable (see `torchgen list kinds`).",
+    help="The dataset: tensor | csv | files | iterable | sequence (token ids; see "
+    "`torchgen list kinds`).",
 )
 @click.option(
     "--init",
@@ -86,7 +86,7 @@ def command(
     path: Path,
     package: str | None,
     style: str,
-    preset: str,
+    preset: str | None,
     kind: str,
     init: str | None,
     model: str,
@@ -105,6 +105,7 @@ def command(
     \b
     torchgen new my-project
     torchgen new my-project --style sequential --preset mlp --kind csv
+    torchgen new my-project --kind sequence
     """
     from torchscaffold.generate.scaffold import NewRequest, check_target, plan_new, settings_for
 

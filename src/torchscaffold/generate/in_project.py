@@ -115,9 +115,8 @@ def model_in_project(
         package=project.package,
         module=module,
         name=req.name,
-        input_shape=resolved.input_shape,
+        inputs=resolved.inputs,
         output_shape=resolved.output_shape,
-        integer_input=resolved.integer_input,
     )
     refuse_rebound(req.name, (text, test), "model name")
     files = (

@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchscaffold import names, paths
 from torchscaffold.errors import TorchgenError, unknown
@@ -20,12 +20,21 @@ from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import header, render, render_python
 from torchscaffold.workspace import NO_INIT, Project, Settings, setting_choices
 
+if TYPE_CHECKING:
+    from torchscaffold.shapes import ResolvedModel
+
 # Kinds whose samples are flat feature vectors: the config reshapes them to the model's input
 # (data.input_shape).
 FLAT_KINDS = frozenset({"csv", "iterable"})
-# A token-sequence dataset needs a token model, which no preset is: scaffold with another kind
-# and add it inside the project with `torchgen dataset NAME --kind sequence`.
-UNSCAFFOLDED_KINDS = frozenset({"sequence"})
+# Kinds whose synthetic data is made in memory: no files under data.<split>.root.
+IN_MEMORY_KINDS = frozenset({"tensor", "sequence"})
+# Kinds whose samples are token ids ({"input_ids": (L,)} padded by pad_collate): the model takes
+# int64 ids (and a bool mask) and classifies each sequence; every other kind needs a float input.
+TOKEN_KINDS = frozenset({"sequence"})
+# The model of a token kind when --preset is not given (the other kinds': Settings.preset).
+TOKEN_PRESET = "transformer_classifier"
+# The fields of a padded token batch that a model input of this dtype reads (data.inputs).
+TOKEN_FIELDS = {"int64": "input_ids", "bool": "attention_mask"}
 # PEP 508 project names: letters, digits and . _ -, starting and ending alphanumeric.
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 
@@ -57,9 +66,12 @@ TEXT_FILES = {  # rendered as they are
 ENTRY_POINTS = ("train", "evaluate", "predict", "export", "plot")
 LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint")
 PROJECT_TESTS = ("test_train", "test_config", "test_checkpoint", "test_entry_points")
+SYNTHETIC = "src/{package}/data/synthetic.py"
+# Token ids are drawn differently from features: the token kinds' synthetic data.
+SYNTHETIC_TOKENS = "project/synthetic_sequence.py.j2"
 PYTHON_FILES = {  # rendered, then formatted by black
     "src/{package}/__init__.py": "project/package_init.py.j2",
-    "src/{package}/data/synthetic.py": "project/synthetic.py.j2",
+    SYNTHETIC: "project/synthetic.py.j2",
     "tests/conftest.py": "project/tests/conftest.py.j2",
     **{f"src/{{package}}/{m}.py": f"project/{m}.py.j2" for m in ENTRY_POINTS + LIBRARY_MODULES},
     **{f"tests/{t}.py": f"project/tests/{t}.py.j2" for t in PROJECT_TESTS},
@@ -74,7 +86,7 @@ class NewRequest:
     package: str | None = None
     # The defaults are [tool.torchgen]'s, defined once in project.Settings.
     style: str = _DEFAULTS.style
-    preset: str = _DEFAULTS.preset
+    preset: str | None = None  # the kind's default: default_preset()
     kind: str = _DEFAULTS.kind
     init: str | None = None  # the preset's reference init
     model: str = _DEFAULTS.model
@@ -95,12 +107,17 @@ class NewRequest:
         """The canonical command for headers: the project's name, not its path, and only the
         options that differ from the defaults (so that it is reproducible and short)."""
         argv = ["torchgen", "new", self.project_name]
-        defaults = NewRequest(self.path)
+        defaults = NewRequest(self.path, preset=default_preset(self.kind))
         for option in OPTIONS:
             value = getattr(self, option)
             if value is not None and value != getattr(defaults, option):
                 argv += [f"--{option}", value]
         return shlex.join(argv)
+
+
+def default_preset(kind: str) -> str:
+    """The model when --preset is not given: a token classifier for a token kind."""
+    return TOKEN_PRESET if kind in TOKEN_KINDS else _DEFAULTS.preset
 
 
 def default_package(project_name: str) -> str:
@@ -118,25 +135,21 @@ def settings_for(req: NewRequest) -> Settings:
         )
     package = req.package or default_package(req.project_name)
     names.package_name(package, new_at=req.root)
+    preset = req.preset or default_preset(req.kind)
     for option, choices in setting_choices().items():
-        value = getattr(req, option)
+        value = preset if option == "preset" else getattr(req, option)
         if option == "init" and value is None:
             continue  # the preset's reference init
         if value not in choices:
             raise unknown("init scheme" if option == "init" else option, value, choices)
-    if req.kind in UNSCAFFOLDED_KINDS:
-        raise TorchgenError(
-            f"--kind {req.kind}: no preset is a token model to train on it; scaffold with "
-            f"another kind, then run `torchgen dataset NAME --kind {req.kind}` in the project"
-        )
     names.class_name(req.model, what="model name")
     names.class_name(req.dataset, what="dataset name")
     return Settings(
         package=package,
         style=req.style,
-        preset=req.preset,
+        preset=preset,
         kind=req.kind,
-        init=req.init or PRESETS[req.preset].init or NO_INIT,
+        init=req.init or PRESETS[preset].init or NO_INIT,
         model=req.model,
         dataset=req.dataset,
         precision=req.precision,
@@ -186,6 +199,7 @@ def plan_new(req: NewRequest) -> Plan:
         settings.model, settings.style, preset=settings.preset, init=settings.init_scheme
     )
     resolved = resolve(describe(model_req))
+    check_fit(settings, resolved)
     model = model_in_project(model_req, resolved, project, planned=True)
     data = dataset_in_project(settings.dataset, settings.kind, project, planned=True)
     dataset_module = names.snake_case(settings.dataset)
@@ -198,13 +212,16 @@ def plan_new(req: NewRequest) -> Plan:
         "preset": settings.preset,
         "kind": settings.kind,
         "flat": settings.kind in FLAT_KINDS,
-        "on_disk": settings.kind != "tensor",
+        "on_disk": settings.kind not in IN_MEMORY_KINDS,
+        "tokens": settings.kind in TOKEN_KINDS,
+        # What a token model reads of a padded batch, in the order of its arguments.
+        "token_fields": [TOKEN_FIELDS.get(i.dtype, i.name) for i in resolved.inputs],
+        "vocab_size": resolved.integer_input,
         "model": settings.model,
         "model_module": names.snake_case(settings.model),
         "dataset": settings.dataset,
         "dataset_module": dataset_module,
         "input_shape": list(resolved.input_shape),
-        "integer_input": resolved.integer_input,
         "num_classes": dict(resolved.params).get("num_classes", resolved.output_shape[-1]),
         "toml": toml_value,
         "sections": sections(
@@ -215,13 +232,16 @@ def plan_new(req: NewRequest) -> Plan:
         "strategy": settings.strategy,
         "loss": settings.loss,
     }
+    python_files = PYTHON_FILES
+    if settings.kind in TOKEN_KINDS:
+        python_files = {**PYTHON_FILES, SYNTHETIC: SYNTHETIC_TOKENS}
     files = [
         PlannedFile(path, render(template, **context))
         for path, template in _own_files(project, TEXT_FILES)
     ]
     files += [
         PlannedFile(path, render_python(template, import_block=import_block, **context))
-        for path, template in _own_files(project, PYTHON_FILES)
+        for path, template in _own_files(project, python_files)
     ]
     files += plan_registry(
         project.package_dir,
@@ -233,6 +253,30 @@ def plan_new(req: NewRequest) -> Plan:
     synthetic = Generated((), project.data_dir, ("synthetic", "make_synthetic"))
     files += [*model.files, *data.files, *wiring_files([model, data, synthetic])]
     return Plan(tuple(sorted(files, key=lambda f: str(f.path.relative_to(project.root)))))
+
+
+def check_fit(settings: Settings, resolved: ResolvedModel) -> None:
+    """The model must read the dataset's samples: token ids for a token kind (and classify
+    each sequence: one output per class), floats for the others."""
+    preset, kind = settings.preset, settings.kind
+    first = resolved.inputs[0]
+    if kind in TOKEN_KINDS:
+        if first.dtype != "int64":
+            raise TorchgenError(
+                f"--preset {preset} takes {first.dtype} input, not token ids: --kind {kind} "
+                f"needs a token classifier, e.g. --preset {TOKEN_PRESET} (its default)"
+            )
+        if len(resolved.output_shape) != 1:
+            shape = "(" + ", ".join(map(str, resolved.output_shape)) + ")"
+            raise TorchgenError(
+                f"--preset {preset} gives {shape} per sequence (a per-token model): --kind "
+                f"{kind} trains a classifier of whole sequences, e.g. --preset {TOKEN_PRESET}"
+            )
+    elif first.dtype != "float32":
+        raise TorchgenError(
+            f"--preset {preset} takes {first.dtype} token ids, but --kind {kind} gives "
+            f"float samples: use --kind sequence"
+        )
 
 
 def infrastructure(project: Project) -> list[Path]:
