@@ -51,12 +51,47 @@ class Draft:
     tensors: list[Tensor] = field(default_factory=list)
 
 
-def lift(traced: Traced, module: nn.Module, path: str, label: str) -> Draft:
-    return _Lifter(traced, module, path, label).run()
+def lift(
+    traced: Traced, module: nn.Module, path: str, label: str, layers: dict[str, tuple]
+) -> Draft:
+    """``layers``: the user's instances that are catalog layers in disguise (by path)."""
+    return _Lifter(traced, module, path, label, layers).run()
+
+
+def as_layer(traced: Traced, module: nn.Module) -> tuple[str, tuple] | None:
+    """A class whose forward is one functional call on its own weight and bias (nanoGPT's
+    LayerNorm with an optional bias): that catalog layer, with the same tensors."""
+    import torch.nn.functional as F
+
+    calls = [n for n in traced.graph.nodes if n.op in ("call_function", "call_method")]
+    calls = [n for n in calls if not (n.op == "call_function" and n.target is getattr)]
+    if len(calls) != 1 or calls[0].target is not F.layer_norm:
+        return None
+    node = calls[0]
+    names = ("input", "normalized_shape", "weight", "bias", "eps")
+    bound = dict(zip(names, node.args)) | dict(node.kwargs)
+    weight, bias = bound.get("weight"), bound.get("bias")
+    if (
+        getattr(weight, "target", None) != "weight"
+        or bias not in (None,)
+        and getattr(bias, "target", None) != "bias"
+    ):
+        return None
+    if len(traced.values.get(weight).shape) != 1:
+        return None
+    args: tuple = ()
+    if bound.get("eps", 1e-5) != 1e-5:
+        args += (("eps", bound["eps"]),)
+    if bias is None:
+        args += (("bias", False),)
+    return "LayerNorm", args
 
 
 class _Lifter:
-    def __init__(self, traced: Traced, module: nn.Module, path: str, label: str) -> None:
+    def __init__(
+        self, traced: Traced, module: nn.Module, path: str, label: str, layers: dict[str, tuple]
+    ) -> None:
+        self.layers = layers
         self.graph = traced.graph
         self.values = traced.values
         self.module = module
@@ -229,8 +264,12 @@ class _Lifter:
             if self._has_state(node):
                 raise self.fail(node, f"the module {node.target!r} with weights is called twice")
             name = f"{name}_{count}"
+        full = f"{self.path}.{node.target}" if self.path else str(node.target)
         layer = catalog_layer(sub)
-        if layer is not None:
+        if full in self.layers:
+            layer, args = self.layers[full]
+            step = Step("layer", layer, args=args, name=name, inputs=inputs, call=call)
+        elif layer is not None:
             args = layer_args(sub, layer)
             if isinstance(args, str):
                 raise self.fail(node, f"{type(sub).__name__} {node.target!r}: {args}")
@@ -244,7 +283,6 @@ class _Lifter:
             if call:
                 raise self.fail(node, f"{node.target!r} is called with keyword arguments")
             # The instance it calls, until the classes are merged (eject.classes).
-            full = f"{self.path}.{node.target}" if self.path else str(node.target)
             step = Step("block", CHILD + full, name=name, inputs=inputs)
         else:
             kind = f"{type(sub).__module__}.{type(sub).__qualname__}"
@@ -268,6 +306,16 @@ class _Lifter:
             raise self.fail(node, str(exc)) from None
         inputs = tuple(self.ref(i, node) for i in lifted.inputs)
         args = tuple(lifted.args.items())
+        for k, (op, more) in enumerate(lifted.then):
+            first = f"{node.name}_{k}"
+            self.rows.append(
+                (
+                    (),
+                    Step("op", lifted.op, args=args, name=first, inputs=inputs, outputs=(first,)),
+                    node,
+                )
+            )
+            lifted, inputs, args = ops.Lifted(op, ()), (first,), tuple(more.items())
         step = Step("op", lifted.op, args=args, name=node.name, inputs=inputs)
         outputs = self._multi(node)
         if outputs is not None:

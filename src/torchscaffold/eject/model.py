@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold.eject import classes
-from torchscaffold.eject.lift import Draft, lift
+from torchscaffold.eject.lift import Draft, as_layer, lift
 from torchscaffold.eject.trace import is_user_class, trace
 from torchscaffold.errors import TorchgenError
 from torchscaffold.spec.ir import Block, Input, Model
@@ -33,15 +33,22 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
     """``module`` (in eval mode) as a Model named ``name``; an integer input's first
     dimension is a length that varies (token ids: ``seq``)."""
     calls = _record(module, example)
-    drafts: dict[str, Draft] = {}
+    traced = {}
+    layers: dict[str, tuple] = {}
     for path, sub in module.named_modules():
         if path and (not is_user_class(sub) or path not in calls):
             continue
         args, kwargs = calls.get(path, (tuple(example), {}))
         tensors, fixed = _arguments(sub, args, kwargs)
         where = f"{type(sub).__name__} {path!r}" if path else type(sub).__name__
-        traced = trace(sub, where, tensors, fixed)
-        drafts[path] = lift(traced, sub, path, where)
+        traced[path] = (sub, where, trace(sub, where, tensors, fixed))
+        found = as_layer(traced[path][2], sub) if path else None
+        if found is not None:
+            layers[path] = found
+            del traced[path]
+    drafts = {
+        path: lift(graph, sub, path, where, layers) for path, (sub, where, graph) in traced.items()
+    }
     return _assemble(module, name, drafts, example)
 
 

@@ -29,6 +29,8 @@ class Lifted:
     op: str
     inputs: tuple[fx.Node, ...]
     args: dict[str, Any] = field(default_factory=dict)
+    # Ops applied to the result after it, in order (x[:, [-1]]: select, then unsqueeze).
+    then: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 BINARY = {
@@ -133,6 +135,11 @@ def _index(value: fx.Node, index: Any, size_of: Callable) -> Lifted:
     item = items[dim]
     if isinstance(item, int):
         return Lifted("select", (value,), {"dim": dim, "index": item})
+    if isinstance(item, list) and len(item) == 1 and isinstance(item[0], int):
+        # nanoGPT's x[:, [-1], :]: the one position, its dimension kept.
+        return Lifted(
+            "select", (value,), {"dim": dim, "index": item[0]}, then=(("unsqueeze", {"dim": dim}),)
+        )
     if isinstance(item, slice) and item.step in (None, 1):
         start, stop = item.start or 0, item.stop
         if isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop:
@@ -192,6 +199,9 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
         if len(node.args) != 1 or node.kwargs:
             return None
         bound = {"input": node.args[0]}
+    if isinstance(bound.get("args"), tuple):  # a boolean dispatch: F.max_pool2d(*args, **kw)
+        positional = dict(zip(("input", *(a.name for a in entry.args)), node.args))
+        bound = positional | dict(node.kwargs)
     value, *_ = bound.values()
     known = {a.name for a in entry.args}
 

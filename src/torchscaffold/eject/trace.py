@@ -63,7 +63,9 @@ class Traced:
 def where(node: fx.Node) -> str:
     """``file.py:LINE`` of the user's code that made ``node``, or ''."""
     stack = node.stack_trace or ""
-    found = [line for line in stack.splitlines() if line.strip().startswith("File ")]
+    found = [
+        line for line in stack.splitlines() if line.strip().startswith("File ") and not _ours(line)
+    ]
     if not found:
         return ""
     parts = found[-1].strip().split(",")
@@ -72,9 +74,14 @@ def where(node: fx.Node) -> str:
     return f"{os.path.basename(path)}:{line}"
 
 
+def _ours(filename: str) -> bool:
+    """torch's code or torchgen's, not the user's."""
+    return f"{os.sep}torch{os.sep}" in filename or f"{os.sep}torchscaffold{os.sep}" in filename
+
+
 def _user_frame() -> str:
     for frame in reversed(traceback.extract_stack()):
-        if f"{os.sep}torch{os.sep}" not in frame.filename and "torchscaffold" not in frame.filename:
+        if not _ours(frame.filename):
             return f"{os.path.basename(frame.filename)}:{frame.lineno}"
     return "?"
 
@@ -176,7 +183,7 @@ class Refused(Exception):
 def _user_frame_of(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
-        if f"{os.sep}torch{os.sep}" not in frame.filename and "torchscaffold" not in frame.filename:
+        if not _ours(frame.filename):
             return f"{os.path.basename(frame.filename)}:{frame.lineno}"
     return "?"
 
