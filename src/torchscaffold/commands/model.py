@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from torchscaffold.cli import emit, output_options, user_errors
 from torchscaffold.commands import _parse
+from torchscaffold.errors import TorchgenError
 
 
 @click.command("model")
@@ -42,6 +44,31 @@ from torchscaffold.commands import _parse
     "reference init, or the project's]",
 )
 @click.option(
+    "--from",
+    "source",
+    metavar="MODULE:CALLABLE",
+    help="Eject an existing model (imports torch): a class or factory, e.g. "
+    "torchvision.models:resnet50 or path/to/file.py:MyNet, traced with torch.fx and lifted into "
+    "a description; the result is checked to compute what the original computes.",
+)
+@click.option("--args", "source_args", metavar="JSON", help="--from: its keyword arguments.")
+@click.option(
+    "--input-shape",
+    metavar="DIMS",
+    help="--from: one sample's input, e.g. 3x32x32, or a token count  [default: from its first "
+    "layer: 3x224x224 for a convolution, 16 token ids for an Embedding]",
+)
+@click.option(
+    "--weights",
+    metavar="OUT.pt",
+    help="--from: also write the original's current weights converted for the generated class.",
+)
+@click.option(
+    "--emit-spec",
+    metavar="FILE.toml",
+    help="--from: also write the lifted description, to edit and generate from with --spec.",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Import the result with torch, run a forward pass and "
@@ -59,6 +86,11 @@ def command(
     input_size: str | None,
     num_classes: str | None,
     init: str | None,
+    source: str | None,
+    source_args: str | None,
+    input_shape: str | None,
+    weights: str | None,
+    emit_spec: str | None,
     check: bool,
     output: str | None,
     to_stdout: bool,
@@ -70,12 +102,23 @@ def command(
     Without --preset or --spec you get a small residual CNN (the `tiny` preset). Inside a
     project made by `torchgen new`, the model goes to its models/ package, registered and
     tested, and the project's [tool.torchgen] options are the defaults.
+
+    With --from MODULE:CALLABLE it ejects an existing model instead: traced with torch.fx,
+    lifted into a description (layers, ops, one class per class of the original) and
+    rendered in any style; --weights converts its weights, --emit-spec writes the
+    description. This path imports torch (and the module); the others never do.
     """
     from torchscaffold.generate.in_project import model_request, plan_model_here
     from torchscaffold.generate.model import summary_table
     from torchscaffold.workspace import find_project
 
     project = find_project()
+    if source is None:
+        given = {"--args": source_args, "--input-shape": input_shape, "--weights": weights}
+        given["--emit-spec"] = emit_spec
+        for option, value in given.items():
+            if value is not None:
+                raise TorchgenError(f"{option} needs --from MODULE:CALLABLE")
     req = model_request(
         project,
         name=name,
@@ -87,7 +130,13 @@ def command(
         input_size=_parse.size(input_size, "--input-size"),
         num_classes=_parse.positive_int(num_classes, "--num-classes"),
         init=init,
+        source=source,
+        source_args=source_args,
+        input_shape=input_shape,
     )
+    if source is not None:
+        _eject(req, output, project, weights, emit_spec, to_stdout, dry_run, force)
+        return
     plan, resolved = plan_model_here(req, output, project)
     report = None
     if check:  # before anything is written: a model that fails its check is not written
@@ -104,3 +153,29 @@ def command(
         click.echo(summary_table(resolved))
     if report is not None:
         click.echo(report, err=to_stdout)
+
+
+def _eject(
+    req: Any,
+    output: str | None,
+    project: Any,
+    weights: str | None,
+    emit_spec: str | None,
+    to_stdout: bool,
+    dry_run: bool,
+    force: bool,
+) -> None:
+    """``--from``: lift, render, convert and check, then write every file or none."""
+    from torchscaffold.generate.eject import eject
+    from torchscaffold.generate.model import summary_table
+
+    ejected = eject(req, output=output, project=project, weights=weights, emit_spec=emit_spec)
+    if to_stdout:  # the code only: the weights are binary
+        click.echo(ejected.plan.files[0].content, nl=False)
+        click.echo(ejected.check, err=True)
+        return
+    emit(ejected.plan, to_stdout=False, dry_run=dry_run, force=force)
+    click.echo(summary_table(ejected.resolved))
+    for note in ejected.notes:
+        click.echo(f"note: {note}")
+    click.echo(ejected.check)

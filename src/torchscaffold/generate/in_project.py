@@ -69,7 +69,7 @@ def model_request(
     if project is not None:
         settings = project.settings
         style = style or settings.style
-        if preset is None and spec is None:
+        if preset is None and spec is None and options.get("source") is None:
             preset = settings.preset
         if init is None:
             init = settings.init_scheme

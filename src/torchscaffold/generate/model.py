@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torchscaffold import catalog, names, paths
@@ -42,6 +42,11 @@ class ModelRequest:
     input_size: tuple[int, ...] | None = None
     num_classes: int | None = None
     init: str | None = None
+    source: str | None = None  # --from MODULE:CALLABLE
+    source_args: str | None = None  # its --args JSON, as given
+    input_shape: str | None = None  # --input-shape, as given
+    # The description lifted from --from (generate.eject), in place of a preset or a spec.
+    lifted: Model | None = field(default=None, compare=False, repr=False)
 
     def command(self, path: Path | None = None) -> str:
         """The canonical command line for the header of the file at ``path``: run from that
@@ -53,6 +58,12 @@ class ModelRequest:
             parts.append("--numbered")
         if self.preset:
             parts.append(f"--preset {self.preset}")
+        if self.source:
+            parts.append(f"--from {shlex.quote(self.source)}")
+        if self.source_args:
+            parts.append(f"--args {shlex.quote(self.source_args)}")
+        if self.input_shape:
+            parts.append(f"--input-shape {self.input_shape}")
         if self.spec:
             spec = self.spec
             if path is not None:
@@ -79,6 +90,8 @@ def validate(req: ModelRequest) -> None:
         raise TorchgenError("--numbered only applies to --style sequential")
     if req.preset and req.spec:
         raise TorchgenError("give --preset or --spec, not both")
+    if req.source and (req.preset or req.spec):
+        raise TorchgenError("give --from or --preset/--spec, not both")
     if req.init is not None:
         from torchscaffold.inits import check_scheme
 
@@ -88,7 +101,9 @@ def validate(req: ModelRequest) -> None:
 def describe(req: ModelRequest) -> Model:
     """The IR for the request, with sizes applied."""
     validate(req)
-    if req.spec is not None:
+    if req.lifted is not None:
+        model = req.lifted
+    elif req.spec is not None:
         model = load_spec(req.spec, req.name)
     else:
         model = build_preset(req.preset or DEFAULT_PRESET, req.name)

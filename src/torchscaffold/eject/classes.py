@@ -1,0 +1,376 @@
+"""The instances of one user class, merged into one block class with constructor parameters.
+
+Instances of a class compute the same steps with different literals (a ResNet's blocks differ
+in width and stride): each argument that differs becomes a parameter of the block, named after
+the original class's attribute that holds it where there is one (``stride``), else after the
+argument (``out_channels``) or the step and the argument (``conv3_out_channels``); an argument
+that is always a fixed multiple of another is written as that multiple (``4 * out_channels``).
+A step that only some instances have (ResNet's ``downsample``) becomes conditional on a boolean
+parameter of that name. Instances that differ beyond that become separate classes
+(``Block``, ``Block2``), and the lift says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any
+
+from torchscaffold import catalog
+from torchscaffold.eject.lift import CHILD, Draft
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Name
+from torchscaffold.spec.ir import Block, Step
+
+DONT_CARE = object()  # an instance without the step
+
+
+@dataclass(frozen=True)
+class Call:
+    """How an instance is made: its class and the arguments that differ from the defaults."""
+
+    block: str
+    args: tuple[tuple[str, Any], ...]
+
+
+@dataclass
+class Merged:
+    block: Block
+    calls: dict[str, Call]  # instance path -> its call
+
+
+def resolve_children(steps: list[Step] | tuple[Step, ...], calls: dict[str, Call]) -> list[Step]:
+    """Block steps with their class and arguments, in place of the instance they called; a
+    run of ``h.0``, ``h.1``... of one class and arguments becomes ``h`` repeated."""
+    out = []
+    for step in steps:
+        if step.kind == "block" and step.target.startswith(CHILD):
+            call = calls[step.target[len(CHILD) :]]
+            step = replace(step, target=call.block, args=call.args)
+        elif step.kind == "group":
+            step = replace(step, body=tuple(resolve_children(step.body, calls)))
+        out.append(step)
+    return _repeats(out)
+
+
+def _repeats(steps: list[Step]) -> list[Step]:
+    out: list[Step] = []
+    i = 0
+    while i < len(steps):
+        step = steps[i]
+        head, _, index = (step.name or "").rpartition(".")
+        if step.kind != "block" or index != "0":
+            out.append(step)
+            i += 1
+            continue
+        j = i + 1
+        while (
+            j < len(steps)
+            and steps[j].kind == "block"
+            and steps[j].name == f"{head}.{j - i}"
+            and steps[j].target == step.target
+            and steps[j].inputs == steps[j - 1].outputs
+            and (j == i + 1 or steps[j].args == steps[i + 1].args)
+        ):
+            j += 1
+        rest = steps[i + 1 : j]
+        args = rest[0].args if rest else step.args
+        out.append(
+            replace(
+                step,
+                name=head,
+                repeat=j - i,
+                args=args,
+                first=step.args if step.args != args else (),
+                outputs=steps[j - 1].outputs,
+            )
+        )
+        i = j
+    return out
+
+
+def merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> list[Merged]:
+    """One block class for the drafts of one class where they align, else several.
+    ``defaults``: each known block's parameter defaults (a block step's unset arguments)."""
+    partitions: list[list[Draft]] = []
+    for draft in drafts:
+        for part in partitions:
+            if _align(_template(part + [draft]), draft) is not None and all(
+                _align(_template(part + [draft]), d) is not None for d in part
+            ):
+                part.append(draft)
+                break
+        else:
+            partitions.append([draft])
+    out = []
+    for k, part in enumerate(partitions):
+        out.append(_merge(name if k == 0 else f"{name}{k + 1}", part, defaults))
+    return out
+
+
+def _count(steps: tuple[Step, ...] | list[Step]) -> int:
+    return sum(1 + _count(s.body) for s in steps)
+
+
+def _template(drafts: list[Draft]) -> Draft:
+    return max(drafts, key=lambda d: _count(d.steps))
+
+
+def _align(template: Draft, draft: Draft) -> list[int] | None:
+    """The indices of the template's steps the draft lacks, or None where it differs more."""
+    missing: list[int] = []
+    renamed: dict[str, str] = {}
+    j = 0
+    steps = draft.steps
+    for i, step in enumerate(template.steps):
+        if j < len(steps) and _same(step, steps[j], renamed):
+            j += 1
+            continue
+        one_in = step.inputs is not None and len(step.inputs) == 1
+        if step.kind == "op" or not one_in or step.outputs is None or len(step.outputs) != 1:
+            return None
+        renamed[step.outputs[0]] = renamed.get(step.inputs[0], step.inputs[0])
+        missing.append(i)
+    if (
+        j != len(steps)
+        or template.inputs != draft.inputs
+        or len(template.tensors) != len(draft.tensors)
+    ):
+        return None
+    out = template.outputs or ()
+    if tuple(renamed.get(o, o) for o in out) != (draft.outputs or ()):
+        return None
+    return missing
+
+
+def _same(a: Step, b: Step, renamed: dict[str, str]) -> bool:
+    def names(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if values is None else tuple(renamed.get(v, v) for v in values)
+
+    return (
+        a.kind == b.kind
+        and a.target == b.target
+        and a.name == b.name
+        and a.repeat == b.repeat
+        and names(a.inputs) == b.inputs
+        and a.outputs == b.outputs
+        and a.call == b.call
+        and len(a.body) == len(b.body)
+        and all(_same(x, y, {}) for x, y in zip(a.body, b.body))
+    )
+
+
+def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> Merged:
+    template = _template(drafts)
+    present = [set(range(len(template.steps))) - set(_align(template, d) or []) for d in drafts]
+    params: dict[str, Any] = {}
+    values: dict[str, list[Any]] = {}  # parameter -> its value in each instance
+
+    conditional = {i for i in range(len(template.steps)) if any(i not in p for p in present)}
+    whens: dict[int, str] = {}
+    for i in sorted(conditional):
+        # A parameter cannot share the step's name (an attribute): has_downsample.
+        flag = _fresh(f"has_{template.steps[i].name or template.steps[i].target}", params)
+        vector = [i in p for p in present]
+        params[flag] = _most_common(vector)
+        values[flag] = vector
+        whens[i] = flag
+
+    # Each instance's steps, aligned with the template's (None where it lacks one).
+    aligned: list[list[Step | None]] = []
+    for draft, have in zip(drafts, present):
+        it = iter(draft.steps)
+        aligned.append([next(it) if i in have else None for i in range(len(template.steps))])
+
+    slots: list[tuple[tuple[int, ...], str, list[Any]]] = []  # (step path, arg, per instance)
+    for i, step in enumerate(template.steps):
+        _slots(step, (i,), [row[i] for row in aligned], slots, defaults)
+
+    # Varying arguments that agree wherever both are known share one parameter.
+    groups: list[tuple[list[Any], list[tuple[tuple[int, ...], str]]]] = []
+    replaced: dict[tuple[tuple[int, ...], str], Any] = {}
+    for path, arg, vector in slots:
+        if _constant(vector):
+            replaced[(path, arg)] = next((v for v in vector if v is not DONT_CARE), DONT_CARE)
+            continue
+        for known, members in groups:
+            if _compatible(known, vector):
+                known[:] = [k if v is DONT_CARE else v for k, v in zip(known, vector)]
+                members.append((path, arg))
+                break
+        else:
+            groups.append((list(vector), [(path, arg)]))
+    arg_names = Counter(a for _, members in groups for a in {a for _, a in members})
+    for vector, members in groups:
+        path, arg = members[0]
+        expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
+        for member in members:
+            replaced[member] = expr
+
+    steps = []
+    for i, step in enumerate(template.steps):
+        step = _with_args(step, (i,), replaced)
+        if i in whens:
+            step = replace(step, when=whens[i])
+        steps.append(step)
+    module = drafts[0].module
+    block = Block(
+        name=name,
+        steps=tuple(steps),
+        inputs=template.inputs,
+        outputs=template.outputs,
+        params=tuple(params.items()),
+        tensors=tuple(template.tensors),
+        doc=f"Lifted from {type(module).__module__}.{type(module).__qualname__}.",
+    )
+    calls = {}
+    for k, draft in enumerate(drafts):
+        args = tuple(
+            (p, vector[k])
+            for p, vector in values.items()
+            if vector[k] is not DONT_CARE and vector[k] != params[p]
+        )
+        calls[draft.path] = Call(name, args)
+    return Merged(block, calls)
+
+
+def _slots(
+    step: Step,
+    path: tuple[int, ...],
+    instances: list[Step | None],
+    out: list,
+    defaults: dict[str, dict[str, Any]],
+) -> None:
+    keys = list(dict.fromkeys(k for s in instances if s is not None for k, _ in _all_args(s)))
+    for key in keys:
+        vector = []
+        for s in instances:
+            if s is None:
+                vector.append(DONT_CARE)
+            else:
+                vector.append(dict(_all_args(s)).get(key, _default(step, key, defaults)))
+        out.append((path, key, vector))
+    for n, member in enumerate(step.body):
+        rows = [s.body[n] if s is not None else None for s in instances]
+        _slots(member, (*path, n), rows, out, defaults)
+
+
+def _all_args(step: Step) -> tuple[tuple[str, Any], ...]:
+    """A step's arguments; a repeated block's first-instance overrides as ``first:`` keys."""
+    return step.args + tuple((f"first:{k}", v) for k, v in step.first)
+
+
+def _default(step: Step, key: str, defaults: dict[str, dict[str, Any]]) -> Any:
+    key = key.removeprefix("first:")
+    if step.kind == "block":
+        return defaults.get(step.target, {}).get(key)
+    entry = catalog.layer(step.target) if step.kind == "layer" else catalog.op(step.target)
+    try:
+        arg = entry.arg(key)
+    except KeyError:
+        return None
+    return None if arg.required else arg.default
+
+
+def _constant(vector: list[Any]) -> bool:
+    seen = [v for v in vector if v is not DONT_CARE]
+    return all(_hashable(v) == _hashable(seen[0]) for v in seen)
+
+
+def _compatible(a: list[Any], b: list[Any]) -> bool:
+    return all(
+        x is DONT_CARE or y is DONT_CARE or _hashable(x) == _hashable(y) for x, y in zip(a, b)
+    )
+
+
+def _hashable(value: Any) -> Any:
+    return (type(value).__name__, repr(value))
+
+
+def _most_common(vector: list[Any]) -> Any:
+    seen = [v for v in vector if v is not DONT_CARE]
+    counts = Counter(_hashable(v) for v in seen)
+    best = max(counts.values())
+    return next(v for v in seen if counts[_hashable(v)] == best)
+
+
+def _fresh(base: str, taken: dict[str, Any]) -> str:
+    base = base.replace(".", "_")
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}{n}", n + 1
+    return name
+
+
+def _parameter(
+    template: Draft,
+    path: tuple[int, ...],
+    arg: str,
+    vector: list[Any],
+    drafts: list[Draft],
+    params: dict[str, Any],
+    values: dict[str, list[Any]],
+    arg_names: Counter,
+) -> Expr:
+    """A new parameter for a varying argument, or a multiple of an existing one."""
+    seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
+    if all(isinstance(v, int) and not isinstance(v, bool) and v for _, v in seen):
+        for name, other in values.items():
+            pairs = [(v, other[k]) for k, v in seen]
+            if all(isinstance(o, int) and not isinstance(o, bool) and o for _, o in pairs):
+                ratios = {v // o for v, o in pairs if v % o == 0}
+                if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
+                    ratio = ratios.pop()
+                    return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+    step = template.steps[path[0]]
+    for member in path[1:]:
+        step = step.body[member]
+    name = _attribute_named(arg.removeprefix("first:"), seen, drafts)
+    if name is None:
+        clean = arg.replace("first:", "first_")
+        name = clean if arg_names[arg] == 1 else f"{step.name or step.target}_{clean}"
+    name = _fresh(name, params)
+    params[name] = _most_common(vector)
+    values[name] = vector
+    return Name(name)
+
+
+def _attribute_named(arg: str, seen: list[tuple[int, Any]], drafts: list[Draft]) -> str | None:
+    """The instances' own attribute of the argument's name holding the same values
+    (torchvision's ``self.stride``)."""
+    for k, value in seen:
+        if getattr(drafts[k].module, arg, DONT_CARE) != value:
+            return None
+    return arg if arg.isidentifier() else None
+
+
+def _with_args(step: Step, path: tuple[int, ...], replaced: dict) -> Step:
+    def pick(items: tuple[tuple[str, Any], ...], prefix: str) -> tuple[tuple[str, Any], ...]:
+        out = []
+        for key, _ in items:
+            value = replaced.get((path, prefix + key), DONT_CARE)
+            if value is not DONT_CARE and not (
+                not isinstance(value, Expr)
+                and step.kind != "block"
+                and _is_default(step, key, value)
+            ):
+                out.append((key, value))
+        return tuple(out)
+
+    keys = {
+        k.removeprefix("first:") for (p, k) in replaced if p == path and not k.startswith("first:")
+    }
+    firsts = {k[6:] for (p, k) in replaced if p == path and k.startswith("first:")}
+    args = pick(tuple((k, None) for k in sorted(keys, key=_order(step))), "")
+    first = pick(tuple((k, None) for k in sorted(firsts, key=_order(step))), "first:")
+    body = tuple(_with_args(m, (*path, n), replaced) for n, m in enumerate(step.body))
+    return replace(step, args=args, first=first, body=body)
+
+
+def _order(step: Step) -> Any:
+    names = [k for k, _ in step.args] + [k for k, _ in step.first]
+    return lambda key: names.index(key) if key in names else len(names)
+
+
+def _is_default(step: Step, key: str, value: Any) -> bool:
+    default = _default(step, key, {})
+    return default is not None and _hashable(default) == _hashable(value)

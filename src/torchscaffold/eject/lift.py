@@ -1,0 +1,405 @@
+"""One traced instance as a draft of its class: the steps of its forward, with literal arguments.
+
+A module call becomes a layer step (a catalog layer, its arguments read from the instance) or a
+block step (another of the user's classes, resolved once every instance of that class is lifted);
+calls inside an ``nn.Sequential`` gather into a group of the same name, so the nested style keeps
+the original's ``state_dict`` keys. A function or method call becomes an op; a size read at run
+time (``B, T, C = x.size()``) becomes an expression of the value it was read from; an
+``nn.Parameter`` or buffer the forward reads becomes a tensor of the class.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from torchscaffold import names
+from torchscaffold.eject import ops
+from torchscaffold.eject.layers import layer_args
+from torchscaffold.eject.trace import UNKNOWN, Traced, catalog_layer, is_user_class
+from torchscaffold.eject.trace import where as node_where
+from torchscaffold.errors import TorchgenError
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Size
+from torchscaffold.spec.ir import Step, Tensor
+
+if TYPE_CHECKING:
+    from torch import fx, nn
+
+# Calls that only check (torch._assert) and leave nothing to compute.
+CHECKS = ("_assert", "_assert_is_none")
+# A block step's target until its class is known: this prefix and the instance's path.
+CHILD = "@"
+ARITHMETIC = {
+    operator.add: "+",
+    operator.sub: "-",
+    operator.mul: "*",
+    operator.floordiv: "//",
+    operator.mod: "%",
+}
+
+
+@dataclass
+class Draft:
+    """One instance's class, before the instances of its class are merged."""
+
+    module: nn.Module
+    path: str  # its qualified name in the model ('' for the model)
+    inputs: tuple[str, ...]
+    steps: list[Step]
+    outputs: tuple[str, ...] | None
+    tensors: list[Tensor] = field(default_factory=list)
+
+
+def lift(
+    traced: Traced, module: nn.Module, path: str, label: str, layers: dict[str, tuple]
+) -> Draft:
+    """``layers``: the user's instances that are catalog layers in disguise (by path)."""
+    return _Lifter(traced, module, path, label, layers).run()
+
+
+def as_layer(traced: Traced, module: nn.Module) -> tuple[str, tuple] | None:
+    """A class whose forward is one functional call on its own weight and bias (nanoGPT's
+    LayerNorm with an optional bias): that catalog layer, with the same tensors."""
+    import torch.nn.functional as F
+
+    calls = [n for n in traced.graph.nodes if n.op in ("call_function", "call_method")]
+    calls = [n for n in calls if not (n.op == "call_function" and n.target is getattr)]
+    if len(calls) != 1 or calls[0].target is not F.layer_norm:
+        return None
+    node = calls[0]
+    names = ("input", "normalized_shape", "weight", "bias", "eps")
+    bound = dict(zip(names, node.args)) | dict(node.kwargs)
+    weight, bias = bound.get("weight"), bound.get("bias")
+    if (
+        getattr(weight, "target", None) != "weight"
+        or bias not in (None,)
+        and getattr(bias, "target", None) != "bias"
+    ):
+        return None
+    if len(traced.values.get(weight).shape) != 1:
+        return None
+    args: tuple = ()
+    if bound.get("eps", 1e-5) != 1e-5:
+        args += (("eps", bound["eps"]),)
+    if bias is None:
+        args += (("bias", False),)
+    return "LayerNorm", args
+
+
+class _Lifter:
+    def __init__(
+        self, traced: Traced, module: nn.Module, path: str, label: str, layers: dict[str, tuple]
+    ) -> None:
+        self.layers = layers
+        self.graph = traced.graph
+        self.values = traced.values
+        self.module = module
+        self.path = path
+        self.label = label
+        self.names: dict[fx.Node, str] = {}  # value names
+        self.rows: list[tuple[tuple[str, ...], Step, fx.Node]] = []  # (groups, step, last node)
+        self.tensors: list[Tensor] = []
+        self.called: dict[str, int] = {}
+
+    def fail(self, node: fx.Node, why: str) -> TorchgenError:
+        at = node_where(node)
+        return TorchgenError(
+            f"cannot lift {self.label}: node {node.name!r}{f' ({at})' if at else ''}: {why}; "
+            "nothing was written"
+        )
+
+    def run(self) -> Draft:
+        import torch
+
+        self._prune()
+        inputs: list[str] = []
+        outputs: tuple[str, ...] | None = None
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                if isinstance(self.values.get(node), torch.Tensor):
+                    self.names[node] = node.name
+                    inputs.append(node.name)
+            elif node.op == "get_attr":
+                self._tensor(node)
+            elif node.op == "output":
+                outputs = self._outputs(node)
+            elif self._is_size(node) or self._is_piece(node):
+                continue
+            elif node.op == "call_module":
+                self._module_call(node)
+            else:
+                self._op(node)
+        steps = self._fold()
+        last = self.rows[-1][2] if self.rows else None
+        if outputs is not None and last is not None and outputs == (self.names.get(last),):
+            outputs = None
+        return Draft(
+            self.module,
+            self.path,
+            tuple(inputs),
+            steps,
+            outputs,
+            self.tensors,
+        )
+
+    # -- the graph ------------------------------------------------------------------------------
+    def _prune(self) -> None:
+        """Drop checks (torch._assert) and what only they read."""
+        for node in list(self.graph.nodes):
+            if node.op == "call_function" and getattr(node.target, "__name__", "") in CHECKS:
+                self.graph.erase_node(node)
+        changed = True
+        while changed:
+            changed = False
+            for node in reversed(list(self.graph.nodes)):
+                if node.op in ("placeholder", "output") or node.users:
+                    continue
+                if node.op == "call_module" and self._has_state(node):
+                    continue
+                self.graph.erase_node(node)
+                changed = True
+
+    def _has_state(self, node: fx.Node) -> bool:
+        sub = self.module.get_submodule(node.target)
+        return any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
+
+    def _is_tensor(self, value: Any) -> bool:
+        import torch
+
+        if hasattr(value, "op"):  # a node
+            return isinstance(self.values.get(value), torch.Tensor)
+        return isinstance(value, torch.Tensor)
+
+    def _is_size(self, node: fx.Node) -> bool:
+        from torchscaffold.eject.trace import shape_only
+
+        value = self.values.get(node, UNKNOWN)
+        return value is not UNKNOWN and not self._is_tensor(node) and shape_only(node, self.values)
+
+    def _is_piece(self, node: fx.Node) -> bool:
+        """``out[0]`` of a call that returns several tensors: named by that call's outputs."""
+        if not (node.op == "call_function" and node.target is operator.getitem):
+            return False
+        source = node.args[0]
+        return isinstance(self.values.get(source), (tuple, list))
+
+    # -- values ---------------------------------------------------------------------------------
+    def ref(self, node: Any, user: fx.Node) -> str:
+        if self._is_piece(node):
+            source, _index = node.args
+            self._ensure_pieces(source)
+            return self.names[node]
+        if node not in self.names:
+            raise self.fail(user, f"it reads {node.name!r}, which is not a tensor torchgen follows")
+        return self.names[node]
+
+    def _ensure_pieces(self, source: fx.Node) -> None:
+        for user in source.users:
+            if self._is_piece(user):
+                self.names[user] = user.name
+
+    def size_of(self, value: Any, user: fx.Node) -> Any:
+        """A literal, or an expression of run-time sizes, for an argument."""
+        if isinstance(value, (tuple, list)):
+            return tuple(self.size_of(v, user) for v in value)
+        if not hasattr(value, "op"):
+            if isinstance(value, (int, float, bool, str)) or value is None:
+                return value
+            raise self.fail(user, f"an argument {value!r} torchgen cannot write")
+        expr = self._expr(value, user)
+        return expr.value if isinstance(expr, Lit) else expr
+
+    def _expr(self, node: fx.Node, user: fx.Node) -> Expr:
+        import torch
+
+        if not hasattr(node, "op"):
+            if isinstance(node, int):
+                return Lit(node)
+            raise self.fail(user, f"a size {node!r} torchgen cannot write")
+        target, args = node.target, node.args
+        if node.op == "call_method" and target == "size" and len(args) == 2:
+            return self._size(args[0], args[1], user)
+        if node.op == "call_function" and target is operator.getitem:
+            owner = args[0]
+            reads = (
+                owner.op == "call_method" and owner.target == "size" and len(owner.args) == 1
+            ) or (
+                owner.op == "call_function" and owner.target is getattr and owner.args[1] == "shape"
+            )
+            if reads and isinstance(args[1], int):
+                return self._size(owner.args[0], args[1], user)
+        if node.op == "call_function" and target in ARITHMETIC:
+            left, right = (self._expr(a, user) for a in args)
+            return BinOp(ARITHMETIC[target], left, right)
+        value = self.values.get(node)
+        if isinstance(value, int) and not isinstance(value, torch.Tensor):
+            return Lit(value)
+        raise self.fail(user, "a size computed in a way torchgen cannot write")
+
+    def _size(self, tensor: fx.Node, dim: int, user: fx.Node) -> Expr:
+        value = self.values.get(tensor)
+        if dim < 0:
+            dim += value.dim()
+        if dim == 0 or tensor.op == "placeholder" or tensor.op != "get_attr":
+            return Size(dim, self.ref(tensor, user))
+        return Lit(value.shape[dim])
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _add(self, step: Step, node: fx.Node, groups: tuple[str, ...] = ()) -> None:
+        self.names[node] = node.name
+        self.rows.append((groups, replace(step, outputs=(node.name,)), node))
+
+    def _module_call(self, node: fx.Node) -> None:
+        sub = self.module.get_submodule(node.target)
+        inputs = tuple(self.ref(a, node) for a in node.args)
+        if node.kwargs:
+            call = tuple((k, self.size_of(v, node)) for k, v in node.kwargs.items())
+        else:
+            call = ()
+        groups, name = self._groups(str(node.target))
+        count = self.called.get(str(node.target), 0)
+        self.called[str(node.target)] = count + 1
+        if count:
+            if self._has_state(node):
+                raise self.fail(node, f"the module {node.target!r} with weights is called twice")
+            name = f"{name}_{count}"
+        full = f"{self.path}.{node.target}" if self.path else str(node.target)
+        layer = catalog_layer(sub)
+        if full in self.layers:
+            layer, args = self.layers[full]
+            step = Step("layer", layer, args=args, name=name, inputs=inputs, call=call)
+        elif layer is not None:
+            args = layer_args(sub, layer)
+            if isinstance(args, str):
+                raise self.fail(node, f"{type(sub).__name__} {node.target!r}: {args}")
+            step = Step("layer", layer, args=args, name=name, inputs=inputs, call=call)
+            outputs = self._multi(node)
+            if outputs is not None:
+                step = replace(step, outputs=outputs)
+                self.rows.append((groups, step, node))
+                return
+        elif is_user_class(sub):
+            if call:
+                raise self.fail(node, f"{node.target!r} is called with keyword arguments")
+            # The instance it calls, until the classes are merged (eject.classes).
+            step = Step("block", CHILD + full, name=name, inputs=inputs)
+        else:
+            kind = f"{type(sub).__module__}.{type(sub).__qualname__}"
+            raise self.fail(
+                node, f"the module {node.target!r} ({kind}) is not in torchgen's catalog"
+            )
+        self._add(step, node, groups)
+
+    def _multi(self, node: fx.Node) -> tuple[str, ...] | None:
+        value = self.values.get(node)
+        if not isinstance(value, (tuple, list)):
+            return None
+        self._ensure_pieces(node)
+        used = {u.args[1]: u.name for u in node.users if self._is_piece(u)}
+        return tuple(used.get(i, "_") for i in range(len(value)))
+
+    def _op(self, node: fx.Node) -> None:
+        try:
+            lifted = ops.lift(node, lambda v: self.size_of(v, node), self._is_tensor)
+        except ops.Unsupported as exc:
+            raise self.fail(node, str(exc)) from None
+        inputs = tuple(self.ref(i, node) for i in lifted.inputs)
+        args = tuple(lifted.args.items())
+        for k, (op, more) in enumerate(lifted.then):
+            first = f"{node.name}_{k}"
+            self.rows.append(
+                (
+                    (),
+                    Step("op", lifted.op, args=args, name=first, inputs=inputs, outputs=(first,)),
+                    node,
+                )
+            )
+            lifted, inputs, args = ops.Lifted(op, ()), (first,), tuple(more.items())
+        step = Step("op", lifted.op, args=args, name=node.name, inputs=inputs)
+        outputs = self._multi(node)
+        if outputs is not None:
+            self.rows.append(((), replace(step, outputs=outputs), node))
+            return
+        self._add(step, node)
+
+    def _tensor(self, node: fx.Node) -> None:
+        import torch
+
+        value = self.values.get(node)
+        if not isinstance(value, torch.Tensor) or "." in str(node.target):
+            raise self.fail(node, f"it reads {node.target!r}, not a tensor of its own")
+        name = str(node.target)
+        if all(t.name != name for t in self.tensors):
+            buffer = not isinstance(value, torch.nn.Parameter)
+            persistent = name not in getattr(self.module, "_non_persistent_buffers_set", ())
+            self.tensors.append(
+                Tensor(name, tuple(value.shape), buffer=buffer, persistent=persistent)
+            )
+        self.names[node] = name
+
+    def _outputs(self, node: fx.Node) -> tuple[str, ...]:
+        result = node.args[0]
+        items = result if isinstance(result, (tuple, list)) else (result,)
+        # A None beside the tensors (nanoGPT's loss without targets) is left out.
+        return tuple(self.ref(i, node) for i in items if i is not None)
+
+    def _groups(self, target: str) -> tuple[tuple[str, ...], str | None]:
+        """The Sequentials ``target`` sits in (their paths) and its name inside the innermost."""
+        from torch import nn
+
+        parts = target.split(".")
+        groups: list[str] = []
+        start = 0
+        for i in range(1, len(parts)):
+            owner = self.module.get_submodule(".".join(parts[:i]))
+            if isinstance(owner, nn.Sequential):
+                groups.append(".".join(parts[:i]))
+                start = i
+        name = ".".join(parts[start:])
+        # A Sequential's numbered member is numbered in the nested style; named by the styles.
+        return tuple(groups), None if groups and name.isdigit() else name
+
+    # -- groups ---------------------------------------------------------------------------------
+    def _fold(self) -> list[Step]:
+        """Rows into steps: consecutive rows in one Sequential become its group (a chain)."""
+        return self._level(list(self.rows), 0)
+
+    def _level(self, rows: list, depth: int) -> list[Step]:
+        out: list[Step] = []
+        i = 0
+        while i < len(rows):
+            groups, step, _node = rows[i]
+            if len(groups) <= depth:
+                out.append(step)
+                i += 1
+                continue
+            group = groups[depth]
+            j = i
+            while j < len(rows) and len(rows[j][0]) > depth and rows[j][0][depth] == group:
+                j += 1
+            members = rows[i:j]
+            body = self._level(members, depth + 1)
+            first, last = members[0][1], members[-1][1]
+            name = group.rsplit(".", 1)[-1] if depth == 0 else self._member_name(group)
+            chained = [replace(s, inputs=None, outputs=None) for s in body]
+            out.append(
+                Step(
+                    "group",
+                    name,
+                    name=name,
+                    body=tuple(chained),
+                    inputs=first.inputs,
+                    outputs=last.outputs,
+                )
+            )
+            i = j
+        return out
+
+    def _member_name(self, group: str) -> str:
+        """A Sequential inside a Sequential: the nested style numbers it; the flat styles need
+        a name, after its class and position."""
+        module = self.module.get_submodule(group)
+        key = group.rsplit(".", 1)[-1]
+        base = names.snake_case(type(module).__name__)
+        return key if not key.isdigit() else f"{base}{key}"

@@ -1,0 +1,217 @@
+"""A built nn.Module as torchgen's description: record, trace, lift, merge.
+
+One forward of the model on its example input records what each of the user's class instances
+receives; each instance is then traced alone (``eject.trace``) and lifted into a draft of its
+class (``eject.lift``); the drafts of one class merge into one block class, leaves first
+(``eject.classes``); the model's own draft becomes the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torchscaffold.eject import classes
+from torchscaffold.eject.lift import Draft, as_layer, lift
+from torchscaffold.eject.trace import is_user_class, trace
+from torchscaffold.errors import TorchgenError
+from torchscaffold.spec.ir import Block, Input, Model
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class Lifted:
+    model: Model
+    notes: tuple[str, ...]  # what the user should know (classes split in two...)
+
+
+def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
+    """``module`` (in eval mode) as a Model named ``name``; an integer input's first
+    dimension is a length that varies (token ids: ``seq``)."""
+    calls = _record(module, example)
+    traced = {}
+    layers: dict[str, tuple] = {}
+    for path, sub in module.named_modules():
+        if path and (not is_user_class(sub) or path not in calls):
+            continue
+        args, kwargs = calls.get(path, (tuple(example), {}))
+        tensors, fixed = _arguments(sub, args, kwargs)
+        where = f"{type(sub).__name__} {path!r}" if path else type(sub).__name__
+        traced[path] = (sub, where, trace(sub, where, tensors, fixed))
+        found = as_layer(traced[path][2], sub) if path else None
+        if found is not None:
+            layers[path] = found
+            del traced[path]
+    drafts = {
+        path: lift(graph, sub, path, where, layers) for path, (sub, where, graph) in traced.items()
+    }
+    return _assemble(module, name, drafts, example)
+
+
+def _record(module: nn.Module, example: list[torch.Tensor]) -> dict[str, tuple[tuple, dict]]:
+    """What each of the user's instances gets in one forward (its first call)."""
+    import torch
+
+    seen: dict[str, tuple[tuple, dict]] = {}
+    handles = []
+
+    def hook(path: str):
+        def record(_: nn.Module, args: tuple, kwargs: dict) -> None:
+            if path not in seen:
+                seen[path] = (_cloned(args), _cloned(kwargs))
+
+        return record
+
+    for path, sub in module.named_modules():
+        if path and is_user_class(sub):
+            handles.append(sub.register_forward_pre_hook(hook(path), with_kwargs=True))
+    try:
+        with torch.no_grad():
+            module(*[x.clone() for x in example])
+    except Exception as exc:  # noqa: BLE001 - the user's forward, whatever it raises
+        from torchscaffold.errors import first_line
+
+        raise TorchgenError(
+            f"the model does not run on its example input {_shapes(example)}: "
+            f"{type(exc).__name__}: {first_line(exc)} (give its input with --input-shape)"
+        ) from None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def _shapes(example: list[torch.Tensor]) -> str:
+    return ", ".join(str(tuple(x.shape)) for x in example)
+
+
+def _cloned(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, tuple):
+        return tuple(_cloned(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _cloned(v) for k, v in value.items()}
+    return value
+
+
+def _arguments(module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict, dict]:
+    """forward's tensor arguments by name, and the others fixed at what they were (or their
+    defaults): ``targets=None`` leaves nanoGPT's loss out of the graph."""
+    import torch
+
+    signature = inspect.signature(module.forward)
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    tensors, fixed = {}, {}
+    for key, value in bound.arguments.items():
+        if isinstance(value, torch.Tensor):
+            tensors[key] = value
+        else:
+            fixed[key] = value
+    return tensors, fixed
+
+
+def _assemble(
+    module: nn.Module,
+    name: str,
+    drafts: dict[str, Draft],
+    example: list[torch.Tensor],
+) -> Lifted:
+    by_class: dict[type, list[Draft]] = {}
+    for path, draft in drafts.items():
+        if path:
+            by_class.setdefault(type(draft.module), []).append(draft)
+    calls: dict[str, classes.Call] = {}
+    blocks: list[Block] = []
+    notes: list[str] = []
+    taken = {name}
+    for cls in _leaves_first(by_class, drafts):
+        group = by_class[cls]
+        for draft in group:
+            draft.steps = classes.resolve_children(draft.steps, calls)
+        base = _fresh(cls.__name__, taken)
+        defaults = {b.name: dict(b.params) for b in blocks}
+        merged = classes.merge(base, group, defaults)
+        if len(merged) > 1:
+            names = ", ".join(m.block.name for m in merged)
+            notes.append(
+                f"the instances of {cls.__name__} differ in more than their arguments: "
+                f"lifted as {len(merged)} classes ({names})"
+            )
+        for m in merged:
+            taken.add(m.block.name)
+            blocks.append(m.block)
+            calls.update(m.calls)
+    root = drafts[""]
+    steps = tuple(classes.resolve_children(root.steps, calls))
+    main = Block(
+        name=name,
+        steps=steps,
+        inputs=root.inputs,
+        outputs=root.outputs,
+        tensors=tuple(root.tensors),
+        doc=f"Lifted from {type(module).__module__}.{type(module).__qualname__}.",
+        ties=_ties(module),
+    )
+    inputs, lens = [], []
+    for input_name, x in zip(root.inputs, example):
+        shape = tuple(x.shape[1:])
+        if x.dtype.is_floating_point:
+            inputs.append(Input(input_name, shape, "float32"))
+        else:  # token ids: the first dimension is a length that varies
+            inputs.append(Input(input_name, ("seq", *shape[1:]), "int64"))
+            lens.append(("seq", shape[0]))
+    model = Model(name, tuple(inputs), main, tuple(blocks), lengths=tuple(lens), doc=main.doc)
+    return Lifted(model, tuple(notes))
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}{n}", n + 1
+    return name
+
+
+def _leaves_first(by_class: dict[type, list[Draft]], drafts: dict[str, Draft]) -> list[type]:
+    """Classes ordered so that each comes after every class its instances call."""
+    from torchscaffold.eject.lift import CHILD
+
+    def callees(draft: Draft) -> set[type]:
+        found: set[type] = set()
+
+        def walk(steps: Any) -> None:
+            for s in steps:
+                if s.kind == "block" and s.target.startswith(CHILD):
+                    found.add(type(drafts[s.target[len(CHILD) :]].module))
+                walk(s.body)
+
+        walk(draft.steps)
+        return found
+
+    needs = {cls: set().union(*(callees(d) for d in group)) for cls, group in by_class.items()}
+    order: list[type] = []
+    while len(order) < len(needs):
+        ready = [c for c in needs if c not in order and needs[c] <= set(order)]
+        if not ready:
+            raise TorchgenError("cannot lift a class that contains an instance of itself")
+        order += ready
+    return order
+
+
+def _ties(module: nn.Module) -> tuple[tuple[str, str], ...]:
+    """Parameters shared under two names (a GPT's embedding and head)."""
+    first: dict[int, str] = {}
+    ties = []
+    for key, tensor in module.named_parameters(remove_duplicate=False):
+        if id(tensor) in first:
+            ties.append((first[id(tensor)], key))
+        else:
+            first[id(tensor)] = key
+    return tuple(ties)

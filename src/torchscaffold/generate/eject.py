@@ -1,0 +1,169 @@
+"""The ``torchgen model NAME --from MODULE:CALLABLE`` pipeline: build -> choose an input -> lift
+-> render (as any description) -> convert the weights -> check -> plan.
+
+Everything is in memory until the plan is applied: the generated file, the converted weights
+(``--weights``) and the lifted description (``--emit-spec``) are written together or not at
+all, and only once the generated class, loaded with the converted weights, computes what the
+original computes. Imports torch.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from torchscaffold import paths
+from torchscaffold.errors import TorchgenError
+from torchscaffold.generate.convert import json_args, rekey, serialize
+from torchscaffold.generate.in_project import plan_model_here
+from torchscaffold.generate.model import ModelRequest
+from torchscaffold.plan import Plan, PlannedFile
+from torchscaffold.shapes import ResolvedModel
+from torchscaffold.weights import target
+from torchscaffold.weights.compare import ATOL, RTOL
+from torchscaffold.weights.match import Misfit
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from torchscaffold.workspace import Project
+
+BATCH = 2
+IMAGE_SIZE = 224  # torchvision's classifiers' input, and what a first convolution is given
+TOKENS = 16  # the length of the token ids a model whose first layer is an Embedding is given
+
+
+@dataclass(frozen=True)
+class Ejected:
+    plan: Plan
+    resolved: ResolvedModel
+    check: str  # the one-line report of the comparison with the original
+    notes: tuple[str, ...]
+
+
+def eject(
+    req: ModelRequest,
+    *,
+    output: str | None,
+    project: Project | None,
+    weights: str | None = None,
+    emit_spec: str | None = None,
+) -> Ejected:
+    from torchscaffold.eject.model import lift_model
+    from torchscaffold.spec.dump import dump
+
+    assert req.source is not None
+    if req.preset or req.spec:
+        raise TorchgenError("give --from or --preset/--spec, not both")
+    if ":" not in req.source:
+        raise TorchgenError(
+            f"--from {req.source!r}: name the callable, MODULE:CALLABLE or path/to/file.py:Class"
+        )
+    kwargs = json_args(req.source_args, "--args") or {}
+    factory = target.find(req.source)
+    original = target.build(factory, kwargs, "cpu", "--args").eval()
+    example = example_input(original, req)
+    lifted = lift_model(original, req.name, example)
+    # The sizes chose the example; the lifted description already has its shape.
+    req = replace(req, lifted=lifted.model, in_channels=None, input_size=None)
+    plan, resolved = plan_model_here(req, output, project)
+    source = plan.files[0]
+    state, check = _convert_and_check(source.content, req.name, original, example, factory.label)
+    extra: list[PlannedFile] = []
+    if weights is not None:
+        extra.append(PlannedFile(_file(weights, ".pt", "--weights"), serialize(state)))
+    if emit_spec is not None:
+        extra.append(PlannedFile(_file(emit_spec, ".toml", "--emit-spec"), dump(lifted.model)))
+    return Ejected(Plan(plan.files + tuple(extra)), resolved, check, lifted.notes)
+
+
+def _file(text: str, suffix: str, option: str) -> Path:
+    path = paths.check_file_name(Path(text))
+    if path.suffix != suffix:
+        raise TorchgenError(f"{option} {text!r}: give a {suffix} file")
+    return path
+
+
+def example_input(model: nn.Module, req: ModelRequest) -> list[torch.Tensor]:
+    """The input the model is traced and checked on: ``--input-shape`` (per sample), else
+    from its first layer: token ids for an Embedding, a 224x224 image (or ``--in-channels``,
+    ``--input-size``) for a convolution, features for a Linear."""
+    import torch
+    from torch import nn
+
+    generator = torch.Generator().manual_seed(0)
+    layers = (nn.Embedding, nn.modules.conv._ConvNd, nn.Linear)
+    first = next((m for m in model.modules() if isinstance(m, layers)), None)
+    shape = _parse_shape(req.input_shape) if req.input_shape else None
+    if isinstance(first, nn.Embedding):
+        length = shape or (TOKENS,)
+        return [torch.randint(0, first.num_embeddings, (BATCH, *length), generator=generator)]
+    if shape is None and isinstance(first, nn.modules.conv._ConvNd):
+        spatial = req.input_size or (IMAGE_SIZE,)
+        if len(spatial) == 1:
+            spatial = spatial * len(first.kernel_size)
+        shape = (req.in_channels or first.in_channels, *spatial)
+    elif shape is None and isinstance(first, nn.Linear):
+        shape = (req.in_channels or first.in_features,)
+    if shape is None:
+        raise TorchgenError(
+            f"cannot tell what input {type(model).__name__} takes (its first layer is not an "
+            "Embedding, a convolution or a Linear): give --input-shape, e.g. 3x32x32"
+        )
+    return [torch.randn((BATCH, *shape), generator=generator)]
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        dims = ()
+    if not dims or any(d < 1 for d in dims):
+        raise TorchgenError(
+            f"--input-shape {text!r}: give the sizes of one sample, e.g. 3x224x224 or 16"
+        )
+    return dims
+
+
+def _convert_and_check(
+    source: str | bytes,
+    name: str,
+    original: nn.Module,
+    example: list[torch.Tensor],
+    label: str,
+) -> tuple[dict[str, torch.Tensor], str]:
+    """The original's weights under the generated class's keys, and the proof that, loaded
+    with them, it computes what the original computes."""
+    import torch
+
+    from torchscaffold.check import load_class
+    from torchscaffold.weights.compare import _difference, _tensors
+
+    assert isinstance(source, str)
+    generated = load_class(source, name)().eval()
+    try:
+        state, _, _ = rekey(original.state_dict(), generated, label)
+    except Misfit as exc:  # pragma: no cover - the lift keeps the original's tensors
+        raise TorchgenError(f"the lifted {name} does not hold {label}'s tensors: {exc}") from None
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # as the file will be: the check loads what is written
+    buffer.seek(0)
+    generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
+    with torch.no_grad():
+        got = _tensors(generated(*[x.clone() for x in example]))
+        expected = _tensors(original(*[x.clone() for x in example]))
+    shapes = [tuple(t.shape) for t in got], [tuple(t.shape) for t in expected]
+    worst = max((_difference(a, b) for a, b in zip(got, expected)), default=0.0)
+    on = ", ".join(str(tuple(x.shape)) for x in example)
+    if shapes[0] != shapes[1] or not all(
+        torch.allclose(a.double(), b.double(), rtol=RTOL, atol=ATOL) for a, b in zip(got, expected)
+    ):
+        raise TorchgenError(
+            f"check failed: the lifted {name} computes other outputs than {label} on {on} "
+            f"(shapes {shapes[0]} and {shapes[1]}, difference up to {worst:.3g}); nothing was "
+            "written"
+        )
+    return state, f"check: outputs equal the original's (max abs diff {worst:.1e}) on {on}"

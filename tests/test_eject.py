@@ -1,0 +1,187 @@
+"""``torchgen model NAME --from MODULE:CALLABLE``: every ejected file is imported, loaded with its
+``--weights`` (strict) and compared with the original it was lifted from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_lint_clean, import_file, run_cli, tree_snapshot
+from reference import torchvision_models
+from torchscaffold.generate.convert import rekey
+
+HERE = Path(__file__).resolve().parent
+MODELS = HERE / "eject_models.py"
+
+
+def eject(tmp_path: Path, source: str, *extra: str, name: str = "Net") -> tuple[Path, str]:
+    result = run_cli(
+        "model", name, "--from", source, "-o", "net.py", "--weights", "net.pt", *extra, cwd=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert "check: outputs equal the original's" in result.output
+    return tmp_path / "net.py", result.output
+
+
+def assert_same_function(torch, path: Path, original, example, name: str = "Net") -> None:
+    generated = getattr(import_file(path), name)().eval()
+    generated.load_state_dict(torch.load(path.parent / "net.pt"), strict=True)
+    # The command built its own instance: give this one the same weights, by structure.
+    state, _, _ = rekey(generated.state_dict(), original, "original")
+    original.load_state_dict(state, strict=True)
+    original.eval()
+    count = {id(p): p.numel() for p in original.parameters()}
+    assert sum(p.numel() for p in generated.parameters()) == sum(count.values())
+    with torch.no_grad():
+        expected = original(example.clone())
+        got = generated(example.clone())
+    expected = expected[0] if isinstance(expected, tuple) else expected
+    torch.testing.assert_close(got, expected)
+    assert_lint_clean(path)
+
+
+@pytest.mark.parametrize(
+    ("factory", "style"),
+    [
+        ("resnet18", "nested"),
+        ("resnet50", "explicit"),
+        ("vgg16_bn", "sequential"),
+        ("mobilenet_v2", "nested"),
+    ],
+)
+def test_torchvision_models_lift(torch, tmp_path, factory, style):
+    models = torchvision_models()
+    torch.manual_seed(0)
+    path, _ = eject(tmp_path, f"torchvision.models:{factory}", "--style", style)
+    original = getattr(models, factory)()
+    if style == "nested":  # the original's keys: its checkpoint loads as it is
+        assert list(torch.load(tmp_path / "net.pt")) == list(original.state_dict())
+    assert_same_function(torch, path, original, torch.randn(1, 3, 224, 224))
+
+
+# vit_b_16's class at a small size (86M parameters take a minute here; the same code lifts).
+VIT = {"image_size": 32, "patch_size": 16, "num_layers": 2, "num_heads": 2, "hidden_dim": 16}
+
+
+def test_vision_transformer_lifts(torch, tmp_path):
+    import json
+
+    models = torchvision_models()
+    args = {**VIT, "mlp_dim": 32, "num_classes": 10}
+    source = "torchvision.models.vision_transformer:VisionTransformer"
+    path, _ = eject(tmp_path, source, "--args", json.dumps(args), "--input-size", "32")
+    original = models.vision_transformer.VisionTransformer(**args)
+    assert_same_function(torch, path, original, torch.randn(2, 3, 32, 32))
+
+
+def test_resnet_blocks_stay_classes(torch, tmp_path):
+    torchvision_models()
+    path, _ = eject(tmp_path, "torchvision.models:resnet18", "--style", "nested")
+    text = path.read_text()
+    assert "class BasicBlock(nn.Module):" in text
+    assert "BasicBlock(64, has_downsample=True, out_channels=128, stride=2)" in text
+
+
+def test_nanogpt(torch, tmp_path):
+    import nanogpt
+
+    torch.manual_seed(0)
+    path, _ = eject(tmp_path, f"{HERE / 'nanogpt.py'}:GPT", "--style", "nested", name="GPT")
+    original = nanogpt.GPT()
+    generated = import_file(path).GPT().eval()
+    state = torch.load(tmp_path / "net.pt")
+    generated.load_state_dict(state, strict=True)
+    assert generated.transformer.wte.weight is generated.lm_head.weight  # the tie is kept
+    model = original.eval()
+    model.load_state_dict(state, strict=True)  # nested keys: nanoGPT's own
+    idx = torch.randint(0, 100, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(generated(idx), model(idx)[0])
+    assert_lint_clean(path)
+
+
+def test_unet_skip(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:TinyUNet", "--input-shape", "3x32x32")
+    assert "torch.cat" in path.read_text()
+    assert_same_function(torch, path, eject_models.TinyUNet(), torch.randn(2, 3, 32, 32))
+
+
+@pytest.mark.parametrize(
+    "style", ["explicit", "add_module", "sequential", "modulelist", "moduledict", "nested"]
+)
+def test_every_style(torch, tmp_path, style):
+    import eject_models
+
+    torch.manual_seed(0)
+    source = f"{MODELS}:SmallNet"
+    path, _ = eject(tmp_path, source, "--style", style, "--input-shape", "1x14x14")
+    original = eject_models.SmallNet()
+    generated = import_file(path).Net().eval()
+    # The lift saw another instance: convert this one's weights for the generated class.
+    state, _, _ = rekey(original.state_dict(), generated, "SmallNet")
+    generated.load_state_dict(state, strict=True)
+    x = torch.randn(2, 1, 14, 14)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original.eval()(x))
+    assert_lint_clean(path)
+
+
+def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
+    torchvision_models()
+    path, _ = eject(
+        tmp_path, "torchvision.models:resnet18", "--style", "nested", "--emit-spec", "net.toml"
+    )
+    again = run_cli(
+        "model", "Net", "--spec", "net.toml", "--style", "nested", "-o", "again.py", cwd=tmp_path
+    )
+    assert again.exit_code == 0, again.output
+    body = path.read_text().splitlines()[1:]
+    regenerated = (tmp_path / "again.py").read_text().splitlines()[1:]
+    assert [line.replace("again.py", "net.py") for line in regenerated] == body
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("CustomFunction", "custom autograd.Function, Twice.apply (eject_models.py:73)"),
+        ("DataDependent", "data-dependent control flow (node 'gt', eject_models.py:82)"),
+        ("UnsupportedOp", "node 'cumsum' (eject_models.py:93): the function torch.cumsum"),
+        ("UnsupportedLayer", "the module 'norm' (torch.nn.modules.activation.Hardtanh) is not"),
+        ("broken", "ValueError: no model today"),
+        ("Missing", "has no 'Missing'"),
+    ],
+)
+def test_refusals_are_one_line_and_write_nothing(torch, tmp_path, source, message):
+    before = tree_snapshot(tmp_path)
+    result = run_cli(
+        "model", "Net", "--from", f"{MODELS}:{source}", "--input-shape", "4",
+        "--weights", "net.pt", "--emit-spec", "net.toml", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert message in lines[0], lines[0]
+    assert tree_snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("torchvision.models", "name the callable"),
+        ("no_such_module_here:Net", "no module named 'no_such_module_here'"),
+        ("missing.py:Net", "no such file"),
+    ],
+)
+def test_a_bad_from_is_one_line(torch, tmp_path, source, message):
+    result = run_cli("model", "Net", "--from", source, cwd=tmp_path)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and message in result.output, result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_from_options_need_from(tmp_path):
+    result = run_cli("model", "Net", "--weights", "x.pt", cwd=tmp_path)
+    assert result.exit_code == 1 and "--weights needs --from" in result.output
