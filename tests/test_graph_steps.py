@@ -12,7 +12,7 @@ from conftest import import_file
 from torchscaffold.check import check_model
 from torchscaffold.generate.model import STYLES, ModelRequest, render_model
 from torchscaffold.shapes import ResolvedModel, resolve
-from torchscaffold.spec.ir import Model
+from torchscaffold.spec.ir import Block, Model
 from torchscaffold.spec.options import finalize
 from torchscaffold.spec.presets.build import B, G, L, O, T, model
 from torchscaffold.spec.presets.mobilenet import INVERTED_RESIDUAL
@@ -83,3 +83,53 @@ def test_expand_takes_sizes_from_another_value(tmp_path, torch, style, numbered)
     for batch in (1, 3):
         y = net(torch.randn(batch, 4, 6))
         assert torch.equal(y, net.token[0, 0].expand(batch, 6))
+
+
+def _gated() -> Model:
+    """Conditional groups in every place a group can be: a class's own step, a group's member,
+    a dotted (namespaced) name; each built where its condition holds and skipped elsewhere."""
+    gate = Block(
+        name="Gate",
+        params=(("use_a", True), ("use_b", True)),
+        steps=(
+            G("pre", L("Linear", out_features=8), L("ReLU"), when="use_a"),
+            L("Linear", "mid", out_features=8),
+            G(
+                "post",
+                L("Linear", out_features=8),
+                G("inner", L("Linear", out_features=8), L("Tanh"), when="use_b"),
+            ),
+            G("ns.gate", L("Linear", out_features=8), L("Sigmoid"), when="use_b"),
+        ),
+    )
+    return model(
+        "Net",
+        (8,),
+        (
+            B("Gate", "both"),
+            B("Gate", "neither", use_a=False, use_b=False),
+            B("Gate", "only_a", use_b=False),
+            B("Gate", "only_b", use_a=False),
+        ),
+        blocks=(gate,),
+    )
+
+
+@pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=VARIANT_IDS)
+def test_conditional_groups_exist_only_where_their_condition_holds(
+    tmp_path, torch, style, numbered
+):
+    source, resolved = _render(_gated(), style, numbered)
+    assert check_model(source, resolved).startswith("check: ok")
+    (tmp_path / "net.py").write_text(source)
+    net = import_file(tmp_path / "net.py").Net()
+    linears = {
+        name: sum(isinstance(m, torch.nn.Linear) for m in child.modules())
+        for name, child in net.named_children()
+        if type(child).__name__ == "Gate"
+    } or {  # styles that hold the blocks in a container
+        str(i): sum(isinstance(m, torch.nn.Linear) for m in child.modules())
+        for i, child in enumerate(m for m in net.modules() if type(m).__name__ == "Gate")
+    }
+    assert sorted(linears.values()) == [2, 3, 4, 5]
+    assert sum(p.numel() for p in net.parameters()) == resolved.total_params

@@ -18,7 +18,7 @@ from torchscaffold.errors import TorchgenError
 @click.option(
     "--style",
     metavar="STYLE",
-    help="explicit | add_module | sequential | modulelist | moduledict  "
+    help="explicit | add_module | sequential | modulelist | moduledict | nested  "
     "[default: explicit, or the project's]",
 )
 @click.option("--numbered", is_flag=True, help="sequential: plain nn.Sequential(*layers).")
