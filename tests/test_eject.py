@@ -81,6 +81,10 @@ def test_resnet_blocks_stay_classes(torch, tmp_path):
     text = path.read_text()
     assert "class BasicBlock(nn.Module):" in text
     assert "BasicBlock(64, has_downsample=True, out_channels=128, stride=2)" in text
+    # Values read as a person names them (a stage's output after the stage), not as fx does.
+    assert "layer2 = self.layer2(layer1)" in text
+    assert "downsample = self.downsample(x)" in text
+    assert "_1 = self.layer" not in text
 
 
 def test_nanogpt(torch, tmp_path):
@@ -185,3 +189,50 @@ def test_a_bad_from_is_one_line(torch, tmp_path, source, message):
 def test_from_options_need_from(tmp_path):
     result = run_cli("model", "Net", "--weights", "x.pt", cwd=tmp_path)
     assert result.exit_code == 1 and "--weights needs --from" in result.output
+
+
+def test_values_take_their_steps_names_where_free():
+    """fx's ``layer1_1`` becomes ``layer1`` (a group's name) and ``relu_1`` ``relu`` where no
+    other value has that name; the references follow, expressions included."""
+    from torchscaffold.eject.tidy import tidy_values
+    from torchscaffold.spec.expr import BinOp, Size
+    from torchscaffold.spec.ir import Block, Step
+
+    block = Block(
+        name="B",
+        steps=(
+            Step("layer", "ReLU", name="relu", outputs=("relu",)),
+            Step(
+                "group",
+                "stage",
+                name="stage",
+                body=(Step("layer", "Tanh"),),
+                inputs=("relu",),
+                outputs=("stage_1",),
+            ),
+            Step("layer", "ReLU", name="relu_1", inputs=("stage_1",), outputs=("relu_1",)),
+            Step(
+                "op",
+                "view",
+                name="view_3",
+                inputs=("relu_1",),
+                outputs=("view_3",),
+                args=(("shape", (Size(0, "stage_1"), BinOp("*", Size(1, "relu_1"), Size(2)))),),
+            ),
+            Step("op", "add", name="input_1", inputs=("view_3", "relu"), outputs=("input_1",)),
+        ),
+        outputs=("input_1",),
+    )
+    tidy = tidy_values(block)
+    assert [s.outputs for s in tidy.steps] == [
+        ("relu",),
+        ("stage",),
+        ("relu_1",),
+        ("view",),
+        ("input_1",),
+    ]
+    assert tidy.steps[2].inputs == ("stage",)
+    assert tidy.steps[3].args == (
+        ("shape", (Size(0, "stage"), BinOp("*", Size(1, "relu_1"), Size(2)))),
+    )
+    assert tidy.outputs == ("input_1",)  # `input` is a builtin: kept as fx named it
