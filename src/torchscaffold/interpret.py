@@ -106,14 +106,16 @@ class _Class(nn.Module):
 
 
 class _Chain(nn.ModuleList):
-    """A block step's instances: each one's outputs are the next one's inputs (a block may take
-    several, as a U-Net's up step takes x and skip)."""
+    """A block step's instances: each one's outputs are the next one's first inputs, the rest
+    of its inputs (a decoder's memory) passed to every instance as they are."""
 
     def forward(self, *values: torch.Tensor) -> Any:
+        out: Any = values
         for block in self:
             out = block(*values)
-            values = out if isinstance(out, tuple) else (out,)
-        return values[0] if len(values) == 1 else values
+            out = out if isinstance(out, tuple) else (out,)
+            values = (*out, *values[len(out) :])
+        return out[0] if len(out) == 1 else out
 
 
 def _key(name: str) -> str:

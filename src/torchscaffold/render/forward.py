@@ -42,6 +42,30 @@ class Statement:
     def var_in(self) -> str:
         return self.inputs[0]
 
+    @property
+    def seed(self) -> str:
+        """What a loop's variables start as: the inputs its outputs replace (``var_in`` for a
+        chain)."""
+        return ", ".join(self.inputs[: len(self.target.split(", "))])
+
+    @property
+    def loop_args(self) -> str:
+        """A loop body's call: the loop's variables, then the inputs every instance reads as
+        they are (a decoder's memory, a time embedding)."""
+        return ", ".join([self.target, *self.inputs[len(self.target.split(", ")) :]])
+
+    @property
+    def threaded(self) -> bool:
+        """A stage of blocks that take or give several values: each instance's outputs are the
+        next one's first inputs, so a container cannot call it as one module."""
+        step = self.step
+        return (
+            step is not None
+            and step.kind == "block"
+            and step.repeat > 1
+            and (len(step.inputs) > 1 or len(step.outputs) > 1)
+        )
+
 
 @dataclass
 class ClassPlan:
@@ -246,12 +270,13 @@ def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> 
     if step.kind != "group" and not (step.kind == "block" and step.repeat > 1):
         return []
     out = []
+    threaded = len(target.split(", "))  # a stage's outputs are the next instance's inputs
     for k, (key, leaf, when) in enumerate(_leaves(step, value_of(step.name), None)):
-        var = inputs[0] if k == 0 else target
+        args = inputs if k == 0 else [target, *inputs[threaded:]]
         functional = ""
         if leaf.kind == "layer" and leaf.functional and when is None:
-            functional = code.functional(leaf, [var], names)
-        out.append(Statement("module", target, [var], leaf, code=functional, key=key))
+            functional = code.functional(leaf, args, names)
+        out.append(Statement("module", target, args, leaf, code=functional, key=key))
     return out
 
 

@@ -861,11 +861,18 @@ class _ClassScope:
             outs = [self._translate(v, res, args, current) for v in res.outputs]
             instances.append(self._instance(block, res, args, current, outs, label))
             total += res.params
-            current = outs[: len(block.inputs)] if step.repeat > 1 else outs
-            if step.repeat > 1 and len(res.outputs) != len(block.inputs):
+            if step.repeat > 1 and len(res.outputs) > len(block.inputs):
                 raise TorchgenError(
-                    f"{where}: a repeated block must give as many values as it takes"
+                    f"{where}: a repeated block gives {len(res.outputs)} values but takes "
+                    f"{len(block.inputs)}; each instance's outputs are the next one's first inputs"
                 )
+            # The outputs feed the next instance; the inputs they do not replace (a decoder's
+            # memory, a time embedding) go to every instance as they are.
+            current = [*outs, *current[len(outs) :]]
+        if step.repeat > 1 and len(outs) > 1 and scope.DISCARD in w.outputs:
+            raise TorchgenError(
+                f"{where}: a repeated block's outputs feed its next instance; name each of them"
+            )
         if res.cls.output_aliases_input:
             self.aliases.update({o: w.inputs[0] for o in w.outputs})
         return (
@@ -876,10 +883,10 @@ class _ClassScope:
                 inputs=w.inputs,
                 outputs=w.outputs,
                 instances=tuple(instances),
-                out_shapes=tuple(v.sample for v in current),
+                out_shapes=tuple(v.sample for v in outs),
                 params=total,
             ),
-            list(current),
+            list(outs),
         )
 
     def _translate(self, val: Val, res: Resolved, args: dict[str, Dim], ins: list[Val]) -> Val:
