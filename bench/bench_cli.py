@@ -11,11 +11,13 @@ floor. Runs alternate between commands, so background load on a shared machine h
 alike; quote the ratios, not the seconds.
 
 "First generation" means nothing of torchgen's own cache ($XDG_CACHE_HOME/torchgen: black's
-output) is there: black is imported and formats. Python's bytecode caches of the installed
-packages are there, as after any install (the bench lets Python write them, whatever
-PYTHONDONTWRITEBYTECODE says, and warms them with one untimed run). "again" regenerates an
-unchanged file, which skips black. A second table gives each preset's generation time per layer
-of the model: it should stay flat as models grow.
+output) is there: black is imported and formats, in a helper process forked at the start (it
+imports black while the generator renders; see torchscaffold/formatter.py), and for the first
+preset also in one process (TORCHGEN_NO_FORK=1, as on a machine with one core). Python's
+bytecode caches of the installed packages are there, as after any install (the bench lets
+Python write them, whatever PYTHONDONTWRITEBYTECODE says, and warms them with one untimed
+run). "again" regenerates an unchanged file, which skips black. A second table gives each
+preset's generation time per layer of the model: it should stay flat as models grow.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from pathlib import Path
 FLOOR = "floor: import click, jinja2, black"
 COOKIECUTTER = "cookiecutter: render resnet18.py"
 GOALS = {"floor": 1.3, "cookiecutter": 1.0}
+# black imported and run in this process, not in the forked helper (torchscaffold.formatter).
+ONE_PROCESS = "one process"
 
 
 def torchgen(out: Path, *args: str) -> list[str]:
@@ -82,6 +86,8 @@ def commands(root: Path, presets: list[str]) -> dict[str, list[str]]:
         out = root / f"{preset}.py"
         argv = torchgen(out, "model", "Net", "--preset", preset)
         rows[f"model {preset} (first)"] = argv
+        if preset == presets[0]:
+            rows[f"model {preset} (first, {ONE_PROCESS})"] = argv
         rows[f"model {preset} (again)"] = argv
     return rows
 
@@ -103,10 +109,11 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(args.runs):
             for name, argv in rows.items():
-                if name.endswith("(first)"):
+                if "(first" in name:
                     shutil.rmtree(cache / "torchgen", ignore_errors=True)
+                run_env = {**env, "TORCHGEN_NO_FORK": "1"} if ONE_PROCESS in name else env
                 start = time.perf_counter()
-                subprocess.run(argv, check=True, capture_output=True, env=env)
+                subprocess.run(argv, check=True, capture_output=True, env=run_env)
                 times[name].append(time.perf_counter() - start)
         layers = {p: _layer_count(p) for p in presets}
     floor = statistics.median(times[FLOOR])

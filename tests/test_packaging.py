@@ -49,7 +49,7 @@ def test_our_distribution_installs_no_torchgen_package():
     files = [str(f) for f in distribution("torchscaffold").files or []]
     assert not [f for f in files if f.startswith("torchgen/")]
     scripts = {ep.name: ep.value for ep in distribution("torchscaffold").entry_points}
-    assert scripts["torchgen"] == "torchscaffold.cli:main"
+    assert scripts["torchgen"] == "torchscaffold.cli:run"
 
 
 def test_editable_install_uses_the_top_level_templates():

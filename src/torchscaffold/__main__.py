@@ -1,3 +1,3 @@
-from torchscaffold.cli import main
+from torchscaffold.cli import run
 
-main(prog_name="torchgen")
+run()

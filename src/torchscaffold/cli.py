@@ -114,5 +114,25 @@ COMMAND_MODULES: tuple[str, ...] = ("model", "listing", "registry", "dataset", "
 
 _commands()
 
+# The commands that format code: black's import is started in a helper process for them.
+FORMATTING = frozenset({"model", "dataset", "registry", "new"})
+
+
+def run() -> None:
+    """The console entry point: ``main``, where the command formats code with black imported
+    in a forked helper meanwhile (see ``formatter``)."""
+    args = sys.argv[1:]
+    if not (args[:1] and args[0] in FORMATTING and not {"-h", "--help"} & set(args)):
+        main(prog_name="torchgen")
+        return
+    from torchscaffold import formatter
+
+    formatter.start()
+    try:
+        main(prog_name="torchgen")
+    finally:
+        formatter.stop()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

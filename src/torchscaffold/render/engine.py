@@ -14,11 +14,10 @@ from typing import Any
 
 import jinja2
 
+from torchscaffold import formatter
 from torchscaffold.errors import TorchgenError
+from torchscaffold.formatter import LINE_LENGTH
 
-# Generated code lives in the user's project, so format with black's defaults (88 columns, the
-# length ruff assumes too), never with whatever configuration surrounds the caller.
-LINE_LENGTH = 88
 OVERRIDE_ENV = "TORCHGEN_TEMPLATES"
 
 
@@ -114,27 +113,17 @@ def format_python(source: str) -> str:
     """Format with black; a failure here is a bug in a template, not a user error.
 
     Results are cached by the source and black's version: regenerating a file (the common case
-    while iterating on a model) then skips importing black, which is most of a command's time.
+    while iterating on a model) then skips black, which is most of a command's time. Where a
+    helper process was started (``formatter.start``), it formats.
     """
     cache = _format_cache(source)
     if cache is not None and cache.is_file():
         return cache.read_text(encoding="utf-8")
-    import black  # imported lazily: it costs more than the rest of the generator together
-
-    mode = black.Mode(
-        line_length=LINE_LENGTH,
-        target_versions={black.TargetVersion.PY310},
-        magic_trailing_comma=True,
-    )
-    # format_str formats twice where the first pass changed anything (for magic trailing
-    # commas that a first pass adds and optional parentheses then treat differently): always,
-    # for rendered code. Generated code has no such commas, so one pass gives its fixed point
-    # at half the cost; the tests run `black --check` on every generated file, which would
-    # fail if it did not.
-    format_once = getattr(black, "_format_str_once", black.format_str)
     try:
-        formatted = format_once(source, mode=mode)
-    except black.parsing.InvalidInput as exc:  # pragma: no cover - a template bug
+        formatted = formatter.format_elsewhere(source)
+        if formatted is None:
+            formatted = formatter.format_here(source)
+    except formatter.FormatError as exc:  # pragma: no cover - a template bug
         raise RuntimeError(f"generated code does not parse: {exc}\n{source}") from exc
     if cache is not None:
         _store(cache, formatted)
