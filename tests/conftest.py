@@ -32,6 +32,28 @@ def import_file(path: Path, name: str | None = None) -> ModuleType:
     return module
 
 
+def run_python(
+    *code: str,
+    python: str = sys.executable,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run lines of Python in a fresh interpreter (``env`` added to ours); its stdout."""
+    import os
+
+    done = subprocess.run(
+        [python, "-c", "\n".join(code)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> Result:
     """Run ``torchgen ARGS`` in-process (fast); ``cwd`` changes directory for the call."""
     runner = CliRunner()

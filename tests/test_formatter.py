@@ -7,31 +7,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from conftest import run_python
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork: black runs in process")
 
 SOURCE = "def f( a ,b ):\n  return ( a+b )\n"
 
 
-def _python(*lines: str, env: dict | None = None, cwd: Path | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", "\n".join(lines)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_the_helper_formats_as_black_does_in_process():
-    out = _python(
+    out = run_python(
         "from torchscaffold import formatter",
         "formatter.start()",
         "assert formatter._helper is not None",
@@ -44,7 +31,7 @@ def test_the_helper_formats_as_black_does_in_process():
 
 
 def test_a_dead_helper_leaves_the_formatting_to_the_process():
-    out = _python(
+    out = run_python(
         "import os, signal",
         "from torchscaffold import formatter",
         "formatter.start()",
@@ -55,7 +42,7 @@ def test_a_dead_helper_leaves_the_formatting_to_the_process():
 
 
 def test_code_black_cannot_parse_is_its_error_from_the_helper():
-    out = _python(
+    out = run_python(
         "from torchscaffold import formatter",
         "formatter.start()",
         "try:",
@@ -69,7 +56,7 @@ def test_code_black_cannot_parse_is_its_error_from_the_helper():
 
 
 def test_no_helper_where_the_process_has_threads_or_it_is_turned_off():
-    out = _python(
+    out = run_python(
         "import threading, time",
         "from torchscaffold import formatter",
         "threading.Thread(target=time.sleep, args=(1,), daemon=True).start()",
@@ -77,7 +64,7 @@ def test_no_helper_where_the_process_has_threads_or_it_is_turned_off():
         "print(formatter._helper)",
     )
     assert out == "None\n"
-    turned_off = _python(
+    turned_off = run_python(
         "from torchscaffold import formatter",
         "formatter.start()",
         "print(formatter._helper)",

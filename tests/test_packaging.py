@@ -12,26 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, child_venv, run_cli
+from conftest import ROOT, child_venv, run_cli, run_python
 from torchscaffold.generate.dataset import KINDS
 from torchscaffold.render import templates_dir
 
 
-def _python(*code: str, python: str = sys.executable, cwd: Path | None = None) -> str:
-    done = subprocess.run(
-        [python, "-c", "\n".join(code)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_import_torchgen_is_still_torchs():
-    out = _python(
+    out = run_python(
         "import os, torch, torchgen, torchscaffold",
         "print(os.path.dirname(os.path.dirname(torchgen.__file__)))",
         "print(os.path.dirname(os.path.dirname(torch.__file__)))",
@@ -99,7 +86,7 @@ def test_wheel_generates_from_its_own_templates(wheel, tmp_path):
         capture_output=True,
         timeout=300,
     )
-    out = _python(
+    out = run_python(
         "from torchscaffold.render import templates_dir",
         "print(templates_dir())",
         python=python,
@@ -158,7 +145,7 @@ def test_generation_imports_neither_torch_nor_numpy(
     cwd = tmp_path
     if inside:
         cwd = Path(shutil.copytree(project, tmp_path / "proj")) / "src"
-    out = _python(
+    out = run_python(
         "import sys",
         "from torchscaffold.cli import main",
         "try:",
@@ -183,8 +170,8 @@ def test_regenerating_skips_black(tmp_path, monkeypatch):
         "main(args, standalone_mode=False)",
         "print('BLACK', 'black' in sys.modules)",
     )
-    first = _python(*code, cwd=tmp_path)
+    first = run_python(*code, cwd=tmp_path)
     written = (tmp_path / "net.py").read_bytes()
-    second = _python(*code, cwd=tmp_path)
+    second = run_python(*code, cwd=tmp_path)
     assert first.endswith("BLACK True\n") and second.endswith("BLACK False\n")
     assert (tmp_path / "net.py").read_bytes() == written
