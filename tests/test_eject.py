@@ -75,6 +75,18 @@ def test_vision_transformer_lifts(torch, tmp_path):
     assert_same_function(torch, path, original, torch.randn(2, 3, 32, 32))
 
 
+def test_mobilenet_blocks_are_one_class(torch, tmp_path):
+    """MobileNetV2's inverted residuals differ in an expansion (a group member absent where the
+    ratio is 1) and a residual add (where the shapes match): one class, both conditional."""
+    torchvision_models()
+    path, _ = eject(tmp_path, "torchvision.models:mobilenet_v2", "--style", "nested")
+    text = path.read_text()
+    assert "class InvertedResidual2" not in text
+    assert "add = x + conv if self.use_res_connect else conv" in text
+    assert "if has_conv2d_norm_activation0:\n            conv.append(" in text
+    assert "conv2d_out_channels: int = 384," in text
+
+
 def test_resnet_blocks_stay_classes(torch, tmp_path):
     torchvision_models()
     path, _ = eject(tmp_path, "torchvision.models:resnet18", "--style", "nested")

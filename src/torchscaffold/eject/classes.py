@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from torchscaffold import catalog
+from torchscaffold import catalog, names
 from torchscaffold.eject.lift import CHILD, Draft
 from torchscaffold.spec.expr import BinOp, Expr, Lit, Name
 from torchscaffold.spec.ir import Block, Step
@@ -115,75 +115,136 @@ def _template(drafts: list[Draft]) -> Draft:
     return max(drafts, key=lambda d: _count(d.steps))
 
 
-def _align(template: Draft, draft: Draft) -> list[int] | None:
-    """The indices of the template's steps the draft lacks, or None where it differs more."""
-    missing: list[int] = []
-    renamed: dict[str, str] = {}
-    j = 0
-    steps = draft.steps
-    for i, step in enumerate(template.steps):
-        if j < len(steps) and _same(step, steps[j], renamed):
-            j += 1
-            continue
-        one_in = step.inputs is not None and len(step.inputs) == 1
-        if step.kind == "op" or not one_in or step.outputs is None or len(step.outputs) != 1:
-            return None
-        renamed[step.outputs[0]] = renamed.get(step.inputs[0], step.inputs[0])
-        missing.append(i)
-    if (
-        j != len(steps)
-        or template.inputs != draft.inputs
-        or len(template.tensors) != len(draft.tensors)
-    ):
-        return None
-    out = template.outputs or ()
-    if tuple(renamed.get(o, o) for o in out) != (draft.outputs or ()):
-        return None
-    return missing
+Path = tuple[int, ...]  # a step of the template: its index, then member indices in groups
+# What a missing step's output is where it is absent: the input it passes on (a chain member
+# passes on the previous one's output: None).
+Missing = dict[Path, "str | None"]
 
 
-def _same(a: Step, b: Step, renamed: dict[str, str]) -> bool:
+def _align(template: Draft, draft: Draft) -> Missing | None:
+    """The template's steps the draft lacks (in the class, or members of its groups), or None
+    where it differs more."""
+    if template.inputs != draft.inputs or len(template.tensors) != len(draft.tensors):
+        return None
+    outputs, theirs = _returns(template), _returns(draft)
+
+    def returns_the_same(renamed: dict[str, str]) -> bool:
+        return tuple(renamed.get(o, o) for o in outputs) == theirs
+
+    found = _align_steps(template.steps, draft.steps, (), returns_the_same)
+    return None if found is None else found[1]
+
+
+def _same_name(a: str | None, b: str | None, *, member: bool) -> bool:
+    """A group's members are named after their class and position (``conv2d_norm_activation1``):
+    where one is absent, the same member has another number."""
+    if a == b:
+        return True
+    return (
+        member
+        and a is not None
+        and b is not None
+        and a.rstrip("0123456789") == b.rstrip("0123456789")
+    )
+
+
+def _returns(draft: Draft) -> tuple[str, ...]:
+    """What the forward returns: its outputs, or the last step's."""
+    if draft.outputs is not None:
+        return tuple(draft.outputs)
+    return tuple(draft.steps[-1].outputs or ()) if draft.steps else tuple(draft.inputs)
+
+
+def _align_steps(
+    steps: tuple[Step, ...],
+    theirs: tuple[Step, ...],
+    prefix: Path,
+    accept: Any = None,
+) -> tuple[int, Missing] | None:
+    """Match ``steps`` with ``theirs`` in order, each either the same step or absent there: the
+    alignment whose matched steps differ in the fewest arguments (MobileNetV2's expansion is
+    absent before its depthwise convolution, not after), with what it lacks; None if there is
+    none. An absent step of a forward passes one of its inputs on (ResNet's downsample its x,
+    a residual add the branch's output): each choice is tried, and ``accept`` (given what
+    the values became) must take the whole."""
+
+    def walk(i: int, j: int, renamed: dict[str, str]) -> tuple[int, Missing] | None:
+        if i == len(steps):
+            ok = j == len(theirs) and (accept is None or accept(renamed))
+            return (0, {}) if ok else None
+        step, path = steps[i], (*prefix, i)
+        options: list[tuple[int, Missing]] = []
+        if j < len(theirs):
+            matched = _match(step, theirs[j], renamed, path)
+            if matched is not None:
+                # Values are named per trace (conv_2 here, conv_3 there): follow theirs.
+                same = dict(zip(step.outputs or (), theirs[j].outputs or ()))
+                rest = walk(i + 1, j + 1, {**renamed, **same})
+                if rest is not None:
+                    options.append((matched[0] + rest[0], {**matched[1], **rest[1]}))
+        if len(steps) - i > len(theirs) - j:  # room for a step they lack
+            if step.outputs is None:  # a chain member: the next one reads what it would have
+                rest = walk(i + 1, j, renamed)
+                if rest is not None:
+                    options.append((rest[0], {path: None, **rest[1]}))
+            elif len(step.outputs) == 1 and step.inputs:
+                for passed in dict.fromkeys(step.inputs):
+                    value = renamed.get(passed, passed)
+                    rest = walk(i + 1, j, {**renamed, step.outputs[0]: value})
+                    if rest is not None:
+                        options.append((rest[0], {path: passed, **rest[1]}))
+        return min(options, key=lambda o: o[0]) if options else None
+
+    return walk(0, 0, {})
+
+
+def _match(a: Step, b: Step, renamed: dict[str, str], path: Path) -> tuple[int, Missing] | None:
+    """The same step (up to arguments, and to members of its groups that ``b`` lacks): how
+    many arguments differ and what it lacks; else None."""
+
     def names(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if values is None else tuple(renamed.get(v, v) for v in values)
 
-    return (
+    if not (
         a.kind == b.kind
-        and a.target == b.target
-        and a.name == b.name
+        and (a.target == b.target or a.kind == "group")
+        and _same_name(a.name, b.name, member=len(path) > 1)
         and a.repeat == b.repeat
         and names(a.inputs) == b.inputs
-        and a.outputs == b.outputs
+        and len(a.outputs or ()) == len(b.outputs or ())
         and a.call == b.call
-        and len(a.body) == len(b.body)
-        and all(_same(x, y, {}) for x, y in zip(a.body, b.body))
-    )
+    ):
+        return None
+    body = _align_steps(a.body, b.body, path)
+    if body is None:
+        return None
+    mine, theirs = dict(_all_args(a)), dict(_all_args(b))
+    differ = sum(_hashable(mine.get(k)) != _hashable(theirs.get(k)) for k in {*mine, *theirs})
+    return differ + body[0], body[1]
 
 
 def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> Merged:
     template = _template(drafts)
-    present = [set(range(len(template.steps))) - set(_align(template, d) or []) for d in drafts]
+    absent = [_align(template, d) or {} for d in drafts]
     params: dict[str, Any] = {}
     values: dict[str, list[Any]] = {}  # parameter -> its value in each instance
 
-    conditional = {i for i in range(len(template.steps)) if any(i not in p for p in present)}
-    whens: dict[int, str] = {}
-    for i in sorted(conditional):
-        # A parameter cannot share the step's name (an attribute): has_downsample.
-        flag = _fresh(f"has_{template.steps[i].name or template.steps[i].target}", params)
-        vector = [i in p for p in present]
+    conditional = sorted({path for a in absent for path in a})
+    whens: dict[Path, tuple[str, str | None]] = {}  # path -> (flag, what passes where absent)
+    for path in conditional:
+        vector = [path not in a for a in absent]
+        flag = _flag(_at(template.steps, path), vector, drafts, params)
         params[flag] = _most_common(vector)
         values[flag] = vector
-        whens[i] = flag
+        passed = next(a[path] for a in absent if path in a)
+        whens[path] = (flag, passed)
 
-    # Each instance's steps, aligned with the template's (None where it lacks one).
-    aligned: list[list[Step | None]] = []
-    for draft, have in zip(drafts, present):
-        it = iter(draft.steps)
-        aligned.append([next(it) if i in have else None for i in range(len(template.steps))])
+    # Each instance's steps by the template's paths (None where it lacks one).
+    rows = [_by_path(template.steps, d.steps, (), a) for d, a in zip(drafts, absent)]
 
     slots: list[tuple[tuple[int, ...], str, list[Any]]] = []  # (step path, arg, per instance)
     for i, step in enumerate(template.steps):
-        _slots(step, (i,), [row[i] for row in aligned], slots, defaults)
+        _slots(step, (i,), rows, slots, defaults)
 
     # Varying arguments that agree wherever both are known share one parameter.
     groups: list[tuple[list[Any], list[tuple[tuple[int, ...], str]]]] = []
@@ -206,12 +267,10 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         for member in members:
             replaced[member] = expr
 
-    steps = []
-    for i, step in enumerate(template.steps):
-        step = _with_args(step, (i,), replaced)
-        if i in whens:
-            step = replace(step, when=whens[i])
-        steps.append(step)
+    steps = [
+        _with_whens(_with_args(step, (i,), replaced), (i,), whens)
+        for i, step in enumerate(template.steps)
+    ]
     module = drafts[0].module
     block = Block(
         name=name,
@@ -233,13 +292,60 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     return Merged(block, calls)
 
 
+def _at(steps: tuple[Step, ...], path: Path) -> Step:
+    step = steps[path[0]]
+    for n in path[1:]:
+        step = step.body[n]
+    return step
+
+
+def _by_path(
+    steps: tuple[Step, ...], theirs: tuple[Step, ...], prefix: Path, absent: Missing
+) -> dict[Path, Step | None]:
+    """An instance's steps (and group members) under the template's paths."""
+    out: dict[Path, Step | None] = {}
+    it = iter(theirs)
+    for i, step in enumerate(steps):
+        path = (*prefix, i)
+        mine = None if path in absent else next(it)
+        out[path] = mine
+        if mine is not None:
+            out.update(_by_path(step.body, mine.body, path, absent))
+    return out
+
+
+def _flag(step: Step, vector: list[bool], drafts: list[Draft], taken: dict[str, Any]) -> str:
+    """The parameter a conditional step hangs on: the instances' own boolean attribute that
+    says it (torchvision's ``use_res_connect``), else ``has_<step>`` (a parameter cannot share
+    the step's name: an attribute)."""
+    module = drafts[0].module
+    for attribute, value in vars(module).items():
+        public = attribute.isidentifier() and not attribute.startswith("_")
+        says_it = all(getattr(d.module, attribute, None) is v for d, v in zip(drafts, vector))
+        if isinstance(value, bool) and public and attribute not in taken and says_it:
+            return attribute
+    return _fresh(f"has_{step.name or step.target}", taken)
+
+
+def _with_whens(step: Step, path: Path, whens: dict[Path, tuple[str, str | None]]) -> Step:
+    body = tuple(_with_whens(m, (*path, n), whens) for n, m in enumerate(step.body))
+    step = replace(step, body=body)
+    if path not in whens:
+        return step
+    flag, passed = whens[path]
+    if step.kind == "op" and passed is not None:
+        return replace(step, when=flag, otherwise=passed)
+    return replace(step, when=flag)
+
+
 def _slots(
     step: Step,
-    path: tuple[int, ...],
-    instances: list[Step | None],
+    path: Path,
+    rows: list[dict[Path, Step | None]],
     out: list,
     defaults: dict[str, dict[str, Any]],
 ) -> None:
+    instances = [row.get(path) for row in rows]
     keys = list(dict.fromkeys(k for s in instances if s is not None for k, _ in _all_args(s)))
     for key in keys:
         vector = []
@@ -250,7 +356,6 @@ def _slots(
                 vector.append(dict(_all_args(s)).get(key, _default(step, key, defaults)))
         out.append((path, key, vector))
     for n, member in enumerate(step.body):
-        rows = [s.body[n] if s is not None else None for s in instances]
         _slots(member, (*path, n), rows, out, defaults)
 
 
@@ -327,7 +432,8 @@ def _parameter(
     name = _attribute_named(arg.removeprefix("first:"), seen, drafts)
     if name is None:
         clean = arg.replace("first:", "first_")
-        name = clean if arg_names[arg] == 1 else f"{step.name or step.target}_{clean}"
+        owner = names.snake_case(step.name or step.target)
+        name = clean if arg_names[arg] == 1 else f"{owner}_{clean}"
     name = _fresh(name, params)
     params[name] = _most_common(vector)
     values[name] = vector
