@@ -1,5 +1,5 @@
-"""The gpt2 preset against nanoGPT's GPT (karpathy/nanoGPT, model.py), rewritten below with its
-structure: GPTConfig, a LayerNorm with an optional bias, CausalSelfAttention through
+"""The gpt2 preset against nanoGPT's GPT (karpathy/nanoGPT, model.py, in tests/nanogpt.py):
+GPTConfig, a LayerNorm with an optional bias, CausalSelfAttention through
 scaled_dot_product_attention, MLP, Block, and GPT with the token embedding tied to the head.
 
 The preset's depth (12 blocks) is its structure; the other sizes are constructor arguments, so
@@ -10,7 +10,6 @@ meta device.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
 
@@ -24,131 +23,10 @@ N_LAYER = 12
 
 @pytest.fixture(scope="module")
 def nanogpt(torch):
-    """nanoGPT's model.py, its training-free parts, as classes built on the session's torch."""
-    nn = torch.nn
-    F = torch.nn.functional
+    """nanoGPT's GPTConfig and GPT (tests/nanogpt.py, its model.py trimmed to the modules)."""
+    import nanogpt
 
-    @dataclass
-    class GPTConfig:
-        block_size: int = 1024
-        vocab_size: int = 50304
-        n_layer: int = 12
-        n_head: int = 12
-        n_embd: int = 768
-        dropout: float = 0.0
-        bias: bool = True
-
-    class LayerNorm(nn.Module):
-        def __init__(self, ndim, bias):
-            super().__init__()
-            self.weight = nn.Parameter(torch.ones(ndim))
-            self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
-
-        def forward(self, x):
-            return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self, config):
-            super().__init__()
-            assert config.n_embd % config.n_head == 0
-            self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-            self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-            self.attn_dropout = nn.Dropout(config.dropout)
-            self.resid_dropout = nn.Dropout(config.dropout)
-            self.n_head = config.n_head
-            self.n_embd = config.n_embd
-            self.dropout = config.dropout
-
-        def forward(self, x):
-            B, T, C = x.size()
-            q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-            k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-            q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-            v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-            y = F.scaled_dot_product_attention(
-                q,
-                k,
-                v,
-                attn_mask=None,
-                dropout_p=self.dropout if self.training else 0,
-                is_causal=True,
-            )
-            y = y.transpose(1, 2).contiguous().view(B, T, C)
-            return self.resid_dropout(self.c_proj(y))
-
-    class MLP(nn.Module):
-        def __init__(self, config):
-            super().__init__()
-            self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-            self.gelu = nn.GELU()
-            self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-            self.dropout = nn.Dropout(config.dropout)
-
-        def forward(self, x):
-            return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
-
-    class Block(nn.Module):
-        def __init__(self, config):
-            super().__init__()
-            self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
-            self.attn = CausalSelfAttention(config)
-            self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
-            self.mlp = MLP(config)
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            x = x + self.mlp(self.ln_2(x))
-            return x
-
-    class GPT(nn.Module):
-        def __init__(self, config):
-            super().__init__()
-            self.config = config
-            self.transformer = nn.ModuleDict(
-                {
-                    "wte": nn.Embedding(config.vocab_size, config.n_embd),
-                    "wpe": nn.Embedding(config.block_size, config.n_embd),
-                    "drop": nn.Dropout(config.dropout),
-                    "h": nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-                    "ln_f": LayerNorm(config.n_embd, bias=config.bias),
-                }
-            )
-            self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-            self.apply(self._init_weights)
-            for pn, p in self.named_parameters():
-                if pn.endswith("c_proj.weight"):
-                    torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-        def _init_weights(self, module):
-            if isinstance(module, nn.Linear):
-                torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
-                if module.bias is not None:
-                    torch.nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-        def forward(self, idx, targets=None):
-            _, t = idx.size()
-            assert t <= self.config.block_size
-            pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
-            tok_emb = self.transformer.wte(idx)
-            pos_emb = self.transformer.wpe(pos)
-            x = self.transformer.drop(tok_emb + pos_emb)
-            for block in self.transformer.h:
-                x = block(x)
-            x = self.transformer.ln_f(x)
-            if targets is not None:
-                logits = self.lm_head(x)
-                loss = F.cross_entropy(
-                    logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1
-                )
-            else:
-                logits = self.lm_head(x[:, [-1], :])
-                loss = None
-            return logits, loss
-
-    return GPTConfig, GPT
+    return nanogpt.GPTConfig, nanogpt.GPT
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +123,7 @@ def test_full_size_matches_gpt2_small_on_meta(torch, nanogpt, generated):
     GPTConfig, GPT = nanogpt
     module, resolved = generated["explicit"]
     with torch.device("meta"):
-        reference = GPT(GPTConfig(vocab_size=50257))
+        reference = GPT(GPTConfig(1024, 50257, n_layer=12, n_head=12, n_embd=768))
         ours = module.Gpt()
     expected = [tuple(p.shape) for p in reference.parameters()]
     assert [tuple(p.shape) for p in ours.parameters()] == expected
