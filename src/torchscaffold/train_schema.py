@@ -125,7 +125,8 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
                     "accumulate",
                     "int",
                     1,
-                    "Batches whose gradients add up to one optimizer step.",
+                    "Batches whose mean gradient makes one optimizer step (a group the epoch "
+                    "ends early: the mean over its own batches).",
                     minimum=1,
                 ),
                 Key(
