@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_lint_clean, import_file, run_cli, tree_snapshot
+from conftest import assert_lint_clean, assert_suite_passes, import_file, run_cli, tree_snapshot
 from reference import torchvision_models
 from torchscaffold.generate.convert import rekey
 
@@ -248,3 +248,24 @@ def test_values_take_their_steps_names_where_free():
         ("shape", (Size(0, "stage"), BinOp("*", Size(1, "relu_1"), Size(2)))),
     )
     assert tidy.outputs == ("input_1",)  # `input` is a builtin: kept as fx named it
+
+
+def test_inside_a_project_the_model_is_registered_checked_and_tested(torch, tmp_path):
+    """In a project, the ejected class goes to models/, registered; its check imports it as
+    it will run there (its registry import resolves) and the project's own model tests pass."""
+    project = tmp_path / "proj"
+    assert run_cli("new", str(project)).exit_code == 0
+    result = run_cli(
+        "model",
+        "Small",
+        "--from",
+        f"{MODELS}:SmallNet",
+        "--input-shape",
+        "1x14x14",
+        cwd=project,
+    )
+    assert result.exit_code == 0, result.output
+    assert "check: outputs equal the original's" in result.output
+    module = project / "src" / "proj" / "models" / "small.py"
+    assert "@MODELS.register()" in module.read_text()
+    assert_suite_passes(project, "tests/models/test_small.py")

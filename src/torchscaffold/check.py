@@ -15,13 +15,14 @@ from torchscaffold.errors import TorchgenError
 from torchscaffold.shapes import ResolvedModel
 
 
-def check_model(source: str, resolved: ResolvedModel) -> str:
+def check_model(source: str, resolved: ResolvedModel, destination: Path | None = None) -> str:
     """Run the model in ``source`` on a random batch of 2; return a one-line report.
+    ``destination``: where the file goes (its package's imports resolve as they will there).
 
     Whatever torch raises becomes a one-line error: the check exists to catch a prediction
     that torch disagrees with, and the user should read that, not a traceback."""
     try:
-        return _check(source, resolved)
+        return _check(source, resolved, destination)
     except TorchgenError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch's refusal, whatever its type
@@ -31,9 +32,13 @@ def check_model(source: str, resolved: ResolvedModel) -> str:
         ) from None
 
 
-def load_class(source: str, name: str) -> type:
-    """The class ``name`` of a generated file, imported from a temporary copy."""
-    with tempfile.TemporaryDirectory() as tmp:
+def load_class(source: str, name: str, destination: Path | None = None) -> type:
+    """The class ``name`` of a generated file, imported from a temporary copy; inside a
+    package at ``destination`` (a project's models/), the package's own imports resolve."""
+    from torchscaffold.workspace import import_root, importable
+
+    root = import_root(destination.parent) if destination is not None else None
+    with tempfile.TemporaryDirectory() as tmp, importable(root or Path(tmp)):
         path = Path(tmp) / "torchgen_check.py"
         path.write_text(source, encoding="utf-8")
         spec = importlib.util.spec_from_file_location("torchgen_check", path)
@@ -47,13 +52,13 @@ def load_class(source: str, name: str) -> type:
             sys.modules.pop("torchgen_check", None)
 
 
-def _check(source: str, resolved: ResolvedModel) -> str:
+def _check(source: str, resolved: ResolvedModel, destination: Path | None) -> str:
     import torch
 
     from torchscaffold import interpret
 
     torch.manual_seed(0)
-    model = load_class(source, resolved.name)().eval()
+    model = load_class(source, resolved.name, destination)().eval()
     inputs = interpret.random_inputs(resolved)
     originals = [x.clone() for x in inputs]
     with torch.no_grad():

@@ -9,8 +9,10 @@ the defaults of the commands run inside the project. Nothing here imports torch 
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -278,6 +280,18 @@ def import_root(directory: Path) -> Path | None:
     while (directory / "__init__.py").is_file():
         directory = directory.parent
     return directory
+
+
+@contextlib.contextmanager
+def importable(folder: Path) -> Iterator[None]:
+    """``folder`` on ``sys.path`` meanwhile: what a file there imports resolves as it will
+    when it runs (a registered model's ``from my_proj.registry import MODELS``)."""
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(folder))
 
 
 @dataclass(frozen=True)

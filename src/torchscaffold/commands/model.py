@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -141,13 +140,8 @@ def command(
     report = None
     if check:  # before anything is written: a model that fails its check is not written
         from torchscaffold.check import check_model
-        from torchscaffold.workspace import import_root
 
-        root = import_root(plan.files[0].path.parent)
-        if root is not None and str(root) not in sys.path:
-            # A registered model imports its package's registry: make that importable.
-            sys.path.insert(0, str(root))
-        report = check_model(plan.files[0].content, resolved)
+        report = check_model(plan.files[0].content, resolved, plan.files[0].path)
     emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
     if not to_stdout:
         click.echo(summary_table(resolved))

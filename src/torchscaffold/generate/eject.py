@@ -71,7 +71,7 @@ def eject(
     req = replace(req, lifted=lifted.model, in_channels=None, input_size=None)
     plan, resolved = plan_model_here(req, output, project)
     source = plan.files[0]
-    state, check = _convert_and_check(source.content, req.name, original, example, factory.label)
+    state, check = _convert_and_check(source, req.name, original, example, factory.label)
     extra: list[PlannedFile] = []
     if weights is not None:
         extra.append(PlannedFile(_file(weights, ".pt", "--weights"), serialize(state)))
@@ -129,7 +129,7 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _convert_and_check(
-    source: str | bytes,
+    source: PlannedFile,
     name: str,
     original: nn.Module,
     example: list[torch.Tensor],
@@ -142,8 +142,8 @@ def _convert_and_check(
     from torchscaffold.check import load_class
     from torchscaffold.weights.compare import _difference, _tensors
 
-    assert isinstance(source, str)
-    generated = load_class(source, name)().eval()
+    assert isinstance(source.content, str)
+    generated = load_class(source.content, name, source.path)().eval()
     try:
         state, _, _ = rekey(original.state_dict(), generated, label)
     except Misfit as exc:  # pragma: no cover - the lift keeps the original's tensors

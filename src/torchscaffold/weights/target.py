@@ -95,7 +95,7 @@ def module_classes(module: ModuleType) -> list[type]:
 def import_file(path: Path) -> ModuleType:
     """Import a Python file as ``python`` would run it: its folder (or, inside a package, the
     folder above the package) importable meanwhile, so its own imports resolve."""
-    from torchscaffold.workspace import import_root
+    from torchscaffold.workspace import import_root, importable
 
     if not paths.is_file(path):
         raise TorchgenError(f"{path}: no such file")
@@ -103,7 +103,7 @@ def import_file(path: Path) -> ModuleType:
         raise TorchgenError(f"{path}: not a Python file (.py)")
     path = paths.resolve(path)
     root = import_root(path.parent)
-    with _importable(root or path.parent), _one_line(f"could not import {path}"):
+    with importable(root or path.parent), _one_line(f"could not import {path}"):
         if root is not None:
             dotted = ".".join(path.relative_to(root).with_suffix("").parts)
             return importlib.import_module(dotted)
@@ -131,16 +131,6 @@ def _import_module(name: str) -> ModuleType:
         if importlib.util.find_spec(name.partition(".")[0]) is None:
             raise TorchgenError(f"no module named {name!r} (nor a file of that name)") from None
         raise
-
-
-@contextlib.contextmanager
-def _importable(folder: Path) -> Iterator[None]:
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(folder))
 
 
 @contextlib.contextmanager
