@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torchscaffold import paths
-from torchscaffold.errors import TorchgenError
+from torchscaffold.errors import TorchgenError, first_line
 from torchscaffold.generate.convert import json_args, rekey, serialize
 from torchscaffold.generate.in_project import plan_model_here
 from torchscaffold.generate.model import ModelRequest
@@ -143,18 +143,23 @@ def _convert_and_check(
     from torchscaffold.weights.compare import _difference, _tensors
 
     assert isinstance(source.content, str)
-    generated = load_class(source.content, name, source.path)().eval()
     try:
+        generated = load_class(source.content, name, source.path)().eval()
         state, _, _ = rekey(original.state_dict(), generated, label)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)  # as the file will be: the check loads what is written
+        buffer.seek(0)
+        generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
+        with torch.no_grad():
+            got = _tensors(generated(*[x.clone() for x in example]))
+            expected = _tensors(original(*[x.clone() for x in example]))
     except Misfit as exc:  # pragma: no cover - the lift keeps the original's tensors
         raise TorchgenError(f"the lifted {name} does not hold {label}'s tensors: {exc}") from None
-    buffer = io.BytesIO()
-    torch.save(state, buffer)  # as the file will be: the check loads what is written
-    buffer.seek(0)
-    generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
-    with torch.no_grad():
-        got = _tensors(generated(*[x.clone() for x in example]))
-        expected = _tensors(original(*[x.clone() for x in example]))
+    except Exception as exc:  # noqa: BLE001 - a lift torch disagrees with: one line, as --check
+        raise TorchgenError(
+            f"check failed: the lifted {name} raised {type(exc).__name__}: {first_line(exc)}; "
+            "nothing was written"
+        ) from None
     shapes = [tuple(t.shape) for t in got], [tuple(t.shape) for t in expected]
     worst = max((_difference(a, b) for a, b in zip(got, expected)), default=0.0)
     on = ", ".join(str(tuple(x.shape)) for x in example)
