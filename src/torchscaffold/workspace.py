@@ -19,6 +19,7 @@ from typing import Any
 
 from torchscaffold import __version__, names, paths
 from torchscaffold.errors import TorchgenError, unknown
+from torchscaffold.formatter import LINE_LENGTH  # black's default, which generated code follows
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +27,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PYPROJECT = "pyproject.toml"
-LINE_LENGTH = 88  # black's default, which generated code follows
 NO_INIT = "none"  # [tool.torchgen] init = "none": models get no init_weights()
 
 
