@@ -6,9 +6,11 @@ The only part of the generator that imports torch, and only when asked.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from torchscaffold.errors import TorchgenError
@@ -22,7 +24,8 @@ def check_model(source: str, resolved: ResolvedModel, destination: Path | None =
     Whatever torch raises becomes a one-line error: the check exists to catch a prediction
     that torch disagrees with, and the user should read that, not a traceback."""
     try:
-        return _check(source, resolved, destination)
+        with generated_class(source, resolved.name, destination) as cls:
+            return _check(cls, resolved)
     except TorchgenError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch's refusal, whatever its type
@@ -32,13 +35,19 @@ def check_model(source: str, resolved: ResolvedModel, destination: Path | None =
         ) from None
 
 
-def load_class(source: str, name: str, destination: Path | None = None) -> type:
-    """The class ``name`` of a generated file, imported from a temporary copy; inside a
-    package at ``destination`` (a project's models/), the package's own imports resolve."""
+@contextlib.contextmanager
+def generated_class(source: str, name: str, destination: Path | None = None) -> Iterator[type]:
+    """The class ``name`` of a generated file, imported from a temporary copy, while the
+    block runs; inside a package at ``destination`` (a project's models/), the package's own
+    imports resolve, and the modules of it they import are forgotten afterwards: a check
+    leaves the process as it found it (a later ``torchgen new proj`` there must not see
+    ``proj``)."""
     from torchscaffold.workspace import import_root, importable
 
     root = import_root(destination.parent) if destination is not None else None
-    with tempfile.TemporaryDirectory() as tmp, importable(root or Path(tmp)):
+    where = importable(root) if root is not None else contextlib.nullcontext()
+    before = set(sys.modules)
+    with tempfile.TemporaryDirectory() as tmp, where:
         path = Path(tmp) / "torchgen_check.py"
         path.write_text(source, encoding="utf-8")
         spec = importlib.util.spec_from_file_location("torchgen_check", path)
@@ -47,18 +56,22 @@ def load_class(source: str, name: str, destination: Path | None = None) -> type:
         sys.modules["torchgen_check"] = module
         try:
             spec.loader.exec_module(module)
-            return getattr(module, name)
+            yield getattr(module, name)
         finally:
             sys.modules.pop("torchgen_check", None)
+            for imported in set(sys.modules) - before:
+                file = getattr(sys.modules[imported], "__file__", None)
+                if root is not None and file and Path(file).is_relative_to(root):
+                    del sys.modules[imported]
 
 
-def _check(source: str, resolved: ResolvedModel, destination: Path | None) -> str:
+def _check(cls: type, resolved: ResolvedModel) -> str:
     import torch
 
     from torchscaffold import interpret
 
     torch.manual_seed(0)
-    model = load_class(source, resolved.name, destination)().eval()
+    model = cls().eval()
     inputs = interpret.random_inputs(resolved)
     originals = [x.clone() for x in inputs]
     with torch.no_grad():

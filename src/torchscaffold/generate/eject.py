@@ -139,20 +139,21 @@ def _convert_and_check(
     with them, it computes what the original computes."""
     import torch
 
-    from torchscaffold.check import load_class
+    from torchscaffold.check import generated_class
     from torchscaffold.weights.compare import _difference, _tensors
 
     assert isinstance(source.content, str)
     try:
-        generated = load_class(source.content, name, source.path)().eval()
-        state, _, _ = rekey(original.state_dict(), generated, label)
-        buffer = io.BytesIO()
-        torch.save(state, buffer)  # as the file will be: the check loads what is written
-        buffer.seek(0)
-        generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
-        with torch.no_grad():
-            got = _tensors(generated(*[x.clone() for x in example]))
-            expected = _tensors(original(*[x.clone() for x in example]))
+        with generated_class(source.content, name, source.path) as cls:
+            generated = cls().eval()
+            state, _, _ = rekey(original.state_dict(), generated, label)
+            buffer = io.BytesIO()
+            torch.save(state, buffer)  # as the file will be: the check loads what is written
+            buffer.seek(0)
+            generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
+            with torch.no_grad():
+                got = _tensors(generated(*[x.clone() for x in example]))
+                expected = _tensors(original(*[x.clone() for x in example]))
     except Misfit as exc:  # pragma: no cover - the lift keeps the original's tensors
         raise TorchgenError(f"the lifted {name} does not hold {label}'s tensors: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a lift torch disagrees with: one line, as --check
