@@ -17,7 +17,7 @@ from torchscaffold.catalog.types import LayerType
 from torchscaffold.render import code
 from torchscaffold.shapes.resolved import REQUIRED_PARAM, RClass, RStep, RTensor
 from torchscaffold.shapes.scope import DISCARD, value_of
-from torchscaffold.spec.expr import Expr
+from torchscaffold.spec.expr import Expr, Not, simplify
 
 FRESH = ("out", "h", "y", "z")
 
@@ -78,6 +78,7 @@ class ClassPlan:
     forward_signature: str
     forward_returns: str
     lets: list[tuple[str, str]]
+    refuse: list[tuple[str, str]]  # (condition __init__ refuses, the one it needs), as source
     stored: list[str]
     tensors: list[tuple[RTensor, str]]
     shortcut: str  # a residual block's projection condition, for its docstring
@@ -120,6 +121,7 @@ def plan(cls: RClass, container: str, *, functional_layers: bool = False) -> Cla
         forward_signature=inputs,
         forward_returns=outs,
         lets=[(name, code.value(expr)) for name, expr in cls.lets],
+        refuse=[(code.value(c), code.value(simplify(Not(c)))) for c in cls.refuse],
         stored=stored,
         tensors=[(t, code.tensor(t)) for t in cls.tensors],
         shortcut=next(

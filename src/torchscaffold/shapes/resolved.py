@@ -107,6 +107,9 @@ class RClass:
     ties: tuple[tuple[str, str], ...] = ()
     residual: bool = False
     residual_norm: str | None = None  # the residual branch's last norm (zero-init target)
+    # Conditions on the parameters under which the code is not the description's (a rule
+    # selected on a parameter, see catalog.symbolic): __init__ refuses them.
+    refuse: tuple[Expr, ...] = ()
     # Per input and output, the dims as the docstring shows them: "N", "in_channels", "...".
     in_doc: tuple[tuple[str, ...], ...] = field(compare=False, default=())
     out_doc: tuple[tuple[str, ...], ...] = field(compare=False, default=())

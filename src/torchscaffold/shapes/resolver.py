@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from torchscaffold import catalog
-from torchscaffold.catalog import rules
+from torchscaffold.catalog import rules, symbolic
 from torchscaffold.catalog.types import (
     VARYING,
     Dim,
@@ -204,6 +204,7 @@ class _ClassScope:
         self.inplace_steps: list[tuple[int, str]] = []
         self.residual_norm: str | None = None  # set by residual.attach
         self.weights: dict[str, tuple[int, ...]] = {}  # layer -> its weight's shape (ties)
+        self.guards: list[symbolic.Guard] = []  # decisions on parameters the code relies on
         for position, (name, val) in enumerate(inputs.items()):
             self.values[name] = self._bind_input(name, position, val) if auto else val
 
@@ -610,19 +611,28 @@ class _ClassScope:
                 f"sample, got {rules.fmt(shapes[0])}"
             )
         rule_args = {**values, **(call_values or {})}
+        # The rule runs on Syms: sizes given by expressions (and the input's own) come out
+        # with theirs, and what it decides on a parameter is kept as a guard of the class.
+        guards: list[symbolic.Guard] = []
+        sym_shapes = tuple(tuple(symbolic.Sym.of(d, guards) for d in s) for s in samples)
+        sym_args = {
+            **rule_args,
+            **{k: symbolic.wrap(v, guards) for k, v in args.items() if _has_expr(v)},
+        }
         try:
             if entry.outputs is not None:
-                results = entry.outputs(shapes, rule_args)
+                results = entry.outputs(sym_shapes, sym_args)
             else:
-                results = ((entry.out_shape(shapes[0], rule_args), 0),)
+                results = ((entry.out_shape(sym_shapes[0], sym_args), 0),)
             params = entry.params(rule_args)
         except ShapeError as exc:
             raise TorchgenError(f"{where}: {exc} (input {first})") from None
         except (OverflowError, MemoryError, ZeroDivisionError):
             raise TorchgenError(f"{where}: its sizes are too large to build") from None
+        self.guards += [g for g in guards if g not in self.guards]
         outs = []
         for k, (shape, batch_axis) in enumerate(results):
-            too_large = catalog.check_limits(values, shape, params)
+            too_large = catalog.check_limits(values, symbolic.unwrap(tuple(shape)), params)
             if too_large:
                 raise TorchgenError(f"{where}: {too_large}")
             dims = _out_dims(entry, samples[0], shape, args, k)
@@ -1019,6 +1029,8 @@ class _ClassScope:
         for s in _all_steps(self.steps):
             if s.when is not None:
                 used |= s.when.names()
+        for g, _ in self.guards:
+            used |= g.names()
         used |= self.forward_names
         lets = dict(b.lets)
         needed_lets: list[tuple[str, Expr]] = []
@@ -1048,6 +1060,7 @@ class _ClassScope:
             ties=b.ties,
             residual=b.residual,
             residual_norm=self.residual_norm if b.residual else None,
+            refuse=tuple(symbolic.violated(g) for g in self.guards),
             in_doc=tuple(_doc_dims(self.values[i].dims, used) for i in b.inputs),
             out_doc=tuple(_doc_dims(self.values[o].dims, used) for o in outputs),
             output_aliases_input=root in b.inputs,
@@ -1155,38 +1168,13 @@ def _strip_batch(val: Val, axis: int | None) -> Dims:
     return tuple(dims)
 
 
-def _out_dims(
-    entry: LayerType, sample: Dims, shape: tuple[int, ...], args: dict[str, Any], k: int
-) -> Dims:
-    """Expressions for a layer's output dims: its own rule where it has one; else a dimension
-    that keeps its position and size keeps its expression, and the argument that sets the
-    features gives theirs."""
+def _out_dims(entry: LayerType, sample: Dims, shape: tuple[Any, ...], args: dict[str, Any], k: int) -> Dims:
+    """A layer's output dims with their expressions: as its rule computed them on Syms, or its
+    own symbolic rule where it has one (Flatten multiplies, Unflatten splits)."""
     if entry.symbolic is not None and k == 0:
         values = {a.name: _plain(args[a.name]) if a.name in args else a.default for a in entry.args}
         return entry.symbolic(sample, values, args)
-    out: list[Dim] = []
-    for i, v in enumerate(shape):
-        if (
-            i < len(sample)
-            and sample[i].value == v
-            and (len(shape) == len(sample) or i < len(shape) - 1)
-        ):
-            out.append(sample[i])
-        elif sample and any(d.varying and d.value == v for d in sample[i : i + 1]):
-            out.append(Dim(v, Name(VARYING)))
-        else:
-            out.append(Dim.literal(v))
-    if entry.out_arg and k == 0 and entry.out_arg in args and out:
-        idx = entry.out_dim % len(out)
-        arg = args[entry.out_arg]
-        if isinstance(arg, Dim) and arg.value == out[idx].value:
-            out[idx] = arg
-        elif not out[idx].varying:
-            # The layer makes this dimension: an input size that happens to be as large is
-            # not its expression (Linear(in_features, 64) on 64 features gives 64, not
-            # in_features).
-            out[idx] = Dim.literal(out[idx].value)
-    return tuple(out)
+    return tuple(symbolic.as_dim(v) for v in shape)
 
 
 def _out_of_place(step: RStep) -> RStep:

@@ -264,6 +264,8 @@ def simplify(expr: Expr) -> Expr:
     through several blocks reads as a person would write it."""
     if isinstance(expr, Not):
         inner = simplify(expr.operand)
+        if isinstance(inner, Not):
+            return inner.operand
         return Lit(not inner.value) if isinstance(inner, Lit) else Not(inner)
     if isinstance(expr, Neg):
         inner = simplify(expr.operand)
