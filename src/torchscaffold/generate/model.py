@@ -126,8 +126,12 @@ def render_model(
     init_call: str | None = None,
 ) -> str:
     explicit = req.style == "explicit"
-    plans = [forward.plan(c, "body", functional_layers=explicit) for c in resolved.blocks]
-    plans.append(forward.plan(resolved.main, "layers", functional_layers=explicit))
+    counted = req.style == "add_module"
+    plans = [
+        forward.plan(c, "body", functional_layers=explicit, counted=counted)
+        for c in resolved.blocks
+    ]
+    plans.append(forward.plan(resolved.main, "layers", functional_layers=explicit, counted=counted))
     source = render_python(
         "model/module.py.j2",
         compact=True,

@@ -14,6 +14,7 @@ from typing import Any
 
 from torchscaffold.catalog.types import LayerType, OpType
 from torchscaffold.shapes.resolved import RInstance, RStep, RTensor
+from torchscaffold.shapes.stage import INDEX
 from torchscaffold.spec.expr import Expr, Lit, to_source
 
 
@@ -72,7 +73,9 @@ def constructor(step: RStep) -> str:
         return f"nn.{step.entry.name}({', '.join(layer_args(step.entry, step.args))})"
     if step.kind == "sequence":
         return "nn.Sequential(" + ", ".join(constructor(m) for m in step.members) + ")"
-    if step.kind == "block" and step.repeat == 1:
+    if step.stage:
+        return stage(step)
+    if step.kind == "block":
         return instance(step.instances[0])
     raise ValueError(f"no single constructor for {step.kind} {step.name}")
 
@@ -87,9 +90,46 @@ def when(condition: Expr | None, ctor: str) -> str:
     return ctor if condition is None else f"{ctor} if {value(condition)} else nn.Identity()"
 
 
-def instance(i: RInstance) -> str:
-    parts = [value(p) for p in i.positional] + [f"{k}={value(v)}" for k, v in i.keywords]
+def instance(i: RInstance, index: str = "i") -> str:
+    """``Block(...)``; in a stage's loop, its index is the variable ``index``."""
+    names = Names(lambda n: index if n == INDEX.name else n)
+    parts = [value(p, names) for p in i.positional]
+    parts += [f"{k}={value(v, names)}" for k, v in i.keywords]
     return f"{i.block}({', '.join(parts)})"
+
+
+def stage_items(step: RStep, names: Names = INIT) -> list[str]:
+    """The modules of a stage as items of a list or an ``nn.Sequential(...)``: each instance,
+    or a first that differs and a loop over the rest, as torchvision's ``_make_layer`` and
+    nanoGPT write them (``*[Block(n_embd) for _ in range(n_layer)]``)."""
+    if not step.looped:
+        return [instance(i) for i in step.instances]
+    assert step.loop is not None and step.count is not None
+    first = [instance(i) for i in step.instances[: step.loop_start]]
+    var = loop_variable(step)
+    count = value(step.count, names)
+    bounds = count if step.loop_start == 0 else f"{step.loop_start}, {count}"
+    return [*first, f"*[{instance(step.loop, var)} for {var} in range({bounds})]"]
+
+
+def loop_variable(step: RStep) -> str:
+    """The loop's variable: ``i`` where the instances read it, else ``_``."""
+    assert step.loop is not None
+    reads = any(
+        INDEX.name in v.names()
+        for v in (*step.loop.positional, *(v for _, v in step.loop.keywords))
+        if isinstance(v, Expr)
+    )
+    return "i" if reads else "_"
+
+
+def stage(step: RStep, container: str = "nn.Sequential") -> str:
+    """A stage as one module: ``nn.Sequential(...)`` (or ``nn.ModuleList([...])`` where its
+    blocks pass several values on)."""
+    items = ", ".join(stage_items(step))
+    if container == "nn.ModuleList":
+        return f"nn.ModuleList([{items}])"
+    return f"nn.Sequential({items})"
 
 
 def tensor(t: RTensor) -> str:

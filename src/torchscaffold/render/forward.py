@@ -37,6 +37,7 @@ class Statement:
     members: list[Statement] = field(default_factory=list)  # a run's, a group's, a stage's
     name: str = ""  # a run's container name in the sequential style
     key: str = ""  # the module's attribute in the flat styles (features_conv1, layer1_0)
+    count: str = ""  # a stage's number of instances as forward reads it (add_module's loop)
 
     @property
     def var_in(self) -> str:
@@ -58,13 +59,7 @@ class Statement:
     def threaded(self) -> bool:
         """A stage of blocks that take or give several values: each instance's outputs are the
         next one's first inputs, so a container cannot call it as one module."""
-        step = self.step
-        return (
-            step is not None
-            and step.kind == "block"
-            and step.repeat > 1
-            and (len(step.inputs) > 1 or len(step.outputs) > 1)
-        )
+        return self.step is not None and threads(self.step)
 
 
 @dataclass
@@ -84,11 +79,17 @@ class ClassPlan:
     shortcut: str  # a residual block's projection condition, for its docstring
 
 
-def plan(cls: RClass, container: str, *, functional_layers: bool = False) -> ClassPlan:
+def plan(
+    cls: RClass, container: str, *, functional_layers: bool = False, counted: bool = False
+) -> ClassPlan:
     """``functional_layers``: the style calls parameter-free layers as functions in forward
-    (the explicit one), so the parameters their arguments read are stored on ``self`` too."""
+    (the explicit one), so the parameters their arguments read are stored on ``self`` too;
+    ``counted``: its forward loops over a stage by count (add_module), which it stores too."""
     variables = _Variables(cls)
-    stored = sorted({*cls.stored, *(_functional_names(cls.steps) if functional_layers else ())})
+    stored = {*cls.stored, *(_functional_names(cls.steps) if functional_layers else ())}
+    if counted:
+        stored |= {n for s in cls.steps if s.stage and s.count is not None for n in s.count.names()}
+    stored = sorted(stored)
     statements = [_statement(step, variables, cls, stored) for step in cls.steps]
     statements = _runs(statements, cls, container, variables)
     modules = [s for s in cls.steps if s.owns_module and not _functional_only(s)]
@@ -263,13 +264,20 @@ def _statement(step: RStep, variables: _Variables, cls: RClass, stored: list[str
         branch=branch,
         members=_members(step, inputs, target, names),
         key=value_of(step.name),
+        count=code.value(step.count, names) if step.stage and step.count is not None else "",
     )
 
 
+def threads(step: RStep) -> bool:
+    """A stage of blocks that take or give several values: each instance's outputs are the
+    next one's first inputs, so a container cannot call it as one module."""
+    return step.stage and (len(step.inputs) > 1 or len(step.outputs) > 1)
+
+
 def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> list[Statement]:
-    """A group's layers, or a stage's blocks, as the chain of calls the flat styles write: the
-    first reads the input, every one writes the target."""
-    if step.kind != "group" and not (step.kind == "block" and step.repeat > 1):
+    """A group's layers as the chain of calls the flat styles write: the first reads the
+    input, every one writes the target. (A stage is one module in every style.)"""
+    if step.kind != "group":
         return []
     out = []
     threaded = len(target.split(", "))  # a stage's outputs are the next instance's inputs
@@ -284,15 +292,11 @@ def _members(step: RStep, inputs: list[str], target: str, names: code.Names) -> 
 
 def _leaves(step: RStep, key: str, when: Expr | None) -> Iterator[tuple[str, RStep, Expr | None]]:
     """The modules a step declares in the flat styles, in order, with their attribute keys and
-    conditions: groups opened (a member of an absent group is absent too), a stage's blocks one
-    by one (features_conv1, layer1_0)."""
+    conditions: groups opened (a member of an absent group is absent too): features_conv1."""
     when = step.when if step.when is not None else when
     if step.kind == "group":
         for m in step.members:
             yield from _leaves(m, f"{key}_{m.name}", when)
-    elif step.kind == "block" and step.repeat > 1:
-        for i in range(step.repeat):
-            yield f"{key}_{i}", step, when
     else:
         yield key, step, when
 
@@ -410,9 +414,8 @@ def entries(steps: list[RStep]) -> list[Entry]:
 def _entries(step: RStep, key: str) -> list[Entry]:
     out = []
     for k, (leaf_key, leaf, when) in enumerate(_leaves(step, key, None)):
-        if leaf.kind == "block" and leaf.repeat > 1:
-            index = int(leaf_key.rsplit("_", 1)[1])
-            ctor = code.instance(leaf.instances[index])
+        if leaf.stage:
+            ctor = code.stage(leaf, "nn.ModuleList" if threads(leaf) else "nn.Sequential")
         else:
             ctor = code.constructor(leaf)
         functional = leaf.kind == "layer" and leaf.functional and when is None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchscaffold.catalog.types import LayerType, OpType
-from torchscaffold.spec.expr import Expr
+from torchscaffold.spec.expr import Expr, Lit
 
 Shape = tuple[int, ...]
 # A rendered argument: an Expr (sizes, parameters), a literal (float, bool, str, None) or a tuple
@@ -51,6 +51,12 @@ class RStep:
     call: tuple[tuple[str, ArgValue], ...] = ()  # a layer's forward keywords
     call_values: tuple[str, ...] = ()  # which of those name values (masks) rather than literals
     instances: tuple[RInstance, ...] = ()
+    # A stage (a repeated block): its number of instances as code writes it (a number or an
+    # expression of the parameters), and, where they follow one expression of the loop index
+    # (shapes.stage.INDEX), the instance every one from ``loop_start`` on is.
+    count: Expr | None = None
+    loop: RInstance | None = None
+    loop_start: int = 0
     members: tuple[RStep, ...] = ()
     when: Expr | None = None
     otherwise: str | None = None
@@ -72,11 +78,18 @@ class RStep:
         return len(self.instances)
 
     @property
-    def loop_from(self) -> int:
-        """Instances from this index on are constructed alike (the add_module loop)."""
-        if not self.instances:
-            return 0
-        return 0 if self.instances[0] == self.instances[-1] else 1
+    def stage(self) -> bool:
+        """A repeated block: several instances, or as many as a parameter says."""
+        return self.kind == "block" and (
+            self.repeat > 1 or (self.count is not None and not isinstance(self.count, Lit))
+        )
+
+    @property
+    def looped(self) -> bool:
+        """Written as a loop: the depth is a parameter, or the loop builds two or more."""
+        if not self.stage or self.loop is None:
+            return False
+        return not isinstance(self.count, Lit) or self.repeat - self.loop_start >= 2
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from torchscaffold.catalog.types import (
     length_symbol,
 )
 from torchscaffold.errors import TorchgenError, did_you_mean
-from torchscaffold.shapes import residual, scope
+from torchscaffold.shapes import residual, scope, stage
 from torchscaffold.shapes.resolved import (
     REQUIRED_PARAM,
     RClass,
@@ -39,8 +39,9 @@ from torchscaffold.shapes.resolved import (
     SummaryRow,
 )
 from torchscaffold.shapes.values import BATCH_DIM, Val
-from torchscaffold.spec.expr import Expr, Lit, Name, Size, evaluate, substitute, to_source
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Name, Size, evaluate, substitute, to_source
 from torchscaffold.spec.ir import Block, Model, Step
+from torchscaffold.spec.loader import MAX_REPEAT
 
 MAX_TENSOR_ELEMENTS = catalog.MAX_LAYER_PARAMS
 
@@ -849,9 +850,13 @@ class _ClassScope:
                 f"{where}: block {block.name} takes {len(block.inputs)} input"
                 f"{'s' if len(block.inputs) != 1 else ''} ({', '.join(block.inputs)}), got {len(ins)}"
             )
-        instances, total = [], 0
+        count, count_expr = self._count(step, where)
+        # A depth that is a parameter needs the stage's step from instance to instance: build
+        # a few more than the default to see it (they count for nothing).
+        built = max(count, 4) if not isinstance(count_expr, Lit) else count
+        instances, total, results = [], 0, []
         current = ins
-        for i in range(step.repeat):
+        for i in range(built):
             given = dict(step.args)
             if i == 0:
                 given.update(step.first)
@@ -866,12 +871,23 @@ class _ClassScope:
                 k: self._dim(v, f"{where} {k}") if isinstance(v, Expr) else Dim(v, Lit(v))
                 for k, v in given.items()
             }
-            label = f"{where}[{i}]" if step.repeat > 1 else where
-            res = self.r.instance(block, args, current, label)
+            label = f"{where}[{i}]" if built > 1 else where
+            try:
+                res = self.r.instance(block, args, current, label)
+            except TorchgenError:
+                if i < count:
+                    raise
+                raise TorchgenError(
+                    f"{where}: repeat = {to_source(step.repeat)!r} needs the stage to keep its "
+                    f"shape or grow by a fixed step, and instance {i} does not fit; give repeat "
+                    "a number"
+                ) from None
             outs = [self._translate(v, res, args, current) for v in res.outputs]
             instances.append(self._instance(block, res, args, current, outs, label))
-            total += res.params
-            if step.repeat > 1 and len(res.outputs) > len(block.inputs):
+            results.append(outs)
+            if i < count:
+                total += res.params
+            if built > 1 and len(res.outputs) > len(block.inputs):
                 raise TorchgenError(
                     f"{where}: a repeated block gives {len(res.outputs)} values but takes "
                     f"{len(block.inputs)}; each instance's outputs are the next one's first inputs"
@@ -879,7 +895,19 @@ class _ClassScope:
             # The outputs feed the next instance; the inputs they do not replace (a decoder's
             # memory, a time embedding) go to every instance as they are.
             current = [*outs, *current[len(outs) :]]
-        if step.repeat > 1 and len(outs) > 1 and scope.DISCARD in w.outputs:
+        loop = stage.loop(instances)
+        outs = results[count - 1]
+        if not isinstance(count_expr, Lit):
+            if loop is None:
+                raise TorchgenError(
+                    f"{where}: repeat = {to_source(step.repeat)!r}: the instances' arguments "
+                    "do not follow one expression of their position; give repeat a number"
+                )
+            outs = [
+                self._after(results, j, count_expr, count, where) for j in range(len(outs))
+            ]
+        instances = instances[:count]
+        if built > 1 and len(outs) > 1 and scope.DISCARD in w.outputs:
             raise TorchgenError(
                 f"{where}: a repeated block's outputs feed its next instance; name each of them"
             )
@@ -893,11 +921,56 @@ class _ClassScope:
                 inputs=w.inputs,
                 outputs=w.outputs,
                 instances=tuple(instances),
+                count=count_expr,
+                loop=loop.each if loop is not None else None,
+                loop_start=loop.start if loop is not None else 0,
                 out_shapes=tuple(v.sample for v in outs),
                 params=total,
             ),
             list(outs),
         )
+
+    def _count(self, step: Step, where: str) -> tuple[int, Expr]:
+        """A stage's number of instances here, and as its constructor writes it."""
+        if not isinstance(step.repeat, Expr):
+            return step.repeat, Lit(step.repeat)
+        what = f"{where} repeat"
+        dim = self._dim(step.repeat, what)
+        if not isinstance(dim.value, int) or isinstance(dim.value, bool):
+            raise TorchgenError(f"{what}: {to_source(step.repeat)!r} must be an integer")
+        if not 1 <= dim.value <= MAX_REPEAT:
+            raise TorchgenError(
+                f"{what}: {to_source(step.repeat)!r} is {dim.value}; a stage repeats a block "
+                f"1 to {MAX_REPEAT} times"
+            )
+        return dim.value, self._ctor(dim, "repeat")
+
+    def _after(
+        self, results: list[list[Val]], j: int, count: Expr, count_value: int, where: str
+    ) -> Val:
+        """Output ``j`` of a stage of ``count`` instances (a parameter), from the instances
+        built: each of its sizes a fixed step from the one before."""
+        dims = []
+        for axis, last in enumerate(results[-1][j].dims):
+            column = [r[j].dims[axis].expr for r in results]
+            if last.varying:
+                dims.append(last)
+                continue
+            found = stage.progression(column)
+            if found is None:
+                raise TorchgenError(
+                    f"{where}: repeat = {to_source(count)!r}: the stage's output grows by no "
+                    f"fixed step ({', '.join(str(r[j].dims[axis].value) for r in results)}); "
+                    "give repeat a number"
+                )
+            base, step_ = found
+            value = results[count_value - 1][j].dims[axis].value
+            if not step_:
+                dims.append(Dim(value, column[0]))
+                continue
+            # Instance k's output is base + k * step; the last one's is at count - 1.
+            dims.append(Dim(value, stage.at(base, step_, BinOp("-", count, Lit(1)))))
+        return Val(tuple(dims), results[-1][j].dtype)
 
     def _translate(self, val: Val, res: Resolved, args: dict[str, Dim], ins: list[Val]) -> Val:
         """A value of the callee in the caller's terms: its parameters, lets, input sizes and

@@ -37,7 +37,7 @@ class Step:
     inputs: tuple[str, ...] | None = None  # None: the previous step's output (or the input)
     outputs: tuple[str, ...] | None = None  # None: one value, named like the step
     name: str | None = None  # module attribute; derived from the target when None
-    repeat: int = 1
+    repeat: int | Expr = 1  # a number, or an expression of the parameters (a depth)
     first: ArgItems = ()
     call: ArgItems = ()  # keyword arguments of the layer's forward (masks, flags)
     when: str | None = None  # a boolean parameter or ``let``: the step exists only if true

@@ -364,9 +364,12 @@ def _wiring(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _call(data: dict[str, Any], block: str, where: str, common: dict[str, Any]) -> Step:
     repeat = data.get("repeat", 1)
-    if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT:
+    if isinstance(repeat, str):
+        repeat = expr.parse(repeat, f"{where} repeat")  # a depth parameter: "n_layer"
+    elif not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT:
         raise TorchgenError(
-            f"{where}: repeat must be an integer from 1 to {MAX_REPEAT}, got {repeat!r}"
+            f"{where}: repeat must be an integer from 1 to {MAX_REPEAT} or a parameter, got "
+            f"{repeat!r}"
         )
     keys = ("block", "repeat", "first", *STEP_KEYS)
     args = {k: v for k, v in data.items() if k not in keys}
