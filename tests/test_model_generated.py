@@ -122,7 +122,8 @@ def test_summary_table_agrees_with_torch(generated, torch, preset):
         y = model(*inputs)
     for row in resolved.rows:
         key = re.escape(row.name.replace(".", "_"))  # the explicit style's attribute
-        parts = [m for m in measured if re.fullmatch(rf"{key}(_\d+)?", m[0])]
+        # A stage is one nn.Sequential: its blocks are stage.0, stage.1 ...
+        parts = [m for m in measured if re.fullmatch(rf"{key}(\.\d+)?", m[0])]
         if not parts:  # an op, or a parameter-free layer the explicit style calls as F.*
             assert row.params == 0, row
             continue

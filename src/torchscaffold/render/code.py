@@ -102,14 +102,23 @@ def stage_items(step: RStep, names: Names = INIT) -> list[str]:
     """The modules of a stage as items of a list or an ``nn.Sequential(...)``: each instance,
     or a first that differs and a loop over the rest, as torchvision's ``_make_layer`` and
     nanoGPT write them (``*[Block(n_embd) for _ in range(n_layer)]``)."""
+    pattern = step.instance_names
+
+    def item(ctor: str, k: int | None) -> str:
+        # Named members go into an OrderedDict: ("encoder_layer_0", ...) or an f-string.
+        if pattern is None:
+            return ctor
+        key = pattern.format(i=k) if k is not None else pattern
+        return f'({"f" if k is None else ""}"{key}", {ctor})'
+
     if not step.looped:
-        return [instance(i) for i in step.instances]
+        return [item(instance(i), k) for k, i in enumerate(step.instances)]
     assert step.loop is not None and step.count is not None
-    first = [instance(i) for i in step.instances[: step.loop_start]]
-    var = loop_variable(step)
+    first = [item(instance(i), k) for k, i in enumerate(step.instances[: step.loop_start])]
+    var = "i" if pattern is not None else loop_variable(step)
     count = value(step.count, names)
     bounds = count if step.loop_start == 0 else f"{step.loop_start}, {count}"
-    return [*first, f"*[{instance(step.loop, var)} for {var} in range({bounds})]"]
+    return [*first, f"*[{item(instance(step.loop, var), None)} for {var} in range({bounds})]"]
 
 
 def loop_variable(step: RStep) -> str:
@@ -126,9 +135,14 @@ def loop_variable(step: RStep) -> str:
 def stage(step: RStep, container: str = "nn.Sequential") -> str:
     """A stage as one module: ``nn.Sequential(...)`` (or ``nn.ModuleList([...])`` where its
     blocks pass several values on)."""
-    items = ", ".join(stage_items(step))
+    parts = stage_items(step)
+    items = ", ".join(parts)
+    # A list that is one comprehension is the comprehension: [Block() for _ in range(n)].
+    listed = parts[0][1:] if len(parts) == 1 and parts[0].startswith("*[") else f"[{items}]"
     if container == "nn.ModuleList":
-        return f"nn.ModuleList([{items}])"
+        return f"nn.ModuleList({listed})"
+    if step.instance_names is not None:
+        return f"nn.Sequential(OrderedDict({listed}))"
     return f"nn.Sequential({items})"
 
 

@@ -147,6 +147,8 @@ def _functional_names(steps: tuple[RStep, ...]) -> set[str]:
 
 
 def _type(default: object) -> str:
+    if isinstance(default, tuple):
+        return "tuple[int, ...]"
     return type(default).__name__
 
 
@@ -551,6 +553,14 @@ def nested_ref(plan: ClassPlan, path: str) -> str:
 
 def uses_ordered_dict(plans: list[ClassPlan], style: str, is_numbered: bool) -> bool:
     """Whether the code writes an nn.Sequential of named entries (OrderedDict)."""
+
+    def named_stage(step: RStep) -> bool:
+        if step.stage and step.instance_names is not None:
+            return style != "add_module" and not (style != "nested" and threads(step))
+        return any(named_stage(m) for m in step.members)
+
+    if any(named_stage(s) for p in plans for s in p.modules):
+        return True
     if style == "sequential":
         return not is_numbered and uses_sequential(plans)
     if style == "nested":
@@ -564,3 +574,42 @@ def uses_ordered_dict(plans: list[ClassPlan], style: str, is_numbered: bool) -> 
 
         return any(named_group(s) for p in plans for s in p.modules)
     return False
+
+
+# ---------------------------------------------------------------------------- modulelist
+def whole_chain(plan: ClassPlan) -> bool:
+    """Whether forward is one chain through every module of the class (``for layer in
+    self.layers``)."""
+    flat = entries(plan.modules)
+    if len(plan.statements) != 1 or not flat:
+        return False
+    stmt = plan.statements[0]
+    keys = [e.key for e in entries([m.step for m in stmt.members if m.step is not None])]
+    if stmt.kind != "run":
+        keys = [e.key for e in entries([stmt.step])] if stmt.step is not None else []
+        return len(keys) > 1 and keys == [e.key for e in flat] and not stmt.threaded
+    return keys == [e.key for e in flat]
+
+
+def module_locals(plan: ClassPlan) -> dict[str, str]:
+    """The local name each module of a list style's container is unpacked into at the start of
+    forward (its key: ``conv1``), so forward names modules instead of indexing them; a key that
+    is also one of forward's variables gets a ``_layer`` suffix."""
+    taken = {"self", "layer", *plan.cls.inputs}
+
+    def collect(stmts: list[Statement]) -> None:
+        for s in stmts:
+            for part in (s.target, *s.inputs):
+                taken.update(n.strip("() ") for n in part.split(","))
+            collect(s.members)
+
+    collect(plan.statements)
+    return {
+        e.key: (f"{e.key}_layer" if e.key in taken else e.key) for e in entries(plan.modules)
+    }
+
+
+def locals_of(plan: ClassPlan, steps: list[RStep]) -> str:
+    """The unpacked names of ``steps``' modules, as a tuple to loop over."""
+    names = module_locals(plan)
+    return "(" + ", ".join(names[e.key] for e in entries(steps)) + ")"

@@ -57,6 +57,7 @@ class RStep:
     count: Expr | None = None
     loop: RInstance | None = None
     loop_start: int = 0
+    instance_names: str | None = None  # "encoder_layer_{i}": the stage's members' names
     members: tuple[RStep, ...] = ()
     when: Expr | None = None
     otherwise: str | None = None

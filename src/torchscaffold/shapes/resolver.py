@@ -924,6 +924,7 @@ class _ClassScope:
                 count=count_expr,
                 loop=loop.each if loop is not None else None,
                 loop_start=loop.start if loop is not None else 0,
+                instance_names=step.instance_names,
                 out_shapes=tuple(v.sample for v in outs),
                 params=total,
             ),

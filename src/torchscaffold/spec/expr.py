@@ -54,6 +54,18 @@ class Name(Expr):
 
 
 @dataclass(frozen=True)
+class Index(Expr):
+    """``layers[2]``: an item of a parameter that is a list of integers (torchvision's
+    ``layers=[3, 4, 6, 3]``, a stage's depth)."""
+
+    name: str
+    index: int
+
+    def names(self) -> frozenset[str]:
+        return frozenset({self.name})
+
+
+@dataclass(frozen=True)
 class Size(Expr):
     """``size(i)``: dimension ``i`` of the op's (first) input, or ``x.size(i)`` of the value
     ``x``; known only at run time."""
@@ -164,6 +176,13 @@ def _convert(node: ast.AST, where: str) -> Expr:
         return Lit(node.value)
     if isinstance(node, ast.Name):
         return Name(node.id)
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and isinstance(node.slice, ast.Constant)
+        and type(node.slice.value) is int
+    ):
+        return Index(node.value.id, node.slice.value)
     owner = None
     if (
         isinstance(node, ast.Call)
@@ -217,7 +236,7 @@ def _convert(node: ast.AST, where: str) -> Expr:
         return _convert(node.operand, where)
     raise TorchgenError(
         f"{where}: {ast.unparse(node)!r} is not allowed; expressions take integers, true/false, "
-        "parameter names, size(i), x.size(i), + - * // %, comparisons, and, or, not"
+        "parameter names, list[i], size(i), x.size(i), + - * // %, comparisons, and, or, not"
     )
 
 
@@ -234,6 +253,11 @@ def evaluate(
         return expr.value
     if isinstance(expr, Name):
         return names[expr.name]
+    if isinstance(expr, Index):
+        items = names[expr.name]
+        if not isinstance(items, tuple) or not -len(items) <= expr.index < len(items):
+            raise KeyError(f"{expr.name}[{expr.index}]")
+        return items[expr.index]
     if isinstance(expr, Size):
         if sizes is None:
             raise KeyError("size")
@@ -249,7 +273,7 @@ def evaluate(
 
 def substitute(expr: Expr, replace: Callable[[Expr], Expr | None]) -> Expr:
     """``expr`` with every leaf for which ``replace`` returns a tree replaced by it."""
-    if isinstance(expr, (Lit, Name, Size)):
+    if isinstance(expr, (Lit, Name, Index, Size)):
         return replace(expr) or expr
     if isinstance(expr, Not):
         return simplify(Not(substitute(expr.operand, replace)))
@@ -314,6 +338,8 @@ def _source(
         return repr(expr.value)
     if isinstance(expr, Name):
         return name(expr.name)
+    if isinstance(expr, Index):
+        return f"{name(expr.name)}[{expr.index}]"
     if isinstance(expr, Size):
         if size is not None:
             return size(expr.dim, expr.value)

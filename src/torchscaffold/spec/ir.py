@@ -39,6 +39,7 @@ class Step:
     name: str | None = None  # module attribute; derived from the target when None
     repeat: int | Expr = 1  # a number, or an expression of the parameters (a depth)
     first: ArgItems = ()
+    instance_names: str | None = None  # a stage's member names, "encoder_layer_{i}"; else 0, 1..
     call: ArgItems = ()  # keyword arguments of the layer's forward (masks, flags)
     when: str | None = None  # a boolean parameter or ``let``: the step exists only if true
     otherwise: str | None = None  # what its output is when it does not (default: its input)

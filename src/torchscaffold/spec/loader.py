@@ -191,7 +191,16 @@ def _params(data: Any, where: str, *, block: bool) -> dict[str, Any]:
         names.parameter_name(key, where=where, block=block)
         if isinstance(value, bool):
             continue
-        if isinstance(value, int):
+        if isinstance(value, list):  # stage depths: layers = [3, 4, 6, 3], read as layers[i]
+            if not 1 <= len(value) <= MAX_RANK * 2 or not all(
+                type(v) is int and 0 <= v <= MAX_REPEAT for v in value
+            ):
+                raise TorchgenError(
+                    f"{where}: {key} as a list holds 1 to {MAX_RANK * 2} integers from 0 to "
+                    f"{MAX_REPEAT}"
+                )
+            table[key] = tuple(value)
+        elif isinstance(value, int):
             if not 0 <= value <= catalog.INT64_MAX:
                 raise TorchgenError(
                     f"{where}: {key} must be a non-negative integer that fits in 64 bits, "

@@ -70,11 +70,12 @@ def O(
 def B(
     block: str,
     name: str | None = None,
-    repeat: int = 1,
+    repeat: int | str = 1,
     first: dict | None = None,
     *,
     inputs: Any = None,
     outputs: Any = None,
+    instance_names: str | None = None,
     **args: object,
 ) -> Step:
     """A block step (``repeat`` instances in a chain; ``first`` overrides the first's arguments)."""
@@ -83,7 +84,8 @@ def B(
         block,
         args=_block_args(args),
         first=_block_args(first or {}),
-        repeat=repeat,
+        repeat=expr.parse(repeat, f"{block} repeat") if isinstance(repeat, str) else repeat,
+        instance_names=instance_names,
         name=name,
         **_wiring(inputs, outputs, None, None),
     )

@@ -7,9 +7,9 @@ bias whose weight the token embedding shares. Parameters come in nanoGPT's order
 shapes; the tied weight is counted once. Only the logits of every position are returned (no
 loss, no generation loop).
 
-The constructor takes GPTConfig's sizes (vocab_size, block_size, n_head, n_embd, dropout, bias);
-the depth is the class's structure (12 blocks h_0..h_11, as a description repeats a block a
-fixed number of times): ``gpt(n_layer)`` describes another depth.
+The constructor takes GPTConfig's fields in its order (block_size, vocab_size, n_layer, n_head,
+n_embd, dropout, bias), the depth included: ``GPT(n_layer=2)`` is nanoGPT's ``GPT`` with
+``n_layer=2``, its blocks built as nanoGPT builds them (``for _ in range(n_layer)``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from torchscaffold.spec.presets.build import B, L, O
 # nanoGPT's GPTConfig, where its values are GPT-2 small's; vocab_size is GPT-2's 50257 (nanoGPT
 # pads its own default to 50304 for speed, and loads 50257 for the pretrained weights).
 CONFIG = (
-    ("vocab_size", 50257),
     ("block_size", 1024),
+    ("vocab_size", 50257),
+    ("n_layer", 12),
     ("n_head", 12),
     ("n_embd", 768),
     ("dropout", 0.0),
@@ -99,7 +100,7 @@ def gpt(n_layer: int = 12) -> Callable[[str], Model]:
         main = Block(
             name=name,
             inputs=("idx",),
-            params=CONFIG,
+            params=tuple((k, n_layer if k == "n_layer" else v) for k, v in CONFIG),
             steps=(
                 L(
                     "Embedding",
@@ -119,7 +120,7 @@ def gpt(n_layer: int = 12) -> Callable[[str], Model]:
                 ),
                 O("add", inputs=("tok_emb", "pos_emb"), outputs="x"),
                 L("Dropout", "transformer.drop", p="dropout"),
-                B("Block", "transformer.h", repeat=n_layer, **PASS),
+                B("Block", "transformer.h", repeat="n_layer", **PASS),
                 L("LayerNorm", "transformer.ln_f", normalized_shape="n_embd", bias="bias"),
                 L("Linear", "lm_head", out_features="vocab_size", bias=False),
             ),

@@ -78,14 +78,15 @@ def resnet(
             B(
                 block.name,
                 f"layer{i + 1}",
-                repeat=n,
+                repeat=f"layers[{i}]",
                 first={"stride": 2} if i else None,
                 channels=64 * 2**i,
                 **widths,
             )
-            for i, n in enumerate(stages)
+            for i in range(len(stages))
         )
-        params: tuple[tuple[str, int], ...] = (("num_classes", 1000),)
+        # torchvision's ResNet(block, layers, num_classes, ...): the depths are an argument.
+        params: tuple[tuple[str, object], ...] = (("layers", stages), ("num_classes", 1000))
         if bottleneck:
             params += (("groups", groups), ("width_per_group", width_per_group))
         return model(

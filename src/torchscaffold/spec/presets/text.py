@@ -60,13 +60,19 @@ def lstm_classifier(name: str) -> Model:
                 "lstm",
                 outputs="features",
                 hidden_size="hidden_size",
-                num_layers=2,
+                num_layers="num_layers",
                 batch_first=True,
             ),
         ),
-        params=(("vocab_size", 100), ("embed_dim", 64), ("hidden_size", 64), ("num_classes", 2)),
-        doc="A token classifier: embeddings, a 2-layer LSTM, the mean of its outputs over the "
-        "valid positions, a linear layer.",
+        params=(
+            ("vocab_size", 100),
+            ("embed_dim", 64),
+            ("hidden_size", 64),
+            ("num_layers", 2),
+            ("num_classes", 2),
+        ),
+        doc="A token classifier: embeddings, an LSTM (2 layers by default), the mean of its "
+        "outputs over the valid positions, a linear layer.",
     )
 
 
@@ -102,17 +108,15 @@ ENCODER_BLOCK = Block(
 
 
 def transformer_classifier(name: str) -> Model:
-    blocks = tuple(
-        B(
-            "EncoderBlock",
-            f"layer{i}",
-            inputs=("x" if i == 1 else f"h{i - 1}", "padding_mask"),
-            outputs=f"h{i}",
-            num_heads="num_heads",
-            dim_feedforward="dim_feedforward",
-            dropout="dropout",
-        )
-        for i in (1, 2)
+    layers = B(
+        "EncoderBlock",
+        "blocks",
+        repeat="num_layers",
+        inputs=("x", "padding_mask"),
+        outputs="h",
+        num_heads="num_heads",
+        dim_feedforward="dim_feedforward",
+        dropout="dropout",
     )
     return _classifier(
         name,
@@ -127,20 +131,21 @@ def transformer_classifier(name: str) -> Model:
             ),
             O("add", inputs=("tokens", "pos_embedding"), outputs="x"),
             O("logical_not", inputs="attention_mask", outputs="padding_mask"),
-            *blocks,
+            layers,
             L("LayerNorm", "norm", outputs="features"),
         ),
         params=(
             ("vocab_size", 100),
             ("max_len", 512),
             ("embed_dim", 64),
+            ("num_layers", 2),
             ("num_heads", 4),
             ("dim_feedforward", 256),
             ("dropout", 0.1),
             ("num_classes", 2),
         ),
         blocks=(ENCODER_BLOCK,),
-        doc="A token classifier: token and learned position embeddings, 2 pre-LayerNorm "
-        "transformer encoder layers that attend over the unpadded tokens, a final LayerNorm, "
+        doc="A token classifier: token and learned position embeddings, pre-LayerNorm "
+        "transformer encoder layers (2 by default) that attend over the unpadded tokens, a final LayerNorm, "
         "the mean over the valid positions, a linear layer.",
     )

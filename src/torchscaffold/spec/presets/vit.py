@@ -51,24 +51,26 @@ ENCODER_BLOCK = Block(
 def _encoder(num_layers: int) -> Block:
     return Block(
         name="Encoder",
-        params=(("seq_length", 197), ("hidden_dim", 768), ("num_heads", 12), ("mlp_dim", 3072)),
+        params=(
+            ("seq_length", 197),
+            ("num_layers", num_layers),
+            ("num_heads", 12),
+            ("hidden_dim", 768),
+            ("mlp_dim", 3072),
+        ),
         tensors=(T("pos_embedding", (1, "seq_length", "hidden_dim"), "normal", std=0.02),),
         steps=(
             # pos_embedding + x (torchvision: x + pos_embedding, the same sum), so that the sizes
             # read as hidden_dim and seq_length.
             O("add", inputs=("pos_embedding", "x")),
             L("Dropout", "dropout", p=0.0),
-            G(  # named as torchvision names them: encoder.layers.encoder_layer_0 ...
+            B(  # named as torchvision names them: encoder.layers.encoder_layer_0 ...
+                "EncoderBlock",
                 "layers",
-                *(
-                    B(
-                        "EncoderBlock",
-                        f"encoder_layer_{i}",
-                        num_heads="num_heads",
-                        mlp_dim="mlp_dim",
-                    )
-                    for i in range(num_layers)
-                ),
+                repeat="num_layers",
+                instance_names="encoder_layer_{i}",
+                num_heads="num_heads",
+                mlp_dim="mlp_dim",
             ),
             L("LayerNorm", "ln", normalized_shape="hidden_dim", eps=LN_EPS),
         ),
@@ -108,6 +110,7 @@ def vit(
                     "Encoder",
                     "encoder",
                     seq_length="(image_size // patch_size) * (image_size // patch_size) + 1",
+                    num_layers="num_layers",
                     hidden_dim="hidden_dim",
                     num_heads="num_heads",
                     mlp_dim="mlp_dim",
@@ -116,9 +119,10 @@ def vit(
                 G("heads", L("Linear", "head", out_features="num_classes")),
             ),
             blocks=(ENCODER_BLOCK, _encoder(num_layers)),
-            params=(
+            params=(  # torchvision's VisionTransformer's arguments, in its order
                 ("image_size", 224),
                 ("patch_size", patch_size),
+                ("num_layers", num_layers),
                 ("num_heads", num_heads),
                 ("hidden_dim", hidden_dim),
                 ("mlp_dim", mlp_dim),
