@@ -103,6 +103,8 @@ def _step_table(step: Step) -> dict[str, Any]:
             table["repeat"] = step.repeat
         if step.first:
             table["first"] = dict(step.first)
+        if step.instance_names is not None:
+            table["instance_names"] = step.instance_names
     table.update(dict(step.args))
     if step.call:
         table["call"] = dict(step.call)

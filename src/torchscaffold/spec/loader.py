@@ -380,7 +380,7 @@ def _call(data: dict[str, Any], block: str, where: str, common: dict[str, Any]) 
             f"{where}: repeat must be an integer from 1 to {MAX_REPEAT} or a parameter, got "
             f"{repeat!r}"
         )
-    keys = ("block", "repeat", "first", *STEP_KEYS)
+    keys = ("block", "repeat", "first", "instance_names", *STEP_KEYS)
     args = {k: v for k, v in data.items() if k not in keys}
     first = _table(data.get("first", {}), f"{where} first")
     converted = []
@@ -397,7 +397,24 @@ def _call(data: dict[str, Any], block: str, where: str, common: dict[str, Any]) 
                 )
             items.append((key, value))
         converted.append(tuple(items))
-    return Step("block", block, args=converted[0], first=converted[1], repeat=repeat, **common)
+    instance_names = data.get("instance_names")
+    if instance_names is not None:
+        text = _str(instance_names, f"{where} instance_names")
+        if text.count("{i}") != 1:
+            raise TorchgenError(
+                f'{where}: instance_names must hold {{i}} once, as in "encoder_layer_{{i}}"'
+            )
+        names.attribute_name(text.replace("{i}", "0"), where=f"{where} instance_names")
+        instance_names = text
+    return Step(
+        "block",
+        block,
+        args=converted[0],
+        first=converted[1],
+        repeat=repeat,
+        instance_names=instance_names,
+        **common,
+    )
 
 
 def _arg_value(arg: catalog.Arg, value: Any, where: str) -> Any:
