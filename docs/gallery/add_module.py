@@ -87,8 +87,7 @@ class TinyNet(nn.Module):
         for i in range(2):
             self.add_module(f"stage1_{i}", ResidualBlock(32, channels=32))
         self.add_module("stage2_0", ResidualBlock(32, channels=64, stride=2))
-        for i in range(1, 2):
-            self.add_module(f"stage2_{i}", ResidualBlock(64, channels=64))
+        self.add_module("stage2_1", ResidualBlock(64, channels=64))
         self.add_module("pool", nn.AdaptiveAvgPool2d(1))
         self.add_module("flatten", nn.Flatten())
         self.add_module("head", nn.Linear(64, num_classes))

@@ -92,10 +92,13 @@ class TinyNet(nn.Module):
                 ),
                 "bn": nn.BatchNorm2d(32),
                 "relu": nn.ReLU(inplace=True),
-                "stage1_0": ResidualBlock(32, channels=32),
-                "stage1_1": ResidualBlock(32, channels=32),
-                "stage2_0": ResidualBlock(32, channels=64, stride=2),
-                "stage2_1": ResidualBlock(64, channels=64),
+                "stage1": nn.Sequential(
+                    *[ResidualBlock(32, channels=32) for _ in range(2)]
+                ),
+                "stage2": nn.Sequential(
+                    ResidualBlock(32, channels=64, stride=2),
+                    ResidualBlock(64, channels=64),
+                ),
                 "pool": nn.AdaptiveAvgPool2d(1),
                 "flatten": nn.Flatten(),
                 "head": nn.Linear(64, num_classes),

@@ -55,12 +55,13 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv1, bn1, relu1, conv2, bn2, shortcut, relu2 = self.body
         out = x
-        for layer in self.body[:5]:
+        for layer in (conv1, bn1, relu1, conv2, bn2):
             out = layer(out)
-        identity = self.body[5](x)
+        identity = shortcut(x)
         out = out + identity
-        out = self.body[6](out)
+        out = relu2(out)
         return out
 
     def residual_norm(self) -> nn.Module:
@@ -86,10 +87,13 @@ class TinyNet(nn.Module):
                 ),  # stem
                 nn.BatchNorm2d(32),  # bn
                 nn.ReLU(inplace=True),  # relu
-                ResidualBlock(32, channels=32),  # stage1_0
-                ResidualBlock(32, channels=32),  # stage1_1
-                ResidualBlock(32, channels=64, stride=2),  # stage2_0
-                ResidualBlock(64, channels=64),  # stage2_1
+                nn.Sequential(
+                    *[ResidualBlock(32, channels=32) for _ in range(2)]
+                ),  # stage1
+                nn.Sequential(
+                    ResidualBlock(32, channels=64, stride=2),
+                    ResidualBlock(64, channels=64),
+                ),  # stage2
                 nn.AdaptiveAvgPool2d(1),  # pool
                 nn.Flatten(),  # flatten
                 nn.Linear(64, num_classes),  # head

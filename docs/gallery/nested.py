@@ -69,13 +69,9 @@ class TinyNet(nn.Module):
         self.stem = nn.Conv2d(in_channels, 32, kernel_size=3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(32)
         self.relu = nn.ReLU(inplace=True)
-        self.stage1 = nn.Sequential(
-            ResidualBlock(32, channels=32),
-            ResidualBlock(32, channels=32),
-        )
+        self.stage1 = nn.Sequential(*[ResidualBlock(32, channels=32) for _ in range(2)])
         self.stage2 = nn.Sequential(
-            ResidualBlock(32, channels=64, stride=2),
-            ResidualBlock(64, channels=64),
+            ResidualBlock(32, channels=64, stride=2), ResidualBlock(64, channels=64)
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()

@@ -97,8 +97,7 @@ class TinyNet(nn.Module):
                     (
                         "stage1",
                         nn.Sequential(
-                            ResidualBlock(32, channels=32),
-                            ResidualBlock(32, channels=32),
+                            *[ResidualBlock(32, channels=32) for _ in range(2)]
                         ),
                     ),
                     (

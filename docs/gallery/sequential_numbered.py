@@ -73,13 +73,9 @@ class TinyNet(nn.Module):
             nn.Conv2d(in_channels, 32, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
+            nn.Sequential(*[ResidualBlock(32, channels=32) for _ in range(2)]),
             nn.Sequential(
-                ResidualBlock(32, channels=32),
-                ResidualBlock(32, channels=32),
-            ),
-            nn.Sequential(
-                ResidualBlock(32, channels=64, stride=2),
-                ResidualBlock(64, channels=64),
+                ResidualBlock(32, channels=64, stride=2), ResidualBlock(64, channels=64)
             ),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
