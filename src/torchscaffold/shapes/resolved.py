@@ -134,6 +134,19 @@ REQUIRED_PARAM = None  # the default of a signature entry that has none (an inpu
 
 
 @dataclass(frozen=True)
+class Resolved:
+    """One resolved instance of a class: its code, its outputs (in its own names), its
+    parameter count, and how to read its names in the caller's terms."""
+
+    cls: RClass
+    outputs: tuple[Any, ...]  # shapes.values.Val
+    params: int
+    lets: tuple[tuple[str, Expr], ...]
+    placeholders: tuple[tuple[str, int, int], ...]  # (input, axis, value) of spatial sizes
+    sizes: tuple[tuple[str, str, int], ...]  # every input-size name bound: (name, input, axis)
+
+
+@dataclass(frozen=True)
 class RInput:
     name: str
     shape: Shape  # per sample, variable dimensions at their spec length
