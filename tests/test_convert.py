@@ -387,7 +387,7 @@ def bad(made, torch, tmp_path_factory) -> Path:
     with contextlib.suppress(ImportError):
         from safetensors.torch import save_file
 
-        save_file(built(made("tiny", "nested"), torch).state_dict(), root / "other.safetensors")
+        save_file(built(made("tiny", "sequential"), torch).state_dict(), root / "other.safetensors")
     (root / "noclass.py").write_text("import torch\nWIDTH = 3\n")
     (root / "broken.py").write_text("class Net(:\n")
     (root / "raises.py").write_text(
