@@ -137,6 +137,7 @@ def command(
         _eject(req, output, project, weights, emit_spec, to_stdout, dry_run, force)
         return
     plan, resolved = plan_model_here(req, output, project)
+    plan = plan.with_inputs(spec)
     report = None
     if check:  # before anything is written: a model that fails its check is not written
         from torchscaffold.check import check_model
@@ -163,12 +164,15 @@ def _eject(
     from torchscaffold.generate.eject import eject
     from torchscaffold.generate.model import summary_table
 
+    from torchscaffold.weights.target import source_file
+
     ejected = eject(req, output=output, project=project, weights=weights, emit_spec=emit_spec)
+    plan = ejected.plan.with_inputs(source_file(req.source))
     if to_stdout:  # the code only: the weights are binary
-        click.echo(ejected.plan.files[0].content, nl=False)
+        click.echo(plan.files[0].content, nl=False)
         click.echo(ejected.check, err=True)
         return
-    emit(ejected.plan, to_stdout=False, dry_run=dry_run, force=force)
+    emit(plan, to_stdout=False, dry_run=dry_run, force=force)
     click.echo(summary_table(ejected.resolved))
     for note in ejected.notes:
         click.echo(f"note: {note}")

@@ -53,11 +53,18 @@ def split(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+def source_file(text: str) -> Path | None:
+    """The file ``FILE.py[:Class]`` names (an input of the command), or None for a module."""
+    where, _ = split(text)
+    path = Path(where)
+    return path if where.endswith(".py") or "/" in where or paths.is_file(path) else None
+
+
 def find(text: str) -> Factory:
     """The callable ``text`` names; a file without ``:Name`` gives its last nn.Module class."""
     where, attr = split(text)
     path = Path(where)
-    if where.endswith(".py") or "/" in where or paths.is_file(path):
+    if source_file(text) is not None:
         module = import_file(path)
         place = str(path)
     else:
