@@ -163,7 +163,6 @@ def _eject(
     """``--from``: lift, render, convert and check, then write every file or none."""
     from torchscaffold.generate.eject import eject
     from torchscaffold.generate.model import summary_table
-
     from torchscaffold.weights.target import source_file
 
     ejected = eject(req, output=output, project=project, weights=weights, emit_spec=emit_spec)
