@@ -189,3 +189,29 @@ def test_user_code_raising_anything_is_one_line(tmp_path, when, kind):
 
 def test_the_module_docstring_names_the_rule():
     assert "os:system" in inspect.getdoc(target)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    dims=st.lists(st.integers(0, 10**30), min_size=1, max_size=5)
+    | st.lists(st.text("0123456789x,-. a", max_size=6), min_size=1, max_size=4),
+    option=st.sampled_from(["--input-shape", "--input-size"]),
+)
+def test_example_sizes_are_bounded_before_anything_is_built(tmp_path_factory, dims, option):
+    """Any --input-shape/--input-size that is not a few positive sizes of a sample that fits
+    in memory is one line before the user's file is even imported (it would say so)."""
+    import math
+    import re
+
+    from torchscaffold.commands._parse import MAX_EXAMPLE_ELEMENTS
+
+    text = "x".join(map(str, dims))
+    if re.fullmatch(r"[0-9]+([x,][0-9]+)*", text.strip().lower()):
+        sizes = [int(p) for p in re.split("[x,]", text.strip().lower())]
+        if min(sizes) > 0 and math.prod(sizes) <= MAX_EXAMPLE_ELEMENTS:
+            return  # a sane size: the eject tests build those
+    work = tmp_path_factory.mktemp("shape")
+    (work / "net.py").write_text("raise SystemExit('imported')\n")
+    result = run_cli("model", "Net", "--from", "net.py:Net", option, text, cwd=work)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith(f"Error: {option}") and "imported" not in result.output

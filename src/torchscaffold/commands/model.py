@@ -112,6 +112,9 @@ def command(
     from torchscaffold.workspace import find_project
 
     project = find_project()
+    if source is not None:  # sizes of a real tensor: bounded before anything is built
+        _parse.example_size(input_shape, "--input-shape")
+        _parse.example_size(input_size, "--input-size")
     if source is None:
         given = {"--args": source_args, "--input-shape": input_shape, "--weights": weights}
         given["--emit-spec"] = emit_spec
