@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli, tree_snapshot
+from conftest import TWO_LAYER_NET, run_cli, tree_snapshot
 
 KINDS = ["meta", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "quantized"]
 KEYS = ["fc.weight", "fc.bias", "out.weight", "out.bias"]
@@ -33,12 +33,7 @@ def odd(torch, kind: str, like):
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, torch) -> Path:
     folder = tmp_path_factory.mktemp("tensors")
-    (folder / "net.py").write_text(
-        "from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self) -> None:\n"
-        "        super().__init__()\n        self.fc = nn.Linear(4, 3)\n"
-        "        self.out = nn.Linear(3, 2)\n\n"
-        "    def forward(self, x):\n        return self.out(self.fc(x))\n"
-    )
+    (folder / "net.py").write_text(TWO_LAYER_NET)
     return folder
 
 

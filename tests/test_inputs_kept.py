@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli, tree_snapshot
+from conftest import TWO_LAYER_NET, run_cli, tree_snapshot
 from torchscaffold.errors import TorchgenError
 from torchscaffold.plan import Plan, PlannedFile
 
@@ -41,22 +41,14 @@ def spelled(folder: Path, name: str, how: str) -> str:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, torch) -> Path:
     folder = tmp_path_factory.mktemp("inputs")
-    (folder / "net.py").write_text(
-        "from torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self) -> None:\n"
-        "        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n"
-        "    def forward(self, x):\n        return self.fc(x)\n"
-    )
-    net = nn_net(torch)
+    (folder / "net.py").write_text(TWO_LAYER_NET)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
     torch.save({"model": net.state_dict(), "epoch": 3, "optimizer": {}}, folder / "good.pt")
     (folder / "spec.toml").write_text(
         '[model]\ninput = [4]\n\n[[layers]]\ntype = "Linear"\nout_features = 2\n'
     )
     return folder
-
-
-def nn_net(torch):
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(4, 2))
 
 
 @settings(max_examples=24, deadline=None, suppress_health_check=list(HealthCheck))
