@@ -215,3 +215,14 @@ def test_example_sizes_are_bounded_before_anything_is_built(tmp_path_factory, di
     result = run_cli("model", "Net", "--from", "net.py:Net", option, text, cwd=work)
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert result.output.startswith(f"Error: {option}") and "imported" not in result.output
+
+
+@pytest.mark.parametrize("command", ["convert", "model"])
+def test_help_and_docs_say_a_file_is_run(command):
+    """Importing the user's file is the point of --to/--from: said in one sentence each."""
+    from conftest import ROOT
+
+    result = run_cli(command, "--help")
+    assert "which runs it as python FILE.py would" in " ".join(result.output.split())
+    docs = " ".join((ROOT / "docs" / "weights.md").read_text().split())
+    assert docs.count("which runs it, as `python FILE.py` would") == 2

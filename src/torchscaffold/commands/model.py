@@ -48,7 +48,8 @@ from torchscaffold.errors import TorchgenError
     metavar="MODULE:CALLABLE",
     help="Eject an existing model (imports torch): a class or factory, e.g. "
     "torchvision.models:resnet50 or path/to/file.py:MyNet, traced with torch.fx and lifted into "
-    "a description; the result is checked to compute what the original computes.",
+    "a description; the result is checked to compute what the original computes. A FILE.py is "
+    "imported, which runs it as python FILE.py would.",
 )
 @click.option("--args", "source_args", metavar="JSON", help="--from: its keyword arguments.")
 @click.option(
