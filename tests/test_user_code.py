@@ -195,7 +195,7 @@ def test_the_module_docstring_names_the_rule():
 @given(
     dims=st.lists(st.integers(0, 10**30), min_size=1, max_size=5)
     | st.lists(st.text("0123456789x,-. a", max_size=6), min_size=1, max_size=4),
-    option=st.sampled_from(["--input-shape", "--input-size"]),
+    option=st.sampled_from(["--input-shape", "--input-size", "--in-channels"]),
 )
 def test_example_sizes_are_bounded_before_anything_is_built(tmp_path_factory, dims, option):
     """Any --input-shape/--input-size that is not a few positive sizes of a sample that fits

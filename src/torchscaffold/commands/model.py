@@ -116,6 +116,7 @@ def command(
     if source is not None:  # sizes of a real tensor: bounded before anything is built
         _parse.example_size(input_shape, "--input-shape")
         _parse.example_size(input_size, "--input-size")
+        _parse.example_size(in_channels, "--in-channels")
     if source is None:
         given = {"--args": source_args, "--input-shape": input_shape, "--weights": weights}
         given["--emit-spec"] = emit_spec
