@@ -54,6 +54,22 @@ def run_python(
     return done.stdout
 
 
+# A user's model file, the smallest with two layers: for the tests of what --to/--from read.
+TWO_LAYER_NET = """\
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.out = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.out(self.fc(x))
+"""
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> Result:
     """Run ``torchgen ARGS`` in-process (fast); ``cwd`` changes directory for the call."""
     runner = CliRunner()

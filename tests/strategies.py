@@ -189,13 +189,10 @@ def specs(draw: Any) -> dict[str, Any]:
             for key in ("out_channels", "out_features"):
                 if key in table and draw(st.booleans()):
                     table[key] = "width"
-        spec["blocks"] = {
-            "Unit": {
-                "params": {"width": draw(st.integers(1, 6))},
-                "residual": draw(st.booleans()),
-                "layers": body,
-            }
-        }
+        unit: dict[str, Any] = {"residual": draw(st.booleans()), "layers": body}
+        if any("width" in table.values() for table in body):  # a parameter nothing reads is refused
+            unit["params"] = {"width": draw(st.integers(1, 6))}
+        spec["blocks"] = {"Unit": unit}
         call = {"block": "Unit", "repeat": draw(st.integers(1, 3))}
         layers.insert(draw(st.integers(0, len(layers))), call)
     return spec

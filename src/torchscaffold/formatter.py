@@ -23,7 +23,10 @@ from typing import BinaryIO
 # Generated code lives in the user's project, so format with black's defaults (88 columns, the
 # length ruff assumes too), never with whatever configuration surrounds the caller.
 LINE_LENGTH = 88
-ANSWER_TIMEOUT_S = 60.0  # far beyond any file's formatting; then the parent does it itself
+# Far beyond any file's formatting (black does about 100 kB a second on a busy core), so that
+# only a helper that hangs is given up; then the parent formats itself.
+ANSWER_TIMEOUT_S = 60.0
+ANSWER_TIMEOUT_PER_BYTE_S = 1e-4
 
 
 class FormatError(Exception):
@@ -123,11 +126,12 @@ def format_elsewhere(source: str) -> str | None:
     try:
         _write(helper.requests, source)
         helper.requests.flush()
-        code = _read_exact(helper.answers, 1, ANSWER_TIMEOUT_S)
+        timeout = ANSWER_TIMEOUT_S + ANSWER_TIMEOUT_PER_BYTE_S * len(source)
+        code = _read_exact(helper.answers, 1, timeout)
         reply = _read(helper.answers)
         if code is None or reply is None:
             raise OSError("no answer")
-    except OSError:
+    except (OSError, ValueError):  # no answer, or a garbled one (UnicodeDecodeError)
         stop()
         return None
     if code == b"\x01":

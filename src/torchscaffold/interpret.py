@@ -138,7 +138,9 @@ def _value(v: Any, env: Env, sizes: Callable[[int, str | None], int] | None = No
     return v
 
 
-def _tensor(init: str, shape: list[int], std: float) -> torch.Tensor:
+def _tensor(init: str | float, shape: list[int], std: float) -> torch.Tensor:
+    if isinstance(init, float):
+        return torch.full(shape, init)
     if init == "tril":
         return torch.tril(torch.ones(*shape, dtype=torch.bool))
     if init == "normal":

@@ -98,10 +98,10 @@ def is_file(path: Path) -> bool:
     return kind(path) == "file"
 
 
-def read_text(path: Path, what: str = "file") -> str:
+def read_text(path: Path, what: str = "file", limit: int | None = None) -> str:
     """The UTF-8 text of a regular file; anything else (missing, a FIFO, a directory, binary
-    garbage) is a one-line error naming ``what`` and the path."""
-    data = read_bytes(path, what)
+    garbage, more than ``limit`` bytes) is a one-line error naming ``what`` and the path."""
+    data = read_bytes(path, what, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -110,26 +110,38 @@ def read_text(path: Path, what: str = "file") -> str:
         ) from None
 
 
-def read_bytes(path: Path, what: str = "file") -> bytes:
-    """The bytes of a regular file; anything else (missing, a FIFO, a directory) is a one-line
-    error naming ``what`` and the path.
+def read_bytes(path: Path, what: str = "file", limit: int | None = None) -> bytes:
+    """The bytes of a regular file; anything else (missing, a FIFO, a directory, more than
+    ``limit`` bytes) is a one-line error naming ``what`` and the path.
 
     The file is opened non-blocking and checked with ``fstat`` before the first read, so a FIFO
-    put in its place between a check and the open cannot hang us either."""
+    put in its place between a check and the open cannot hang us either; its size too, and no
+    more than ``limit`` bytes and one are read, should it grow meanwhile."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise TorchgenError(f"cannot read {what} {path}: {_reason(exc)}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
             raise TorchgenError(f"cannot read {what} {path}: not a regular file")
+        if limit is not None and status.st_size > limit:
+            raise _too_large(what, path, limit)
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read()
+            data = f.read() if limit is None else f.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise _too_large(what, path, limit)
     except OSError as exc:
         raise TorchgenError(f"cannot read {what} {path}: {_reason(exc)}") from None
     finally:
         os.close(fd)
     return data
+
+
+def _too_large(what: str, path: Path, limit: int) -> TorchgenError:
+    return TorchgenError(
+        f"cannot read {what} {path}: larger than {limit // 2**20} MiB, too large for a {what}"
+    )
 
 
 def os_error(exc: OSError, path: Path | str | None = None) -> TorchgenError:

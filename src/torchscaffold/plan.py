@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from torchscaffold import paths
@@ -29,6 +29,10 @@ class PlannedFile:
 @dataclass(frozen=True)
 class Plan:
     files: tuple[PlannedFile, ...] = field(default_factory=tuple)
+    # The files the command read (a checkpoint, a spec, the user's model file): never written,
+    # --force or not, whatever path names them (../, a link, another hard link), as ``cp``
+    # refuses to copy a file onto itself.
+    inputs: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         seen: set[Path] = set()
@@ -36,6 +40,18 @@ class Plan:
             if f.path in seen:  # pragma: no cover - a generator bug
                 raise RuntimeError(f"{f.path} planned twice")
             seen.add(f.path)
+
+    def with_inputs(self, *inputs: Path | None) -> Plan:
+        return replace(self, inputs=(*self.inputs, *(i for i in inputs if i is not None)))
+
+    def _refuse_inputs(self) -> None:
+        for f in self.files:
+            for source in self.inputs:
+                if _same_file(f.path, source):
+                    raise TorchgenError(
+                        f"{_display(f.path, None)} would overwrite the input "
+                        f"{_display(source, None)} (--force or not): write the output elsewhere"
+                    )
 
     def status(self, f: PlannedFile) -> str:
         found = paths.kind(f.path)
@@ -56,6 +72,7 @@ class Plan:
         return [(self.status(f), f) for f in self.files]
 
     def report(self, base: Path | None = None, *, force: bool = False) -> list[str]:
+        self._refuse_inputs()
         lines = []
         for status, f in self.statuses():
             if status == "conflict" and force:
@@ -91,6 +108,17 @@ class Plan:
                 f"could not write{where}: {exc.strerror or exc}; nothing was written"
             ) from None
         return report
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file: one inode (a link, a hard link), or one resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them does not exist (yet)
+        try:
+            return paths.resolve(a) == paths.resolve(b)
+        except TorchgenError:
+            return False
 
 
 def _display(path: Path, base: Path | None) -> str:

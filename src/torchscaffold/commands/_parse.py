@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from torchscaffold.errors import TorchgenError
+
+# What a traced example may hold per sample (--from builds it for real, twice over): 2**27
+# values are 512 MiB of float32, beyond any model one would eject on a workstation and far
+# below what makes the allocator fail with a traceback.
+MAX_EXAMPLE_ELEMENTS = 2**27
 
 
 def positive_int(value: str | None, option: str) -> int | None:
@@ -25,3 +31,14 @@ def size(value: str | None, option: str) -> tuple[int, ...] | None:
             f"{option} must be positive integers like 224 or 224x224, got {value!r}"
         )
     return tuple(int(p) for p in parts)
+
+
+def example_size(value: str | None, option: str) -> tuple[int, ...] | None:
+    """``size``, bounded: the sizes of an input ``--from`` allocates (``3x224x224``)."""
+    sizes = size(value, option)
+    if sizes is not None and math.prod(sizes) > MAX_EXAMPLE_ELEMENTS:
+        raise TorchgenError(
+            f"{option} {value!r}: {math.prod(sizes):,} values per sample, more than the "
+            f"{MAX_EXAMPLE_ELEMENTS:,} an example input may hold"
+        )
+    return sizes

@@ -17,7 +17,7 @@ from torchscaffold.cli import user_errors
     required=True,
     metavar="FILE.py[:CLASS]",
     help="The class to load into: a file's class (default: its last nn.Module class) or "
-    "MODULE:CALLABLE.",
+    "MODULE:CALLABLE. A FILE.py is imported, which runs it as python FILE.py would.",
 )
 @click.option(
     "-o",
@@ -38,7 +38,7 @@ from torchscaffold.cli import user_errors
     metavar="MODULE:CALLABLE",
     help="The class the checkpoint was saved from, e.g. torchvision.models:resnet18 or "
     "path/to/file.py:Net: --check compares outputs with it, and it puts a .safetensors "
-    "file (sorted by name) in its model's order.",
+    "file (sorted by name) in its model's order. A FILE.py is imported, which runs it.",
 )
 @click.option("--from-args", metavar="JSON", help="Keyword arguments for --from-class.")
 @click.option("--dry-run", is_flag=True, help="Convert and report; write nothing.")
@@ -62,7 +62,9 @@ def command(
     state_dict (.pt, .pth, .safetensors), bare or under "model"/"state_dict", read with
     weights_only=True (nothing in it is run); module. and _orig_mod. prefixes are
     stripped. The first tensor that does not fit is named, and nothing is written.
-    Unlike the other commands, this one imports torch (and the target's file).
+    Unlike the other commands, this one imports torch (and the target's file, which runs
+    it as python FILE.py would). Only an nn.Module class, a function of your own code or
+    one declared to return an nn.Module is called; the output is never one of its inputs.
 
     \b
     torchgen convert resnet18.pth --to res_net18.py --check \\

@@ -48,7 +48,8 @@ from torchscaffold.errors import TorchgenError
     metavar="MODULE:CALLABLE",
     help="Eject an existing model (imports torch): a class or factory, e.g. "
     "torchvision.models:resnet50 or path/to/file.py:MyNet, traced with torch.fx and lifted into "
-    "a description; the result is checked to compute what the original computes.",
+    "a description; the result is checked to compute what the original computes. A FILE.py is "
+    "imported, which runs it as python FILE.py would.",
 )
 @click.option("--args", "source_args", metavar="JSON", help="--from: its keyword arguments.")
 @click.option(
@@ -112,6 +113,10 @@ def command(
     from torchscaffold.workspace import find_project
 
     project = find_project()
+    if source is not None:  # sizes of a real tensor: bounded before anything is built
+        _parse.example_size(input_shape, "--input-shape")
+        _parse.example_size(input_size, "--input-size")
+        _parse.example_size(in_channels, "--in-channels")
     if source is None:
         given = {"--args": source_args, "--input-shape": input_shape, "--weights": weights}
         given["--emit-spec"] = emit_spec
@@ -137,6 +142,7 @@ def command(
         _eject(req, output, project, weights, emit_spec, to_stdout, dry_run, force)
         return
     plan, resolved = plan_model_here(req, output, project)
+    plan = plan.with_inputs(spec)
     report = None
     if check:  # before anything is written: a model that fails its check is not written
         from torchscaffold.check import check_model
@@ -162,13 +168,15 @@ def _eject(
     """``--from``: lift, render, convert and check, then write every file or none."""
     from torchscaffold.generate.eject import eject
     from torchscaffold.generate.model import summary_table
+    from torchscaffold.weights.target import source_file
 
     ejected = eject(req, output=output, project=project, weights=weights, emit_spec=emit_spec)
+    plan = ejected.plan.with_inputs(source_file(req.source))
     if to_stdout:  # the code only: the weights are binary
-        click.echo(ejected.plan.files[0].content, nl=False)
+        click.echo(plan.files[0].content, nl=False)
         click.echo(ejected.check, err=True)
         return
-    emit(ejected.plan, to_stdout=False, dry_run=dry_run, force=force)
+    emit(plan, to_stdout=False, dry_run=dry_run, force=force)
     click.echo(summary_table(ejected.resolved))
     for note in ejected.notes:
         click.echo(f"note: {note}")

@@ -73,7 +73,7 @@ def _record(module: nn.Module, example: list[torch.Tensor]) -> dict[str, tuple[t
     try:
         with torch.no_grad():
             module(*[x.clone() for x in example])
-    except Exception as exc:  # noqa: BLE001 - the user's forward, whatever it raises
+    except BaseException as exc:  # noqa: BLE001 - the user's forward, whatever it raises
         from torchscaffold.errors import first_line
 
         raise TorchgenError(

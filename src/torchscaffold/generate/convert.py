@@ -101,7 +101,10 @@ def convert(req: ConvertRequest) -> Conversion:
             check = _check(req, factory, model, content, weights, source)
         except TorchgenError as exc:
             raise TorchgenError(f"{exc}{NOTHING}") from None
-    return Conversion(Plan((PlannedFile(output, content),)), report, check)
+    plan = Plan((PlannedFile(output, content),)).with_inputs(
+        req.checkpoint, factory.path, source.path if source is not None else None
+    )
+    return Conversion(plan, report, check)
 
 
 def _in_order(

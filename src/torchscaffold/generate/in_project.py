@@ -25,6 +25,7 @@ from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import header, refuse_rebound, render, render_python
 from torchscaffold.shapes import ResolvedModel, resolve
+from torchscaffold.shapes.layout import check_views
 from torchscaffold.spec.presets import PRESETS
 from torchscaffold.workspace import (
     NO_INIT,
@@ -87,6 +88,7 @@ def plan_model_here(
 ) -> tuple[Plan, ResolvedModel]:
     """``torchgen model``: in the project, into a package with a registry, or standalone."""
     resolved = resolve(describe(req))
+    check_views(resolved)
     if project is not None and _into(output, project.models_dir):
         generated = model_in_project(req, resolved, project, output)
         return Plan(generated.files + wiring_files([generated])), resolved

@@ -13,6 +13,7 @@ from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import code, forward, header, refuse_rebound, render_python
 from torchscaffold.shapes import ResolvedModel, resolve
+from torchscaffold.shapes.layout import check_views
 from torchscaffold.spec.ir import Model
 from torchscaffold.spec.loader import load_spec
 from torchscaffold.spec.options import finalize
@@ -197,6 +198,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 def plan_model(req: ModelRequest, output: Path | None) -> tuple[Plan, ResolvedModel]:
     """Render the whole file in memory; nothing touches the disk here."""
     resolved = resolve(describe(req))
+    check_views(resolved)
     path = output_file(req.name, output)
     text = render_model(resolved, req, path=path)
     return Plan((PlannedFile(path, text),)), resolved

@@ -149,6 +149,9 @@ def stage(step: RStep, container: str = "nn.Sequential") -> str:
 def tensor(t: RTensor) -> str:
     """A learned tensor or buffer's initial value."""
     shape = ", ".join(value(s) for s in t.shape)
+    if isinstance(t.init, float):
+        size = f"({shape},)" if len(t.shape) == 1 else f"({shape})"
+        return f"torch.full({size}, {t.init!r})"
     if t.init == "tril":
         return f"torch.tril(torch.ones({shape}, dtype=torch.bool))"
     if t.init == "normal":

@@ -90,7 +90,9 @@ def plan(
     if counted:
         stored |= {n for s in cls.steps if s.stage and s.count is not None for n in s.count.names()}
     stored = sorted(stored)
-    statements = [_statement(step, variables, cls, stored) for step in cls.steps]
+    statements = [
+        _statement(step, position, variables, stored) for position, step in enumerate(cls.steps)
+    ]
     statements = _runs(statements, cls, container, variables)
     modules = [s for s in cls.steps if s.owns_module and not _functional_only(s)]
     returns = ", ".join(variables.of(o) for o in cls.outputs)
@@ -235,8 +237,7 @@ class _Variables:
 
 
 # ---------------------------------------------------------------------------- statements
-def _statement(step: RStep, variables: _Variables, cls: RClass, stored: list[str]) -> Statement:
-    position = cls.steps.index(step)
+def _statement(step: RStep, position: int, variables: _Variables, stored: list[str]) -> Statement:
     inputs = [variables.of(v) for v in step.inputs]
     names = code.forward_names(stored, inputs[0] if inputs else None, variables.of)
     keywords = code.call_args(step, variables.of, names)
@@ -321,6 +322,7 @@ def _runs(
     """Consecutive module calls that form a chain, grouped into runs (of two or more)."""
     out: list[Statement] = []
     current: list[Statement] = []
+    readers = _readers(cls)
 
     def flush() -> None:
         if len(current) >= 2:
@@ -340,7 +342,7 @@ def _runs(
             not current
             or (
                 s.inputs == [current[-1].target]
-                and _only_reader(current[-1].step, s.step, cls)
+                and _only_reader(current[-1].step, s.step, cls, readers)
                 and s.step.label == current[-1].step.label
             )
         ):
@@ -370,14 +372,27 @@ def _chainable(s: Statement) -> bool:
     )
 
 
-def _only_reader(producer: RStep | None, reader: RStep | None, cls: RClass) -> bool:
+def _readers(cls: RClass) -> dict[str, list[int]]:
+    """Each value's readers (positions of the steps that read it), found in one pass: asking
+    the steps per value made a long chain quadratic."""
+    readers: dict[str, list[int]] = {}
+    for position, step in enumerate(cls.steps):
+        read = set(step.inputs) | ({step.otherwise} if step.otherwise is not None else set())
+        for value in read:
+            readers.setdefault(value, []).append(position)
+    return readers
+
+
+def _only_reader(
+    producer: RStep | None, reader: RStep | None, cls: RClass, readers: dict[str, list[int]]
+) -> bool:
     if producer is None or reader is None:
         return False
     value = producer.outputs[0]
     if value in cls.outputs:
         return False
-    readers = [s for s in cls.steps if value in s.inputs or value == s.otherwise]
-    return readers == [reader]
+    found = readers.get(value, [])
+    return len(found) == 1 and cls.steps[found[0]] is reader
 
 
 def _run_name(run: list[Statement], cls: RClass, container: str, whole: bool) -> str:

@@ -97,7 +97,7 @@ class RStep:
 class RTensor:
     name: str
     shape: tuple[Expr, ...]
-    init: str
+    init: str | float  # a name (zeros, ones, normal, tril) or a constant
     std: float
     buffer: bool
     persistent: bool

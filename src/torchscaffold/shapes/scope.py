@@ -94,6 +94,12 @@ def wire(
     return wired
 
 
+def reads(w: Wired) -> tuple[str, ...]:
+    """The values a step needs: its inputs, and what stands for its output where it is absent
+    (``otherwise``)."""
+    return w.inputs if w.step.otherwise is None else (*w.inputs, w.step.otherwise)
+
+
 def order(wired: list[Wired], inputs: tuple[str, ...], where: str) -> list[Wired]:
     """The steps in an order where every value is computed before it is read: as written where
     possible (a stable topological sort). Errors name the step and the value."""
@@ -115,13 +121,13 @@ def order(wired: list[Wired], inputs: tuple[str, ...], where: str) -> list[Wired
             producer[out] = w
     known = set(producer) | set(inputs)
     for w in wired:
-        for value in w.inputs:
+        for value in reads(w):
             if value not in known:
                 hint = did_you_mean(value, sorted(known)) or (
                     f"; the values are {', '.join(sorted(known))}"
                 )
                 raise TorchgenError(f"{where}, step {w.name!r}: no step computes {value!r}{hint}")
-    waiting = {w.index: {producer[v].index for v in w.inputs if v in producer} for w in wired}
+    waiting = {w.index: {producer[v].index for v in reads(w) if v in producer} for w in wired}
     readers: dict[int, list[int]] = {w.index: [] for w in wired}
     for index, deps in waiting.items():
         for dep in deps:

@@ -50,11 +50,12 @@ class Step:
 class Tensor:
     """A learned tensor (``nn.Parameter``) or a buffer of the class: a class token, a position
     embedding, a causal mask. ``init`` is how it starts: zeros, ones, normal (std 0.02, or
-    ``std``), or tril (ones on and below the diagonal: a causal mask)."""
+    ``std``), tril (ones on and below the diagonal: a causal mask), or a number (every entry
+    that constant: a layer scale's 1e-6)."""
 
     name: str
     shape: tuple[Any, ...]  # ints or Exprs over the parameters
-    init: str = "zeros"
+    init: str | float = "zeros"
     std: float = 0.02
     buffer: bool = False
     persistent: bool = True

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from torchscaffold import catalog, names, paths
-from torchscaffold.errors import TorchgenError, did_you_mean
+from torchscaffold.errors import TorchgenError, did_you_mean, first_line
 from torchscaffold.spec import expr
 from torchscaffold.spec.ir import Block, Input, Model, Step, Tensor
 
@@ -26,20 +26,27 @@ else:  # pragma: no cover
 MAX_REPEAT = 1000
 MAX_NESTING = 32
 MAX_RANK = 6
+# A description of 50,000 steps takes 3 MB; a bigger file is a mistake (a dataset, an image),
+# refused before it is read rather than parsed for minutes.
+MAX_SPEC_BYTES = 16 * 2**20
+BOM = "\ufeff"  # what some editors put before the first line of a UTF-8 file
 
 CLASS_KEYS = ("params", "let", "layers", "outputs", "tensors", "ties", "doc")
-MODEL_KEYS = (*CLASS_KEYS, "name", "input", "dtype", "inputs", "lengths")
+MODEL_KEYS = (*CLASS_KEYS, "input", "dtype", "inputs", "lengths")
 BLOCK_KEYS = (*CLASS_KEYS, "inputs", "residual", "projection", "after", "shortcut")
 KIND_KEYS = ("type", "block", "op", "group")
 STEP_KEYS = ("name", "in", "out", "when", "otherwise")
 DTYPES = ("float32", "int64", "bool")
 TENSOR_KEYS = ("shape", "init", "std", "buffer", "persistent")
 INITS = ("zeros", "ones", "normal", "tril")
+# The model's parameters that its input's feature size fills (spec.options.finalize): read by
+# the first layer whose argument is inferred, never named in a step.
+INPUT_PARAMS = ("in_channels", "in_features")
 
 
 def load_spec(path: Path, name: str) -> Model:
     """Parse ``path``; ``name`` (the CLI's NAME) is the class name."""
-    data = load_toml(paths.read_text(path, "spec"), path)
+    data = load_toml(paths.read_text(path, "spec", MAX_SPEC_BYTES), path)
     try:
         return parse_spec(data, name)
     except TorchgenError as exc:
@@ -47,18 +54,44 @@ def load_spec(path: Path, name: str) -> Model:
 
 
 def load_toml(text: str, path: Path) -> dict[str, Any]:
-    """Parse TOML text; malformed or absurdly nested input is a one-line error."""
+    """Parse TOML text (a leading byte-order mark is allowed, as editors write it); malformed
+    or absurdly nested input, an integer too long to convert, a number that is not finite
+    (``inf``, ``nan``: no size or rate is) are one-line errors."""
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:
         raise TorchgenError(f"{path}: malformed TOML: {exc}") from None
     except RecursionError:  # tomllib recurses once per nesting level
         raise TorchgenError(f"{path}: TOML nested too deeply to be a description") from None
+    except ValueError as exc:  # int() refuses more than sys.get_int_max_str_digits() digits
+        raise TorchgenError(
+            f"{path}: malformed TOML: a number too long ({first_line(exc).split(':')[0]})"
+        ) from None
+    _all_finite(data, path)
+    return data
+
+
+def _all_finite(data: dict[str, Any], path: Path) -> None:
+    """No ``inf`` or ``nan`` anywhere: rendered, they are names Python does not know."""
+    todo: list[tuple[str, Any]] = [("", data)]
+    while todo:
+        where, value = todo.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TorchgenError(f"{path}: {where} = {value}: give a finite number")
+        if isinstance(value, dict):
+            todo += [(f"{where}.{k}" if where else k, v) for k, v in value.items()]
+        elif isinstance(value, list):
+            todo += [(f"{where}[{i}]", v) for i, v in enumerate(value)]
 
 
 def parse_spec(data: dict[str, Any], name: str) -> Model:
     _no_unknown_keys(data, ("model", "layers", "blocks"), "the top level")
     model = _table(data.get("model", {}), "[model]")
+    if "name" in model:  # read by nothing: the command's NAME names the class
+        raise TorchgenError(
+            f"unknown key 'name' in [model]: the class is named by the command (torchgen model "
+            f"{name}); remove the key"
+        )
     _no_unknown_keys(model, MODEL_KEYS, "[model]")
     blocks_data = _table(data.get("blocks", {}), "[blocks]")
     block_names = tuple(blocks_data)
@@ -77,6 +110,9 @@ def parse_spec(data: dict[str, Any], name: str) -> Model:
     main_data["layers"] = data.get("layers", model.get("layers"))
     inputs, lengths = _inputs(model)
     main = _class(name, main_data, "[model]", inputs=tuple(i.name for i in inputs))
+    _no_unread_params(main, "[model]", implied=INPUT_PARAMS)
+    for block in blocks:
+        _no_unread_params(block, f"[blocks.{block.name}]")
     return Model(
         name=name,
         inputs=inputs,
@@ -166,6 +202,13 @@ def _class(
         )
         if not outputs:
             raise TorchgenError(f"{where} outputs is empty")
+    tensors = _tensors(data.get("tensors", {}), f"{where} tensors")
+    for t in tensors:
+        if t.name in inputs:
+            raise TorchgenError(
+                f"{where} tensors: {t.name!r} is an input of the class; values are named once "
+                f"(call the tensor {t.name}2)"
+            )
     return Block(
         name=name,
         steps=steps,
@@ -173,7 +216,7 @@ def _class(
         outputs=outputs,
         params=tuple(params.items()),
         lets=lets,
-        tensors=_tensors(data.get("tensors", {}), f"{where} tensors"),
+        tensors=tensors,
         ties=_ties(data.get("ties", {}), f"{where} ties"),
         residual=residual,
         projection=_bool(data.get("projection", True), f"{where} projection"),
@@ -231,6 +274,49 @@ def _lets(data: Any, where: str, params: dict[str, Any], block: bool) -> tuple:
     return tuple(out)
 
 
+def _no_unread_params(cls: Block, where: str, implied: tuple[str, ...] = ()) -> None:
+    """A parameter nothing reads is a mistake (a typo, or a size meant for a step that names
+    a literal instead): refused, with the closest name that is read or a step's argument."""
+    read = _read_names(cls)
+    for key, _ in cls.params:
+        if key not in read and key not in implied:
+            defined = {k for k, _ in cls.params} | {k for k, _ in cls.lets}
+            near = (read - defined) | {k for s in _all_steps(cls) for k, _ in s.args}
+            raise TorchgenError(
+                f"{where} params: nothing reads {key!r}{did_you_mean(key, sorted(near))}; use "
+                "it in a step's argument, a let, a tensor's shape or when, or remove it"
+            )
+
+
+def _read_names(cls: Block) -> set[str]:
+    """The parameters and lets a class's expressions and conditions read."""
+    exprs: list[Any] = [e for _, e in cls.lets]
+    exprs += [size for t in cls.tensors for size in t.shape]
+    read: set[str] = set()
+    for step in _all_steps(cls):
+        exprs += [v for _, v in (*step.args, *step.first)]
+        exprs.append(step.repeat)  # a depth parameter: repeat = "n_layer"
+        if step.when is not None:
+            read.add(step.when)
+    while exprs:
+        value = exprs.pop()
+        if isinstance(value, tuple):
+            exprs += value
+        elif isinstance(value, expr.Expr):
+            read |= value.names()
+    return read
+
+
+def _all_steps(cls: Block) -> list[Step]:
+    """Its steps, its residual's after steps, and the steps inside its groups."""
+    out, todo = [], [*cls.steps, *cls.after]
+    while todo:
+        step = todo.pop()
+        out.append(step)
+        todo += step.body
+    return out
+
+
 def _tensors(data: Any, where: str) -> tuple[Tensor, ...]:
     out = []
     for key, value in _table(data, where).items():
@@ -244,14 +330,18 @@ def _tensors(data: Any, where: str) -> tuple[Tensor, ...]:
         if not 1 <= len(shape) <= MAX_RANK:
             raise TorchgenError(f"{where}.{key}: shape needs 1 to {MAX_RANK} sizes")
         init = table.get("init", "zeros")
-        if init not in INITS:
+        if isinstance(init, (int, float)) and not isinstance(init, bool):
+            init = float(init)  # a constant: a layer scale's 1e-6
+        elif init not in INITS:
             raise TorchgenError(
-                f"{where}.{key}: init must be one of {', '.join(INITS)}"
+                f"{where}.{key}: init must be one of {', '.join(INITS)} or a number"
                 f"{did_you_mean(str(init), INITS)}"
             )
         std = table.get("std", 0.02)
         if not isinstance(std, (int, float)) or isinstance(std, bool) or not std > 0:
             raise TorchgenError(f"{where}.{key}: std must be a positive number")
+        if "std" in table and init != "normal":
+            raise TorchgenError(f'{where}.{key}: std goes with init = "normal"; nothing reads it')
         buffer = _bool(table.get("buffer", init == "tril"), f"{where}.{key} buffer")
         out.append(
             Tensor(
@@ -277,6 +367,24 @@ def _ties(data: Any, where: str) -> tuple[tuple[str, str], ...]:
                     '"lm_head.weight"'
                 )
         out.append((dst, src))
+    # A forest of depth one: each tie names the weight that is kept. A weight tied to itself
+    # (counted once, built twice), a cycle (counted as nothing) or a chain (which the
+    # assignments, in order, would not share) is refused.
+    tied = dict(out)
+    for dst, src in out:
+        if src == dst:
+            raise TorchgenError(f"{where}: {dst!r} is tied to itself")
+        if src in tied:
+            root, seen = src, {dst}
+            while root in tied and root not in seen:
+                seen.add(root)
+                root = tied[root]
+            fix = (
+                "a cycle ties nothing to a weight that is kept"
+                if root in tied
+                else f"tie it to {root!r}, the weight that is kept"
+            )
+            raise TorchgenError(f"{where}: {dst!r} is tied to {src!r}, itself tied: {fix}")
     return tuple(out)
 
 

@@ -123,11 +123,35 @@ def unwrap(obj: Any, path: Path) -> Weights:
     bad = next((k for k in obj if not isinstance(k, str)), None)
     if bad is not None:
         raise TorchgenError(f"{path}: not a state_dict: the key {bad!r} is not a string")
+    for key, tensor in obj.items():
+        _has_data(tensor, key, path)
     state, stripped = strip_prefixes(dict(obj))
     if len(state) != len(obj):
         prefixes = " and ".join(map(repr, stripped))
         raise TorchgenError(f"{path}: keys collide without the prefix {prefixes}")
     return Weights(state, tuple(within), left, stripped)
+
+
+def _has_data(tensor: torch.Tensor, key: str, path: Path) -> None:
+    """A dense tensor with its values: a meta tensor has none (the file written would hold no
+    weights), and a sparse, quantized or nested one is not what a layer's state holds."""
+    import torch
+
+    if tensor.is_meta:
+        raise TorchgenError(
+            f"{path}: {key!r} is a meta tensor: a shape without values, nothing to convert "
+            "(save the state_dict of a model built on a real device)"
+        )
+    if tensor.layout != torch.strided or tensor.is_quantized or tensor.is_nested:
+        kind = (
+            "quantized"
+            if tensor.is_quantized
+            else "nested" if tensor.is_nested else (str(tensor.layout).removeprefix("torch."))
+        )
+        raise TorchgenError(
+            f"{path}: {key!r} is a {kind} tensor; convert moves dense tensors only "
+            "(save it .to_dense() first)"
+        )
 
 
 def keeps_order(path: Path) -> bool:

@@ -62,7 +62,7 @@ def check(target: Built, source: Built | None, examples: Sequence[inputs.Example
         try:
             got = _tensors(model(*[x.clone() for x in batch]))
             expected = _tensors(reference(*[x.clone() for x in batch]))
-        except Exception as exc:  # noqa: BLE001 - torch's refusal, whatever its type
+        except BaseException as exc:  # noqa: BLE001 - torch or the user's forward, any error
             raise TorchgenError(
                 f"check failed: torch raised {type(exc).__name__}: {first_line(exc)}"
             ) from None

@@ -4,6 +4,11 @@ A class (or a factory such as ``torchvision.models:resnet18``) is found in a fil
 module, built with its defaults or the given keyword arguments (on the meta device for the match:
 no memory, no init), and listed like a checkpoint for ``match``. Importing a file runs it: it is
 the user's model, not the checkpoint, and nothing from a checkpoint is ever run.
+
+What is called is checked before the call: an ``nn.Module`` subclass, a function of the user's
+own code (the file named, or a file under the working directory), or a function declared to
+return an ``nn.Module`` (a model library's builder, ``-> ResNet``). ``os:system`` is none of
+these: naming a callable is not a way to run any function with ``--args``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +53,18 @@ def split(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+def source_file(text: str) -> Path | None:
+    """The file ``FILE.py[:Class]`` names (an input of the command), or None for a module."""
+    where, _ = split(text)
+    path = Path(where)
+    return path if where.endswith(".py") or "/" in where or paths.is_file(path) else None
+
+
 def find(text: str) -> Factory:
     """The callable ``text`` names; a file without ``:Name`` gives its last nn.Module class."""
     where, attr = split(text)
     path = Path(where)
-    if where.endswith(".py") or "/" in where or paths.is_file(path):
+    if source_file(text) is not None:
         module = import_file(path)
         place = str(path)
     else:
@@ -71,14 +85,69 @@ def find(text: str) -> Factory:
                 ]
                 raise TorchgenError(f"{place} has no {attr!r}{did_you_mean(attr, choices)}")
             found = getattr(found, part)
-    if not callable(found):
-        raise TorchgenError(f"{place}:{attr} is a {type(found).__name__}, not a class")
-    from torch import nn
-
-    if isinstance(found, type) and not issubclass(found, nn.Module):
-        raise TorchgenError(f"{place}:{attr} is not an nn.Module class")
+    _check_callable(found, f"{place}:{attr}", path.parent if place.endswith(".py") else None)
     label = f"{attr} ({place})" if place.endswith(".py") else f"{place}:{attr}"
     return Factory(found, attr, label, path if place.endswith(".py") else None)
+
+
+CALLABLE = (
+    "torchgen calls only an nn.Module class, a function of your own code, or a function "
+    "declared to return an nn.Module"
+)
+
+
+def _check_callable(found: Any, label: str, folder: Path | None) -> None:
+    """Refuse, before any call, what is not a model's class or builder (``os:system``)."""
+    from torch import nn
+
+    if isinstance(found, type):
+        if not issubclass(found, nn.Module):
+            raise TorchgenError(f"{label} is not an nn.Module class; {CALLABLE}")
+        return
+    function = getattr(found, "__func__", found)  # a classmethod: its function
+    if not inspect.isfunction(function):
+        what = "a built-in function" if inspect.isbuiltin(function) else type(found).__name__
+        raise TorchgenError(f"{label} is {_article(what)}; {CALLABLE}")
+    if not (_own_code(function, folder) or _returns_module(function)):
+        raise TorchgenError(
+            f"{label} is a function of {function.__module__} that is not declared to return an "
+            f"nn.Module; {CALLABLE}"
+        )
+
+
+def _article(what: str) -> str:
+    return what if what.startswith("a ") else f"a {what}"
+
+
+def _own_code(function: Any, folder: Path | None) -> bool:
+    """Defined in a file under the working directory (or the named file's folder), not in the
+    standard library or an installed package (a virtual environment may sit in the cwd)."""
+    filename = Path(inspect.unwrap(function).__code__.co_filename)
+    if not filename.is_absolute() or not paths.is_file(filename):  # "<frozen os>", "<string>"
+        return False
+    where = paths.resolve(filename)
+    installed = {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    if any(p and where.is_relative_to(Path(p).resolve()) for p in installed):
+        return False
+    roots = [Path.cwd().resolve(), *([paths.resolve(folder)] if folder is not None else [])]
+    return any(where.is_relative_to(root) for root in roots)
+
+
+def _returns_module(function: Any) -> bool:
+    """Its return annotation names an nn.Module subclass (a string one is looked up by its
+    dotted name in the function's module, never evaluated)."""
+    from torch import nn
+
+    inner = inspect.unwrap(function)
+    annotation = getattr(function, "__annotations__", {}).get("return")
+    if isinstance(annotation, str):
+        found: Any = inner.__globals__
+        for k, part in enumerate(annotation.strip().split(".")):
+            found = found.get(part) if k == 0 else getattr(found, part, None)
+            if found is None:
+                return False
+        annotation = found
+    return isinstance(annotation, type) and issubclass(annotation, nn.Module)
 
 
 def module_classes(module: ModuleType) -> list[type]:
@@ -103,7 +172,7 @@ def import_file(path: Path) -> ModuleType:
         raise TorchgenError(f"{path}: not a Python file (.py)")
     path = paths.resolve(path)
     root = import_root(path.parent)
-    with importable(root or path.parent), _one_line(f"could not import {path}"):
+    with importable(root or path.parent), user_code(f"could not import {path}"):
         if root is not None:
             dotted = ".".join(path.relative_to(root).with_suffix("").parts)
             return importlib.import_module(dotted)
@@ -125,7 +194,7 @@ def _import_module(name: str) -> ModuleType:
     if not all(part.isidentifier() for part in name.split(".")):
         raise TorchgenError(f"{name!r} is neither a Python file nor a module name")
     try:
-        with _one_line(f"could not import {name}"):
+        with user_code(f"could not import {name}"):
             return importlib.import_module(name)
     except TorchgenError:
         if importlib.util.find_spec(name.partition(".")[0]) is None:
@@ -134,14 +203,17 @@ def _import_module(name: str) -> ModuleType:
 
 
 @contextlib.contextmanager
-def _one_line(what: str) -> Iterator[None]:
-    """Whatever the user's code raises becomes one line (a SystemExit too: not ours to obey)."""
+def user_code(what: str, hint: Callable[[BaseException], str] = lambda exc: "") -> Iterator[None]:
+    """Whatever the user's code raises becomes one line: a SystemExit, a KeyboardInterrupt or
+    another BaseException too (not ours to obey: exit 0 with nothing done, or click's
+    ``Aborted!``, would hide that the command failed)."""
     try:
         yield
     except TorchgenError:
         raise
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code, any error
-        raise TorchgenError(f"{what}: {type(exc).__name__}: {first_line(exc)}") from None
+    except BaseException as exc:  # noqa: BLE001 - the user's code, any error
+        said = f": {first_line(exc)}" if str(exc).strip() else ""
+        raise TorchgenError(f"{what}: {type(exc).__name__}{said}{hint(exc)}") from None
 
 
 def build(factory: Factory, kwargs: dict[str, Any], device: str, args_option: str) -> nn.Module:
@@ -149,15 +221,12 @@ def build(factory: Factory, kwargs: dict[str, Any], device: str, args_option: st
     import torch
     from torch import nn
 
-    hint = f" (give its keyword arguments with {args_option} JSON)"
-    try:
-        with torch.device(device):
-            model = factory.make(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - the user's constructor, any error
-        more = hint if isinstance(exc, TypeError) else ""
-        raise TorchgenError(
-            f"could not build {factory.label}: {type(exc).__name__}: {first_line(exc)}{more}"
-        ) from None
+    def hint(exc: BaseException) -> str:
+        more = f" (give its keyword arguments with {args_option} JSON)"
+        return more if isinstance(exc, TypeError) else ""
+
+    with user_code(f"could not build {factory.label}", hint), torch.device(device):
+        model = factory.make(**kwargs)
     if not isinstance(model, nn.Module):
         raise TorchgenError(f"{factory.label} returned a {type(model).__name__}, not an nn.Module")
     return model
