@@ -32,7 +32,29 @@ class Lifted:
 
 def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
     """``module`` (in eval mode) as a Model named ``name``; an integer input's first
-    dimension is a length that varies (token ids: ``seq``)."""
+    dimension is a length that varies (token ids: ``seq``).
+
+    Lifting needs shapes, not numbers: it runs on a copy of the model on the meta device,
+    where a convolution costs nothing (resnet50's record and trace were two thirds of an
+    eject's time). A model whose forward needs its values (``.item()``, a data-dependent
+    shape) is lifted on the real tensors instead."""
+    try:
+        return _lift(_meta_copy(module), name, [x.to("meta") for x in example])
+    except TorchgenError:
+        return _lift(module, name, example)
+
+
+def _meta_copy(module: nn.Module) -> nn.Module:
+    """``module`` with its parameters and buffers on the meta device (no data copied)."""
+    import copy
+
+    memo = {id(t): t.to("meta") for t in (*module.parameters(), *module.buffers())}
+    for p in module.parameters():  # parameters stay parameters, ties stay tied
+        memo[id(p)] = type(p)(memo[id(p)], requires_grad=p.requires_grad)
+    return copy.deepcopy(module, memo)
+
+
+def _lift(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
     calls = _record(module, example)
     traced = {}
     layers: dict[str, tuple] = {}
