@@ -140,8 +140,11 @@ def command(
     report = None
     if check:  # before anything is written: a model that fails its check is not written
         from torchscaffold.check import check_model
+        from torchscaffold.generate.model import describe
 
-        report = check_model(plan.files[0].content, resolved, plan.files[0].path)
+        report = check_model(
+            plan.files[0].content, resolved, plan.files[0].path, description=describe(req)
+        )
     emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
     if not to_stdout:
         click.echo(summary_table(resolved))
