@@ -151,7 +151,10 @@ def test_a_big_model_is_compared_on_the_meta_device(torch, monkeypatch):
     model = _model(HEADS)
     report = check_model(_source(model), resolve(model), description=model)
     # One value per parameter: each costs a forward on the meta device.
-    assert report.endswith("the same tensors at in_features=7, heads=3 (too big to run here)")
+    assert report.endswith(
+        "the same tensors and output shapes at in_features=7, heads=3 (on the meta device: too "
+        "big to run here)"
+    )
     source = _tampered(_source(model), "(self.heads, -1)", "(2, -1)")
     assert _check_error(source, model).startswith("check failed: Net(heads=3): output [(6,)]")
     source = _tampered(_source(model), "nn.Linear(in_features, heads * 4)", "nn.Linear(6, 8)")

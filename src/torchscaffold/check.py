@@ -113,7 +113,9 @@ def changed_arguments(model: Model) -> list[tuple[str, Any]]:
         if isinstance(default, bool):
             changed.append((name, not default))
         elif isinstance(default, int):
-            changed += [(name, v) for v in dict.fromkeys((default + 1, 2 * default)) if v != default]
+            changed += [
+                (name, v) for v in dict.fromkeys((default + 1, 2 * default)) if v != default
+            ]
         elif isinstance(default, tuple) and default and all(_is_int(x) for x in default):
             changed += [
                 (name, (*default[:i], x + 1, *default[i + 1 :])) for i, x in enumerate(default)
@@ -131,9 +133,10 @@ def _check_arguments(cls: type, description: Model) -> str:
     A value the description itself refuses is skipped: there is nothing to compare with."""
     ran: list[str] = []
     built: list[str] = []
+    big = set()  # parameters of a big model already compared: one value each (a meta forward)
     for name, value in changed_arguments(description):
-        if any(done.startswith(f"{name}=") for done in built):
-            continue  # a big model: one value per parameter (each takes a meta forward)
+        if name in big:
+            continue
         try:
             resolved = resolve(with_default(description, name, value))
         except TorchgenError:
@@ -144,9 +147,11 @@ def _check_arguments(cls: type, description: Model) -> str:
         try:
             if _same_at(cls, {name: value}, resolved, fail, run=small):
                 (ran if small else built).append(argument)
+                if not small:
+                    big.add(name)
         except TorchgenError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the class refuses an argument the description takes
+        except Exception as exc:  # noqa: BLE001 - the class refuses what the description takes
             raise TorchgenError(
                 f"{fail}torch raised {type(exc).__name__}: {first_line(exc)}; nothing was written"
             ) from None
@@ -154,7 +159,10 @@ def _check_arguments(cls: type, description: Model) -> str:
     if ran:
         parts.append(f"the same at {', '.join(ran)}")
     if built:
-        parts.append(f"the same tensors at {', '.join(built)} (too big to run here)")
+        parts.append(
+            f"the same tensors and output shapes at {', '.join(built)} (on the meta device: "
+            "too big to run here)"
+        )
     return "; " + "; ".join(parts) if parts else ""
 
 
@@ -163,7 +171,7 @@ def _same_at(
 ) -> bool:
     """Whether ``cls(**arguments)`` could be compared with ``resolved`` (False where the
     description fails in torch at these arguments); raises where they differ. Without ``run``,
-    both are built on the meta device: tensors, no data, no forward."""
+    both are built on the meta device: tensors without data, output shapes without values."""
     import torch
 
     from torchscaffold import interpret

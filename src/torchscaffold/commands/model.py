@@ -70,8 +70,9 @@ from torchscaffold.errors import TorchgenError
 @click.option(
     "--check",
     is_flag=True,
-    help="Import the result with torch, run a forward pass and "
-    "compare the parameter count with the prediction.",
+    help="Import the result with torch, run it and compare it with the prediction and an "
+    "independent evaluation of the description, at the default arguments and with each "
+    "integer argument changed and each flag flipped; nothing is written if it differs.",
 )
 @output_options
 @user_errors
