@@ -316,14 +316,18 @@ def reshaping_specs(draw: Any) -> dict[str, Any]:
 @st.composite
 def merging_specs(draw: Any) -> dict[str, Any]:
     """A block of two inputs (the value and a skip kept from earlier), concatenating them,
-    repeated with the skip passed to every instance, its widths parameters."""
+    repeated with the skip passed to every instance, its widths parameters; flags that switch
+    a bias and a norm layer."""
     params = {"width": draw(st.integers(1, 4)), "classes": draw(st.integers(1, 3))}
+    params |= {"bias": draw(st.booleans()), "norm": draw(st.booleans())}
     steps: list[dict[str, Any]] = [
         {"type": "Conv1d", "name": "stem", "out_channels": "width", "kernel_size": 1},
         {"type": "Conv1d", "name": "mix", "out_channels": "width * 2", "kernel_size": 1},
         {"block": "Merge", "name": "merge", "in": ["mix", "stem"], "out_channels": "width"},
+        {"type": "BatchNorm1d", "when": "norm"},
     ]
-    steps[-1]["repeat"] = draw(st.integers(1, 2))
+    steps[0]["bias"] = "bias"
+    steps[2]["repeat"] = draw(st.integers(1, 2))
     steps += [{"op": "mean", "dim": -1}, {"type": "Linear", "out_features": "classes"}]
     merge = {
         "inputs": ["x", "skip"],
