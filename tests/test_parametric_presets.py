@@ -16,9 +16,9 @@ import functools
 from typing import Any
 
 import pytest
-from test_parametric import assert_same_network, cases, generated, tensor_shapes, variant
 
 from conftest import ROOT
+from parametric import assert_same_network, cases, generated, tensor_shapes, variant
 from torchscaffold.check import changed_arguments, generated_class
 from torchscaffold.errors import TorchgenError
 from torchscaffold.generate.model import ModelRequest, describe
