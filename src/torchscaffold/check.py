@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 # A changed argument's model runs (forward, outputs compared) up to this many parameters; a
-# bigger one is built on the meta device and compared by its tensors' shapes: the check stays
-# a matter of seconds for a ViT or a GPT-2 as for a small CNN.
+# bigger one is built on the meta device and compared by its tensors' and outputs' shapes: the
+# check stays a matter of seconds for a ViT or a GPT-2 as for a small CNN.
 RUN_BUDGET = 2_000_000
 
 
