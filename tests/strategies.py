@@ -196,3 +196,143 @@ def specs(draw: Any) -> dict[str, Any]:
         call = {"block": "Unit", "repeat": draw(st.integers(1, 3))}
         layers.insert(draw(st.integers(0, len(layers))), call)
     return spec
+
+
+# ------------------------------------------------------------------ parametric descriptions
+# Descriptions whose sizes are constructor parameters, each exercising a way a size follows
+# from others (tests/test_parametric.py): built as parse_spec's dict, parameters as names.
+def _model(params: dict[str, Any], **model: Any) -> dict[str, Any]:
+    return {"params": params, **model}
+
+
+@st.composite
+def recurrent_specs(draw: Any, *, states: bool) -> dict[str, Any]:
+    """Token ids, an embedding, an LSTM or GRU sized by parameters, a Linear. Without
+    ``states``: one direction, its output sequence (mean, last step or all of it); with:
+    two directions, a projection or the final state ``h_n[-1]`` (taken by select)."""
+    lstm = draw(st.booleans())
+    params = {"vocab": draw(st.integers(2, 9)), "emb": draw(st.integers(1, 4))}
+    params |= {"hidden": draw(st.integers(2, 5)), "classes": draw(st.integers(1, 4))}
+    recurrent: dict[str, Any] = {"type": "LSTM" if lstm else "GRU", "hidden_size": "hidden"}
+    recurrent |= {"batch_first": True, "num_layers": draw(st.integers(1, 2))}
+    steps: list[dict[str, Any]] = [
+        {"type": "Embedding", "num_embeddings": "vocab", "embedding_dim": "emb"},
+        recurrent,
+    ]
+    take_state = False
+    if states:
+        recurrent["bidirectional"] = draw(st.booleans())
+        if lstm and draw(st.booleans()):
+            params["proj"] = draw(st.integers(1, params["hidden"] - 1))
+            recurrent["proj_size"] = "proj"
+        take_state = draw(st.booleans())
+        if not (recurrent["bidirectional"] or "proj" in params):
+            take_state = True  # the case a one-way recurrent layer has
+    if take_state:
+        recurrent["out"] = ["_", "h_n", "_"] if lstm else ["_", "h_n"]
+        steps.append({"op": "select", "in": "h_n", "dim": 0, "index": -1})
+    else:
+        recurrent["out"] = "states"
+        pooling = draw(st.sampled_from(["mean", "last", "none"]))
+        if pooling == "mean":
+            steps.append({"op": "mean", "dim": 1})
+        elif pooling == "last":
+            steps.append({"op": "select", "dim": 1, "index": -1})
+    steps.append({"type": "Linear", "out_features": "classes"})
+    length = draw(st.integers(2, 4))
+    return {"model": _model(params, input=["seq"], lengths={"seq": length}), "layers": steps}
+
+
+@st.composite
+def dense_specs(draw: Any) -> dict[str, Any]:
+    """A DenseNet-like stage: a block that concatenates its input with ``growth`` new
+    channels, repeated (each instance's input wider), between 1x1 convolutions of ``width``."""
+    params = {"growth": draw(st.integers(1, 4)), "classes": draw(st.integers(1, 3))}
+    steps: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        params["width"] = draw(st.integers(1, 5))
+        steps.append({"type": "Conv2d", "out_channels": "width", "kernel_size": 1})
+    steps.append({"block": "DenseLayer", "name": "dense", "growth": "growth"})
+    # Mostly 3: from the third instance on, each one's input differs from the second's.
+    steps[-1]["repeat"] = draw(st.sampled_from([1, 2, 3, 3, 3, 3]))
+    if draw(st.booleans()):
+        steps.append({"type": "Conv2d", "name": "transition", "out_channels": "growth * 2"})
+        steps[-1]["kernel_size"] = 1
+    steps += [
+        {"type": "AdaptiveAvgPool2d", "output_size": 1},
+        {"op": "flatten", "start_dim": 1},
+        {"type": "Linear", "out_features": "classes"},
+    ]
+    bn = draw(st.booleans())
+    body = [{"type": "BatchNorm2d"}] if bn else []
+    body += [
+        {"type": "ReLU"},
+        {"type": "Conv2d", "out_channels": "growth", "kernel_size": 3, "padding": 1},
+        {"op": "concat", "in": ["x", "conv"], "dim": 1},
+    ]
+    size = draw(st.integers(2, 4))
+    shape = [draw(st.integers(1, 4)), size, size]
+    return {
+        "model": _model(params, input=shape),
+        "layers": steps,
+        "blocks": {"DenseLayer": {"params": {"growth": 4}, "layers": body}},
+    }
+
+
+@st.composite
+def reshaping_specs(draw: Any) -> dict[str, Any]:
+    """Features split into heads and back (unflatten, transpose, flatten, reshape), a
+    position picked (select, narrow), with the widths as parameters."""
+    heads = draw(st.integers(1, 3))
+    params = {
+        "heads": heads,
+        "head_dim": draw(st.integers(1, 3)),
+        "classes": draw(st.integers(1, 3)),
+    }
+    steps: list[dict[str, Any]] = [
+        {"type": "Linear", "out_features": "heads * head_dim"},
+        {"op": "unflatten", "dim": -1, "sizes": ["heads", -1]},
+        {"op": "transpose", "dim0": 1, "dim1": 2},
+    ]
+    if draw(st.booleans()):
+        steps.append({"op": "flatten", "start_dim": 2})
+    else:
+        steps.append({"op": "reshape", "shape": ["size(0)", "heads", -1]})
+    pick = draw(st.sampled_from(["select", "narrow", "mean"]))
+    if pick == "select":
+        steps.append({"op": "select", "dim": 1, "index": draw(st.sampled_from([0, -1]))})
+    elif pick == "narrow":
+        steps += [{"op": "narrow", "dim": 1, "start": 0, "length": 1}, {"op": "flatten"}]
+    else:
+        steps.append({"op": "mean", "dim": 1})
+    steps.append({"type": "Linear", "out_features": "classes"})
+    shape = [draw(st.integers(2, 4)), draw(st.integers(1, 5))]
+    return {"model": _model(params, input=shape), "layers": steps}
+
+
+@st.composite
+def merging_specs(draw: Any) -> dict[str, Any]:
+    """A block of two inputs (the value and a skip kept from earlier), concatenating them,
+    repeated with the skip passed to every instance, its widths parameters; flags that switch
+    a bias and a norm layer."""
+    params = {"width": draw(st.integers(1, 4)), "classes": draw(st.integers(1, 3))}
+    params |= {"bias": draw(st.booleans()), "norm": draw(st.booleans())}
+    steps: list[dict[str, Any]] = [
+        {"type": "Conv1d", "name": "stem", "out_channels": "width", "kernel_size": 1},
+        {"type": "Conv1d", "name": "mix", "out_channels": "width * 2", "kernel_size": 1},
+        {"block": "Merge", "name": "merge", "in": ["mix", "stem"], "out_channels": "width"},
+        {"type": "BatchNorm1d", "when": "norm"},
+    ]
+    steps[0]["bias"] = "bias"
+    steps[2]["repeat"] = draw(st.integers(1, 2))
+    steps += [{"op": "mean", "dim": -1}, {"type": "Linear", "out_features": "classes"}]
+    merge = {
+        "inputs": ["x", "skip"],
+        "params": {"out_channels": 4},
+        "layers": [
+            {"op": "concat", "in": ["x", "skip"], "dim": 1},
+            {"type": "Conv1d", "out_channels": "out_channels", "kernel_size": 1},
+        ],
+    }
+    shape = [draw(st.integers(1, 4)), draw(st.integers(1, 4))]
+    return {"model": _model(params, input=shape), "layers": steps, "blocks": {"Merge": merge}}

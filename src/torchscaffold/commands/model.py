@@ -71,8 +71,9 @@ from torchscaffold.errors import TorchgenError
 @click.option(
     "--check",
     is_flag=True,
-    help="Import the result with torch, run a forward pass and "
-    "compare the parameter count with the prediction.",
+    help="Import the result with torch, run it and compare it with the prediction and an "
+    "independent evaluation of the description, at the default arguments and with each "
+    "integer argument changed and each flag flipped; nothing is written if it differs.",
 )
 @output_options
 @user_errors
@@ -146,8 +147,11 @@ def command(
     report = None
     if check:  # before anything is written: a model that fails its check is not written
         from torchscaffold.check import check_model
+        from torchscaffold.generate.model import describe
 
-        report = check_model(plan.files[0].content, resolved, plan.files[0].path)
+        report = check_model(
+            plan.files[0].content, resolved, plan.files[0].path, description=describe(req)
+        )
     emit(plan, to_stdout=to_stdout, dry_run=dry_run, force=force)
     if not to_stdout:
         click.echo(summary_table(resolved))

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 from torchscaffold import catalog
 from torchscaffold.errors import TorchgenError
 from torchscaffold.spec.ir import Block, Input, Model
+
+# The parameter of a model whose sizes follow from its (square) image size: ViT's.
+IMAGE_SIZE = "image_size"
 
 
 def finalize(
@@ -42,7 +46,7 @@ def finalize(
                 f"got {len(input_size)}"
             )
         shape = (shape[0], *input_size)
-        if "image_size" in params:
+        if IMAGE_SIZE in params:
             # A model whose sizes follow from its image size (ViT's position embedding) takes
             # the new size as that parameter, or it would be built for the old one.
             if len(set(input_size)) != 1:
@@ -50,7 +54,7 @@ def finalize(
                     f"--input-size: this model takes square images (image_size), got "
                     f"{'x'.join(map(str, input_size))}"
                 )
-            params["image_size"] = input_size[0]
+            params[IMAGE_SIZE] = input_size[0]
     if num_classes is not None:
         if "num_classes" not in params:
             raise TorchgenError("--num-classes: this model has no num_classes parameter")
@@ -96,3 +100,24 @@ def _with_dtype(i: Input, main: Block) -> Input:
         readers.append(readers[-1].body[0])
     embedding = any(s.kind == "layer" and catalog.layer(s.target).integer_input for s in readers)
     return replace(i, dtype="int64" if embedding else "float32")
+
+
+def with_default(model: Model, name: str, value: Any) -> Model:
+    """The description of what ``Model(name=value)`` builds: ``model`` (finalized) whose
+    constructor parameter ``name`` defaults to ``value``, its first input resized where that
+    parameter sizes it (``input_param`` its features, ``image_size`` its spatial dimensions).
+    Whatever the new value makes invalid is refused here or by shape inference, as for a spec
+    that says it."""
+    params = dict(model.main.params)
+    if name not in params:
+        raise KeyError(name)
+    params[name] = value
+    first = model.inputs[0]
+    shape = first.shape
+    if name == model.input_param:
+        shape = (value, *shape[1:])
+    elif name == IMAGE_SIZE and len(shape) > 1:
+        shape = (shape[0], *(value for _ in shape[1:]))
+    main = replace(model.main, params=tuple(params.items()))
+    inputs = (replace(first, shape=shape), *model.inputs[1:])
+    return finalize(replace(model, inputs=inputs, main=main))
