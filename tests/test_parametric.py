@@ -5,9 +5,9 @@ stages, selections, reshapes and blocks of several inputs, in every style: the s
 shapes in the same order as the class generated from the description at v (and as the
 independent evaluation of it), and the same outputs once the tensors are copied by position.
 
-Issue 15: today's resolver writes some inferred sizes as the default's number (a bidirectional
+Issue 15: the resolver wrote some inferred sizes as the default's number (a bidirectional
 LSTM's ``2 * hidden``, a final state's ``hidden``, a DenseNet stage's growing input in the
-add_module style); those cases are marked xfail until the resolver carries expressions.
+add_module style); these tests failed there, and pass since sizes are expressions.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from network import VARIANTS
 from parametric import (
-    ISSUE_15,
     assert_builds_at,
     assert_same_network,
     cases,
@@ -44,7 +43,7 @@ FAMILIES = {
 # What fails on today's code (see the module docstring): every style of the recurrent layers
 # that change the width (two directions, a projection, the final state), and the dense stage in
 # the add_module style.
-KNOWN = {("recurrent_states", "*"), ("dense", "add_module")}
+KNOWN: set[tuple[str, str]] = set()
 
 
 CASES = cases(FAMILIES, KNOWN)
@@ -134,7 +133,6 @@ def _loaded(text: str, name: str) -> Model:
     return described(tomllib.loads(text), name)
 
 
-@pytest.mark.xfail(reason=ISSUE_15, strict=False)
 @pytest.mark.parametrize(("style", "numbered"), VARIANTS, ids=[variant(*v) for v in VARIANTS])
 @pytest.mark.parametrize(
     ("text", "name"), [(TAGGER, "Tagger"), (FINAL_STATE, "Net")], ids=["tagger", "final_state"]
@@ -152,14 +150,7 @@ def test_a_bidirectional_tagger_and_a_final_state_take_their_hidden_size(
 
 @pytest.mark.parametrize(
     ("style", "numbered"),
-    [
-        (
-            pytest.param(s, n, marks=pytest.mark.xfail(reason=ISSUE_15, strict=False))
-            if s == "add_module"
-            else (s, n)
-        )
-        for s, n in VARIANTS
-    ],
+    VARIANTS,
     ids=[variant(*v) for v in VARIANTS],
 )
 def test_a_dense_stage_widens_each_instance_input(style, numbered, torch):
@@ -174,7 +165,6 @@ def test_a_dense_stage_widens_each_instance_input(style, numbered, torch):
         assert_builds_at(cls, model, style, numbered, "growth", 6)
 
 
-@pytest.mark.xfail(reason=ISSUE_15, strict=False)
 def test_the_tagger_passes_its_check(tmp_path):
     # --check passed on today's code (it built the defaults only) and now catches the tagger;
     # once the resolver keeps 2 * hidden, it passes again, at every changed argument.
