@@ -124,6 +124,7 @@ def render_model(
     registry_import: str | None = None,
     registry_decorator: str | None = None,
     init_call: str | None = None,
+    summary_module: str | None = None,
 ) -> str:
     explicit = req.style == "explicit"
     plans = [forward.plan(c, "body", functional_layers=explicit) for c in resolved.blocks]
@@ -146,6 +147,7 @@ def render_model(
         init_call=init_call,
         registry_import=registry_import,
         registry_decorator=registry_decorator,
+        summary_module=summary_module,
     )
     for name in (resolved.name, *(b.name for b in resolved.blocks)):
         refuse_rebound(name, (source,), "class name")

@@ -64,7 +64,7 @@ TEXT_FILES = {  # rendered as they are
 # The modules of the package, each one template under templates/project/: what a user runs
 # (``python -m <pkg>.<module>``), then what they share.
 ENTRY_POINTS = ("train", "evaluate", "predict", "export", "plot")
-LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint")
+LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint", "summary")
 PROJECT_TESTS = ("test_train", "test_config", "test_checkpoint", "test_entry_points")
 SYNTHETIC = "src/{package}/data/synthetic.py"
 # Token ids are drawn differently from features: the token kinds' synthetic data.
