@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_lint_clean, assert_suite_passes, child_venv, run_cli, tree_snapshot
+from conftest import (
+    assert_lint_clean,
+    assert_suite_passes,
+    child_venv,
+    new_projects,
+    tree_snapshot,
+)
 
 # style -> options. Each style once; the kinds and presets spread over them, cheap presets
 # with the flat kinds (their samples are CSV rows / JSON lists of every input value).
@@ -45,13 +51,11 @@ PARTIAL = [
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("projects")
-    made = {}
-    for style, options in COMBOS.items():
-        path = root / f"{style.replace('_', '-')}-proj"
-        result = run_cli("new", str(path), "--style", style, *options)
-        assert result.exit_code == 0, result.output
-        made[style] = path
-    return made
+    made = new_projects(
+        root,
+        {f"{s.replace('_', '-')}-proj": ["--style", s, *o] for s, o in COMBOS.items()},
+    )
+    return {style: made[f"{style.replace('_', '-')}-proj"] for style in COMBOS}
 
 
 def test_layout(projects: dict[str, Path]) -> None:
@@ -113,6 +117,7 @@ def test_the_options_are_recorded_in_pyproject(projects: dict[str, Path]) -> Non
         "precision": "bf16",
         "strategy": "fsdp",
         "loss": "bce_with_logits",
+        "trainer": "plain",
     }
     project = table["project"]
     assert project["name"] == "modulelist-proj"

@@ -203,6 +203,7 @@ def dataset_in_project(
         name=name,
         kind=kind,
         import_block=import_block,
+        trainer=project.settings.trainer,
     )
     refuse_rebound(name, (dataset.content, test), "dataset name")
     files = (dataset, PlannedFile(project.tests_dir / "data" / f"test_{module}.py", test))
