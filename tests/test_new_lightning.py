@@ -127,3 +127,14 @@ def test_an_unknown_trainer_is_one_line(tmp_path: Path) -> None:
     result = run_cli("new", str(tmp_path / "p"), "--trainer", "lightnin")
     assert result.exit_code != 0 and "did you mean 'lightning'" in result.output
     assert not (tmp_path / "p").exists()
+
+
+def test_a_dataset_generated_later_trains_through_lightning(tmp_path: Path) -> None:
+    """``torchgen dataset`` in a Lightning project: its test trains one epoch through the
+    project's LightningCLI, for a kind the project itself does not start with."""
+    project = new_projects(tmp_path, {"lit": ["--trainer", "lightning"]})["lit"]
+    result = run_cli("dataset", "Shards", "--kind", "iterable", cwd=project)
+    assert result.exit_code == 0, result.output
+    test = project / "tests" / "data" / "test_shards.py"
+    assert "from lit.cli import main" in test.read_text()
+    assert_suite_passes(project, str(test.relative_to(project)), path=[SHIM])
