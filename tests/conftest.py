@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -99,20 +100,38 @@ def run_torchgen(
     )
 
 
-def run_suite(project: Path, *selection: str) -> subprocess.CompletedProcess:
+def new_projects(root: Path, options: dict[str, list[str]]) -> dict[str, Path]:
+    """``torchgen new root/NAME OPTIONS...`` for each NAME: the projects, by NAME."""
+    made = {}
+    for name, argv in options.items():
+        result = run_cli("new", str(root / name), *argv)
+        assert result.exit_code == 0, result.output
+        made[name] = root / name
+    return made
+
+
+def run_suite(
+    project: Path, *selection: str, path: Sequence[Path] = ()
+) -> subprocess.CompletedProcess:
     """A generated project's own tests (``selection``: pytest arguments, default all), in a
     fresh interpreter, from its root, as a user runs them."""
-    return run_in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection)
+    return run_in_project(
+        project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection, path=path
+    )
 
 
-def run_in_project(project: Path, *argv: str) -> subprocess.CompletedProcess:
+def run_in_project(
+    project: Path, *argv: str, path: Sequence[Path] = ()
+) -> subprocess.CompletedProcess:
     """``python ARGV`` in a fresh interpreter, from a generated project's root, its ``src/``
-    importable (as after ``pip install -e .``), torch on one thread (as the project's own
-    tests run it: their models are tiny, and spinning threads slow a busy machine)."""
+    importable (as after ``pip install -e .``; ``path``: more folders after it), torch on
+    one thread (as the project's own tests run it: their models are tiny, and spinning
+    threads slow a busy machine)."""
     import os
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env |= {"PYTHONPATH": str(project / "src"), "OMP_NUM_THREADS": "1"}
+    pythonpath = os.pathsep.join(map(str, [project / "src", *path]))
+    env |= {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, *argv],
         cwd=project,
@@ -146,10 +165,10 @@ def count_tests(project: Path, *selection: str) -> int:
     return total
 
 
-def assert_suite_passes(project: Path, *selection: str) -> None:
+def assert_suite_passes(project: Path, *selection: str, path: Sequence[Path] = ()) -> None:
     """``run_suite`` succeeds, and every test that the files hold ran and passed (none
     skipped, none missing): the count comes from the files, not from a number kept here."""
-    done = run_suite(project, *selection)
+    done = run_suite(project, *selection, path=path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
     expected = count_tests(project, *selection)

@@ -101,6 +101,23 @@ def test_commands_write_registered_modules_their_tests_and_imports(grown: Path) 
         assert f"from {PACKAGE}.data.loader import demo" in text
         assert "def build_dataloader" not in text and "def seed_worker" not in text
     assert "def build_dataloader" in (src / "data" / "loader.py").read_text()
+    # So does the summary every model module prints when run: summary.py.
+    for module in ("classifier", "wide", "net"):
+        text = (src / "models" / f"{module}.py").read_text()
+        assert f"from {PACKAGE}.summary import print_summary" in text
+        assert "def summary" not in text
+    assert "def summary" in (src / "summary.py").read_text()
+
+
+def test_a_project_without_summary_py_keeps_a_models_own(project: Path) -> None:
+    """A project made before summary.py existed: a new model brings its own summary and its
+    test does not import the missing module."""
+    (project / "src" / PACKAGE / "summary.py").unlink()
+    assert run_cli("model", "Older", cwd=project).exit_code == 0
+    text = (project / "src" / PACKAGE / "models" / "older.py").read_text()
+    assert "def summary(" in text and ".summary import" not in text
+    assert ".summary import" not in (project / "tests" / "models" / "test_older.py").read_text()
+    assert_lint_clean(project / "src" / PACKAGE / "models" / "older.py")
 
 
 def test_running_the_same_commands_again_changes_nothing(grown: Path) -> None:

@@ -6,13 +6,20 @@ package."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import assert_lint_clean, assert_suite_passes, child_venv, run_cli, tree_snapshot
+from conftest import (
+    assert_lint_clean,
+    assert_suite_passes,
+    child_venv,
+    new_projects,
+    tree_snapshot,
+)
 
 # style -> options. Each style once; the kinds and presets spread over them, cheap presets
 # with the flat kinds (their samples are CSV rows / JSON lists of every input value).
@@ -44,13 +51,11 @@ PARTIAL = [
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("projects")
-    made = {}
-    for style, options in COMBOS.items():
-        path = root / f"{style.replace('_', '-')}-proj"
-        result = run_cli("new", str(path), "--style", style, *options)
-        assert result.exit_code == 0, result.output
-        made[style] = path
-    return made
+    made = new_projects(
+        root,
+        {f"{s.replace('_', '-')}-proj": ["--style", s, *o] for s, o in COMBOS.items()},
+    )
+    return {style: made[f"{style.replace('_', '-')}-proj"] for style in COMBOS}
 
 
 def test_layout(projects: dict[str, Path]) -> None:
@@ -73,6 +78,7 @@ def test_layout(projects: dict[str, Path]) -> None:
         f"{package}/runtime.py",
         f"{package}/losses.py",
         f"{package}/checkpoint.py",
+        f"{package}/summary.py",
         f"{package}/data/loader.py",
         f"{package}/models/__init__.py",
         f"{package}/models/net.py",
@@ -111,6 +117,7 @@ def test_the_options_are_recorded_in_pyproject(projects: dict[str, Path]) -> Non
         "precision": "bf16",
         "strategy": "fsdp",
         "loss": "bce_with_logits",
+        "trainer": "plain",
     }
     project = table["project"]
     assert project["name"] == "modulelist-proj"
@@ -136,6 +143,29 @@ def test_the_model_uses_the_registries(projects: dict[str, Path]) -> None:
         "from .synthetic import make_synthetic as make_synthetic\n"
         "from .training_data import TrainingData as TrainingData\n"
     )
+
+
+def test_a_model_module_runs_its_demo_through_the_projects_one_summary(
+    projects: dict[str, Path],
+) -> None:
+    project = projects["explicit"]
+    net = (project / "src/explicit_proj/models/net.py").read_text()
+    assert "from explicit_proj.summary import print_summary" in net and "def summary" not in net
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::RuntimeWarning", "-m", "explicit_proj.models.net"],
+        check=False,
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": "src"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Net: input (2, 3, 32, 32) -> output (2, 10)"
+    # torch's count agrees with the one torchgen computed without torch (the docstring's).
+    total = lines[-1].split()
+    assert total[0] == "total" and f"; {total[1]} parameters." in " ".join(net.split())
 
 
 def test_every_generated_file_is_lint_clean(

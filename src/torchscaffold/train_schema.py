@@ -17,6 +17,8 @@ LOSSES = ("cross_entropy", "mse", "bce_with_logits")
 SCHEDULES = ("cosine", "constant")
 MONITORS = ("eval_loss", "eval_accuracy")
 PROGRESS = ("auto", "on", "off")
+# The training loop a project owns (plain: train.py), or PyTorch Lightning's.
+TRAINERS = ("plain", "lightning")
 
 
 @dataclass(frozen=True)

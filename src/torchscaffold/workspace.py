@@ -44,6 +44,7 @@ class Settings:
     precision: str = "fp32"
     strategy: str = "ddp"
     loss: str = "cross_entropy"
+    trainer: str = "plain"
     version: str = __version__
 
     def items(self) -> list[tuple[str, str]]:
@@ -136,7 +137,7 @@ def setting_choices() -> dict[str, Any]:
     from torchscaffold.generate.model import STYLES
     from torchscaffold.inits import SCHEMES
     from torchscaffold.spec.presets import PRESETS
-    from torchscaffold.train_schema import LOSSES, PRECISIONS, STRATEGIES
+    from torchscaffold.train_schema import LOSSES, PRECISIONS, STRATEGIES, TRAINERS
 
     return {
         "style": STYLES,
@@ -146,6 +147,7 @@ def setting_choices() -> dict[str, Any]:
         "precision": PRECISIONS,
         "strategy": STRATEGIES,
         "loss": LOSSES,
+        "trainer": TRAINERS,
     }
 
 

@@ -76,6 +76,14 @@ from torchscaffold.errors import TorchgenError
     help="loss.name: cross_entropy | mse | bce_with_logits.",
 )
 @click.option(
+    "--trainer",
+    metavar="T",
+    default="plain",
+    show_default=True,
+    help="plain (the project's own train.py) | lightning (PyTorch Lightning: "
+    "LightningModule, LightningDataModule, LightningCLI).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print what would be written (create/identical/conflict); write nothing.",
@@ -94,6 +102,7 @@ def command(
     precision: str,
     strategy: str,
     loss: str,
+    trainer: str,
     dry_run: bool,
     force: bool,
 ) -> None:
@@ -106,11 +115,12 @@ def command(
     torchgen new my-project
     torchgen new my-project --style sequential --preset mlp --kind csv
     torchgen new my-project --kind sequence
+    torchgen new my-project --trainer lightning
     """
     from torchscaffold.generate.scaffold import NewRequest, check_target, plan_new, settings_for
 
     req = NewRequest(
-        path, package, style, preset, kind, init, model, dataset, precision, strategy, loss
+        path, package, style, preset, kind, init, model, dataset, precision, strategy, loss, trainer
     )
     plan = plan_new(req)
     if dry_run:
@@ -127,5 +137,9 @@ def command(
         click.echo(line)
     package_name = settings_for(req).package
     click.echo(f"\nNext: cd {shlex.quote(str(path))}")
-    click.echo(f'  pip install -e ".[test]" && python -m {package_name}.train')
+    if trainer == "lightning":
+        train = f"{package_name}.cli fit --config configs/default.yaml"
+    else:
+        train = f"{package_name}.train --config configs/default.toml"
+    click.echo(f'  pip install -e ".[test]" && python -m {train}')
     click.echo("  python -m pytest -q")

@@ -110,7 +110,10 @@ def model_in_project(
     path = output_file(req.name, output or str(_default_file(req.name, project.models_dir)))
     module = _module_name(path, "model", project)
     _refuse_duplicate_class(req.name, path, "model")
-    text = _render_model(req, resolved, path, project.registries(planned=planned))
+    # The project's one summary (projects made before it had none: theirs in the file).
+    has_summary = planned or (project.package_dir / "summary.py").is_file()
+    summary_module = f"{project.package}.summary" if has_summary else None
+    text = _render_model(req, resolved, path, project.registries(planned=planned), summary_module)
     test = render_python(
         "project/tests/test_model.py.j2",
         header=header(req.command(path)),
@@ -119,6 +122,7 @@ def model_in_project(
         name=req.name,
         inputs=resolved.inputs,
         output_shape=resolved.output_shape,
+        summary_module=summary_module,
     )
     refuse_rebound(req.name, (text, test), "model name")
     files = (
@@ -129,10 +133,14 @@ def model_in_project(
 
 
 def _render_model(
-    req: ModelRequest, resolved: ResolvedModel, path: Path, registries: Registries | None
+    req: ModelRequest,
+    resolved: ResolvedModel,
+    path: Path,
+    registries: Registries | None,
+    summary_module: str | None = None,
 ) -> str:
     if registries is None:
-        return render_model(resolved, req, path=path)
+        return render_model(resolved, req, path=path, summary_module=summary_module)
     imports = [f"from {registries.module} import MODELS"]
     init_call = None
     if req.init is not None and registries.initializers is not None:
@@ -146,6 +154,7 @@ def _render_model(
         registry_import="\n".join(imports),
         registry_decorator="@MODELS.register()",
         init_call=init_call,
+        summary_module=summary_module,
     )
 
 
@@ -196,6 +205,7 @@ def dataset_in_project(
         name=name,
         kind=kind,
         import_block=import_block,
+        trainer=project.settings.trainer,
     )
     refuse_rebound(name, (dataset.content, test), "dataset name")
     files = (dataset, PlannedFile(project.tests_dir / "data" / f"test_{module}.py", test))

@@ -125,6 +125,7 @@ def render_model(
     registry_import: str | None = None,
     registry_decorator: str | None = None,
     init_call: str | None = None,
+    summary_module: str | None = None,
 ) -> str:
     explicit = req.style == "explicit"
     counted = req.style == "add_module"
@@ -151,6 +152,7 @@ def render_model(
         init_call=init_call,
         registry_import=registry_import,
         registry_decorator=registry_decorator,
+        summary_module=summary_module,
     )
     for name in (resolved.name, *(b.name for b in resolved.blocks)):
         refuse_rebound(name, (source,), "class name")

@@ -35,6 +35,10 @@ TOKEN_KINDS = frozenset({"sequence"})
 TOKEN_PRESET = "transformer_classifier"
 # The fields of a padded token batch that a model input of this dtype reads (data.inputs).
 TOKEN_FIELDS = {"int64": "input_ids", "bool": "attention_mask"}
+# The kinds a Lightning project takes (map-style datasets of float samples).
+LIGHTNING_KINDS = ("tensor", "csv", "files")
+# train.precision -> Lightning's Trainer(precision=...).
+LIGHTNING_PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 # PEP 508 project names: letters, digits and . _ -, starting and ending alphanumeric.
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 
@@ -52,6 +56,7 @@ OPTIONS = (
     "precision",
     "strategy",
     "loss",
+    "trainer",
 )
 
 # The project's own files, relative to its root, and their templates; "{package}" is the package.
@@ -64,7 +69,7 @@ TEXT_FILES = {  # rendered as they are
 # The modules of the package, each one template under templates/project/: what a user runs
 # (``python -m <pkg>.<module>``), then what they share.
 ENTRY_POINTS = ("train", "evaluate", "predict", "export", "plot")
-LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint")
+LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint", "summary")
 PROJECT_TESTS = ("test_train", "test_config", "test_checkpoint", "test_entry_points")
 SYNTHETIC = "src/{package}/data/synthetic.py"
 # Token ids are drawn differently from features: the token kinds' synthetic data.
@@ -75,6 +80,27 @@ PYTHON_FILES = {  # rendered, then formatted by black
     "tests/conftest.py": "project/tests/conftest.py.j2",
     **{f"src/{{package}}/{m}.py": f"project/{m}.py.j2" for m in ENTRY_POINTS + LIBRARY_MODULES},
     **{f"tests/{t}.py": f"project/tests/{t}.py.j2" for t in PROJECT_TESTS},
+}
+
+
+# The Lightning flavor: the same registries, model, data, losses and summary; its own
+# training (a LightningModule and a LightningDataModule), CLI (LightningCLI), config (YAML,
+# checked by LightningCLI against the signatures) and tests. Shared code comes from the
+# same templates and macros (templates/project/_shared.j2), never copies.
+LIGHTNING_TEXT_FILES = {
+    **{k: v for k, v in TEXT_FILES.items() if not k.startswith("configs/")},
+    "README.md": "project/lightning/README.md.j2",
+    "configs/default.yaml": "project/lightning/default.yaml.j2",
+}
+LIGHTNING_MODULES = ("lightning", "cli", "config", "predict", "export")
+LIGHTNING_PYTHON_FILES = {
+    "src/{package}/__init__.py": "project/package_init.py.j2",
+    SYNTHETIC: "project/synthetic.py.j2",
+    "src/{package}/losses.py": "project/losses.py.j2",
+    "src/{package}/summary.py": "project/summary.py.j2",
+    **{f"src/{{package}}/{m}.py": f"project/lightning/{m}.py.j2" for m in LIGHTNING_MODULES},
+    "tests/conftest.py": "project/lightning/tests/conftest.py.j2",
+    "tests/test_lightning.py": "project/lightning/tests/test_lightning.py.j2",
 }
 
 
@@ -94,6 +120,7 @@ class NewRequest:
     precision: str = _DEFAULTS.precision
     strategy: str = _DEFAULTS.strategy
     loss: str = _DEFAULTS.loss
+    trainer: str = _DEFAULTS.trainer
 
     @property
     def root(self) -> Path:
@@ -155,6 +182,7 @@ def settings_for(req: NewRequest) -> Settings:
         precision=req.precision,
         strategy=req.strategy,
         loss=req.loss,
+        trainer=req.trainer,
     )
 
 
@@ -231,13 +259,13 @@ def plan_new(req: NewRequest) -> Plan:
         "precision": settings.precision,
         "strategy": settings.strategy,
         "loss": settings.loss,
+        "trainer": settings.trainer,
+        "lightning_precision": LIGHTNING_PRECISIONS[settings.precision],
     }
-    python_files = PYTHON_FILES
-    if settings.kind in TOKEN_KINDS:
-        python_files = {**PYTHON_FILES, SYNTHETIC: SYNTHETIC_TOKENS}
+    text_files, python_files = own_tables(settings)
     files = [
         PlannedFile(path, render(template, **context))
-        for path, template in _own_files(project, TEXT_FILES)
+        for path, template in _own_files(project, text_files)
     ]
     files += [
         PlannedFile(path, render_python(template, import_block=import_block, **context))
@@ -255,10 +283,24 @@ def plan_new(req: NewRequest) -> Plan:
     return Plan(tuple(sorted(files, key=lambda f: str(f.path.relative_to(project.root)))))
 
 
+def own_tables(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """The project's own text and Python files (path -> template) for its trainer and kind."""
+    if settings.trainer == "lightning":
+        return LIGHTNING_TEXT_FILES, LIGHTNING_PYTHON_FILES
+    if settings.kind in TOKEN_KINDS:
+        return TEXT_FILES, {**PYTHON_FILES, SYNTHETIC: SYNTHETIC_TOKENS}
+    return TEXT_FILES, PYTHON_FILES
+
+
 def check_fit(settings: Settings, resolved: ResolvedModel) -> None:
     """The model must read the dataset's samples: token ids for a token kind (and classify
     each sequence: one output per class), floats for the others."""
     preset, kind = settings.preset, settings.kind
+    if settings.trainer == "lightning" and kind not in LIGHTNING_KINDS:
+        raise TorchgenError(
+            f"--trainer lightning does not take --kind {kind} yet: use "
+            f"{' | '.join(LIGHTNING_KINDS)}, or --trainer plain"
+        )
     first = resolved.inputs[0]
     if kind in TOKEN_KINDS:
         if first.dtype != "int64":
@@ -282,7 +324,7 @@ def check_fit(settings: Settings, resolved: ResolvedModel) -> None:
 def infrastructure(project: Project) -> list[Path]:
     """The project's own modules: a model or dataset generated later must not take their place
     (``torchgen dataset Synthetic`` would replace ``data/synthetic.py``)."""
-    own = [path for path, _ in _own_files(project, PYTHON_FILES)]
+    own = [path for path, _ in _own_files(project, own_tables(project.settings)[1])]
     return [*own, project.data_dir / "loader.py"]  # planned with the datasets
 
 
