@@ -105,3 +105,86 @@ class UnsupportedLayer(nn.Module):
 
 def broken() -> nn.Module:
     raise ValueError("no model today")
+
+
+class Named(nn.Module):
+    """Linear layers under the given names: as attributes, inside an nn.Sequential (named
+    members), and an nn.Sequential of numbered members (for tests/test_eject_names.py)."""
+
+    def __init__(self, names: list[str]) -> None:
+        from collections import OrderedDict
+
+        super().__init__()
+        self.order = list(names)
+        for name in names:
+            self.add_module(name, nn.Linear(4, 4))
+        self.inner = nn.Sequential(OrderedDict((name, nn.Linear(4, 4)) for name in names))
+        self.numbered = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.order:
+            x = getattr(self, name)(x)
+        return self.numbered(self.inner(x))
+
+
+def sequential(names: list[str]) -> nn.Module:
+    """An nn.Sequential of its own (the model is the container) with the given names."""
+    from collections import OrderedDict
+
+    layers = [nn.Linear(4, 4) if i % 2 == 0 else nn.ReLU() for i in range(len(names))]
+    return nn.Sequential(OrderedDict(zip(names, layers)))
+
+
+class ListUNet(nn.Module):
+    """The U-Net people write: nn.ModuleLists of nn.Sequentials walked in loops, skips kept in
+    a Python list (issue 15's ``downs``/``ups``/``upconvs``)."""
+
+    def __init__(self, channels: int = 4, classes: int = 2) -> None:
+        super().__init__()
+        widths = [channels, 2 * channels, 4 * channels]
+        self.downs = nn.ModuleList()
+        cin = 3
+        for width in widths:
+            self.downs.append(
+                nn.Sequential(nn.Conv2d(cin, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+            )
+            cin = width
+        self.pool = nn.MaxPool2d(2)
+        self.ups = nn.ModuleList()
+        self.upconvs = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            self.upconvs.append(nn.ConvTranspose2d(2 * width, width, 2, stride=2))
+            self.ups.append(nn.Sequential(nn.Conv2d(2 * width, width, 3, padding=1), nn.ReLU()))
+        self.head = nn.Conv2d(channels, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, down in enumerate(self.downs):
+            x = down(x)
+            if i < len(self.downs) - 1:
+                skips.append(x)
+                x = self.pool(x)
+        for upconv, up in zip(self.upconvs, self.ups):
+            x = up(torch.cat([upconv(x), skips.pop()], dim=1))
+        return self.head(x)
+
+
+class DenseLayer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.fc(torch.cat(features, 1))
+
+
+class TakesAList(nn.Module):
+    """DenseNet's ``layer(features)``: a block called with a list of tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.dense = DenseLayer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense([x, self.fc(x)])  # refused here

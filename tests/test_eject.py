@@ -13,6 +13,7 @@ from torchscaffold.generate.convert import rekey
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "eject_models.py"
+STYLES = ["explicit", "add_module", "sequential", "modulelist", "moduledict", "nested"]
 
 
 def eject(tmp_path: Path, source: str, *extra: str, name: str = "Net") -> tuple[Path, str]:
@@ -125,9 +126,7 @@ def test_unet_skip(torch, tmp_path):
     assert_same_function(torch, path, eject_models.TinyUNet(), torch.randn(2, 3, 32, 32))
 
 
-@pytest.mark.parametrize(
-    "style", ["explicit", "add_module", "sequential", "modulelist", "moduledict", "nested"]
-)
+@pytest.mark.parametrize("style", STYLES)
 def test_every_style(torch, tmp_path, style):
     import eject_models
 
@@ -142,6 +141,25 @@ def test_every_style(torch, tmp_path, style):
     x = torch.randn(2, 1, 14, 14)
     with torch.no_grad():
         torch.testing.assert_close(generated(x), original.eval()(x))
+    assert_lint_clean(path)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_unet_of_module_lists_ejects_in_every_style(torch, tmp_path, style):
+    """ModuleList members (``downs.0``, an nn.Sequential) are named after their list
+    (``downs_0``); the weights are taken in the order the forward calls the modules."""
+    import eject_models
+
+    torch.manual_seed(0)
+    path, _ = eject(tmp_path, f"{MODELS}:ListUNet", "--style", style, "--input-shape", "3x16x16")
+    assert "downs_0" in path.read_text()
+    torch.manual_seed(0)  # the instance the command lifted: its weights are in net.pt
+    original = eject_models.ListUNet().eval()
+    generated = import_file(path).Net().eval()
+    generated.load_state_dict(torch.load(tmp_path / "net.pt"), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
     assert_lint_clean(path)
 
 
@@ -166,6 +184,7 @@ def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
         ("DataDependent", "data-dependent control flow (node 'gt', eject_models.py:82)"),
         ("UnsupportedOp", "node 'cumsum' (eject_models.py:93): the function torch.cumsum"),
         ("UnsupportedLayer", "the module 'norm' (torch.nn.modules.activation.Hardtanh) is not"),
+        ("TakesAList", "node 'dense' (eject_models.py:190): it passes a list of 2 values"),
         ("broken", "ValueError: no model today"),
         ("Missing", "has no 'Missing'"),
     ],

@@ -87,6 +87,14 @@ def as_layer(traced: Traced, module: nn.Module) -> tuple[str, tuple] | None:
     return "LayerNorm", args
 
 
+def _kind_of(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__.removeprefix('immutable_')} of {len(value)} values"
+    if isinstance(value, dict):
+        return f"a dict of {len(value)} values"
+    return f"{type(value).__name__} {value!r}"
+
+
 class _Lifter:
     def __init__(
         self, traced: Traced, module: nn.Module, path: str, label: str, layers: dict[str, tuple]
@@ -179,13 +187,20 @@ class _Lifter:
 
     def _is_piece(self, node: fx.Node) -> bool:
         """``out[0]`` of a call that returns several tensors: named by that call's outputs."""
-        if not (node.op == "call_function" and node.target is operator.getitem):
+        if not (
+            hasattr(node, "op") and node.op == "call_function" and node.target is operator.getitem
+        ):
             return False
         source = node.args[0]
         return isinstance(self.values.get(source), (tuple, list))
 
     # -- values ---------------------------------------------------------------------------------
     def ref(self, node: Any, user: fx.Node) -> str:
+        if not hasattr(node, "op"):  # DenseNet's layer(features): a list, a tuple, a number
+            raise self.fail(
+                user,
+                f"it passes {_kind_of(node)} where torchgen passes tensors, one value each",
+            )
         if self._is_piece(node):
             source, _index = node.args
             self._ensure_pieces(source)
@@ -381,7 +396,8 @@ class _Lifter:
             members = rows[i:j]
             body = self._level(members, depth + 1)
             first, last = members[0][1], members[-1][1]
-            name = group.rsplit(".", 1)[-1] if depth == 0 else self._member_name(group)
+            # A Sequential in a ModuleList or ModuleDict keeps its path (downs.0: eject.naming).
+            name = group if depth == 0 else self._member_name(group)
             chained = [replace(s, inputs=None, outputs=None) for s in body]
             out.append(
                 Step(

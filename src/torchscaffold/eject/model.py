@@ -9,10 +9,10 @@ class (``eject.lift``); the drafts of one class merge into one block class, leav
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from torchscaffold.eject import classes
+from torchscaffold.eject import classes, naming
 from torchscaffold.eject.lift import Draft, as_layer, lift
 from torchscaffold.eject.tidy import tidy_values
 from torchscaffold.eject.trace import is_user_class, trace
@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 class Lifted:
     model: Model
     notes: tuple[str, ...]  # what the user should know (classes split in two...)
+    # The model's modules in the order its forward first calls them (paths, '' the model).
+    called: tuple[str, ...] = ()
 
 
 def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
     """``module`` (in eval mode) as a Model named ``name``; an integer input's first
     dimension is a length that varies (token ids: ``seq``)."""
-    calls = _record(module, example)
+    calls, called = _record(module, example)
     traced = {}
     layers: dict[str, tuple] = {}
     for path, sub in module.named_modules():
@@ -41,6 +43,8 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
             continue
         args, kwargs = calls.get(path, (tuple(example), {}))
         tensors, fixed = _arguments(sub, args, kwargs)
+        if path and _holds_tensors(fixed):
+            continue  # called with a list of tensors: its caller's lift names the call and refuses
         where = f"{type(sub).__name__} {path!r}" if path else type(sub).__name__
         traced[path] = (sub, where, trace(sub, where, tensors, fixed))
         found = as_layer(traced[path][2], sub) if path else None
@@ -50,26 +54,31 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
     drafts = {
         path: lift(graph, sub, path, where, layers) for path, (sub, where, graph) in traced.items()
     }
-    return _assemble(module, name, drafts, example)
+    return replace(_assemble(module, name, drafts, example), called=called)
 
 
-def _record(module: nn.Module, example: list[torch.Tensor]) -> dict[str, tuple[tuple, dict]]:
-    """What each of the user's instances gets in one forward (its first call)."""
+def _record(
+    module: nn.Module, example: list[torch.Tensor]
+) -> tuple[dict[str, tuple[tuple, dict]], tuple[str, ...]]:
+    """What each of the user's instances gets in one forward (its first call), and the order
+    in which every module is first called."""
     import torch
 
     seen: dict[str, tuple[tuple, dict]] = {}
+    called: dict[str, None] = {}
     handles = []
 
-    def hook(path: str):
+    def hook(path: str, user: bool):
         def record(_: nn.Module, args: tuple, kwargs: dict) -> None:
-            if path not in seen:
+            called.setdefault(path)
+            if user and path not in seen:
                 seen[path] = (_cloned(args), _cloned(kwargs))
 
         return record
 
     for path, sub in module.named_modules():
-        if path and is_user_class(sub):
-            handles.append(sub.register_forward_pre_hook(hook(path), with_kwargs=True))
+        user = bool(path) and is_user_class(sub)
+        handles.append(sub.register_forward_pre_hook(hook(path, user), with_kwargs=True))
     try:
         with torch.no_grad():
             module(*[x.clone() for x in example])
@@ -83,7 +92,7 @@ def _record(module: nn.Module, example: list[torch.Tensor]) -> dict[str, tuple[t
     finally:
         for handle in handles:
             handle.remove()
-    return seen
+    return seen, tuple(called)
 
 
 def _shapes(example: list[torch.Tensor]) -> str:
@@ -119,6 +128,18 @@ def _arguments(module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict, dict
     return tensors, fixed
 
 
+def _holds_tensors(value: Any) -> bool:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_holds_tensors(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_tensors(v) for v in value.values())
+    return False
+
+
 def _assemble(
     module: nn.Module,
     name: str,
@@ -136,7 +157,7 @@ def _assemble(
     for cls in _leaves_first(by_class, drafts):
         group = by_class[cls]
         for draft in group:
-            draft.steps = classes.resolve_children(draft.steps, calls)
+            draft.steps = list(naming.writable(classes.resolve_children(draft.steps, calls), {}))
         base = _fresh(cls.__name__, taken)
         defaults = {b.name: dict(b.params) for b in blocks}
         merged = classes.merge(base, group, defaults)
@@ -151,7 +172,8 @@ def _assemble(
             blocks.append(m.block)
             calls.update(m.calls)
     root = drafts[""]
-    steps = tuple(classes.resolve_children(root.steps, calls))
+    renamed: dict[str, str] = {}
+    steps = naming.writable(classes.resolve_children(root.steps, calls), renamed)
     main = Block(
         name=name,
         steps=steps,
@@ -159,7 +181,7 @@ def _assemble(
         outputs=root.outputs,
         tensors=tuple(root.tensors),
         doc=f"Lifted from {type(module).__module__}.{type(module).__qualname__}.",
-        ties=_ties(module),
+        ties=naming.ties(_ties(module), renamed),
     )
     inputs, lens = [], []
     for input_name, x in zip(root.inputs, example):

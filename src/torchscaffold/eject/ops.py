@@ -208,8 +208,8 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
     def make(size_of: Callable) -> Lifted:
         out = {}
         for key, v in list(bound.items())[1:]:
-            if key == "training" and entry.needs_training:
-                continue
+            if key == "training" and entry.needs_training or v is None:
+                continue  # None: the op's default (F.max_pool2d's stride is its kernel)
             if key not in known:
                 if v in (None, False):
                     continue

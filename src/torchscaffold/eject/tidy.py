@@ -10,8 +10,10 @@ names change: module attributes, and so ``state_dict`` keys, stay the original's
 from __future__ import annotations
 
 import builtins
+import itertools
 import keyword
 import re
+from collections.abc import Iterator
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
@@ -30,7 +32,7 @@ def tidy_values(block: Block) -> Block:
     for step in block.steps:
         for value in step.outputs or ():
             for candidate in _candidates(step, value):
-                if candidate == value:
+                if candidate == value and _usable(value):
                     break
                 if candidate not in taken and _usable(candidate):
                     mapping[value] = candidate
@@ -47,19 +49,26 @@ def tidy_values(block: Block) -> Block:
     )
 
 
-def _candidates(step: Step, value: str) -> list[str]:
+def _candidates(step: Step, value: str) -> Iterator[str]:
     out = []
     if step.kind == "group" and step.name and len(step.outputs or ()) == 1:
         out.append(step.name)
     match = _NUMBERED.match(value)
     if match and match.group(1):
         out.append(match.group(1))
-    return out + [value]
+    out.append(value)
+    # Where fx's own name is none a person can use (``self``, ``_``, ``_0`` after a module
+    # named so): the step's name (a writable attribute), then numbered forms of it.
+    base = (step.name or "").replace(".", "_") or "out"
+    yield from out
+    yield base
+    yield from (f"{base}_{n}" for n in itertools.count(1))
 
 
 def _usable(name: str) -> bool:
     return (
         name.isidentifier()
+        and not name.startswith("_")
         and not keyword.iskeyword(name)
         and not hasattr(builtins, name)
         and name not in names.GENERATED_LOCALS

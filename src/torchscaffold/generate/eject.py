@@ -21,6 +21,7 @@ from torchscaffold.generate.in_project import plan_model_here
 from torchscaffold.generate.model import ModelRequest
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.shapes import ResolvedModel
+from torchscaffold.spec.ir import Model
 from torchscaffold.weights import target
 from torchscaffold.weights.compare import ATOL, RTOL
 from torchscaffold.weights.match import Misfit
@@ -53,7 +54,6 @@ def eject(
     emit_spec: str | None = None,
 ) -> Ejected:
     from torchscaffold.eject.model import lift_model
-    from torchscaffold.spec.dump import dump
 
     assert req.source is not None
     if req.preset or req.spec:
@@ -67,17 +67,43 @@ def eject(
     original = target.build(factory, kwargs, "cpu", "--args").eval()
     example = example_input(original, req)
     lifted = lift_model(original, req.name, example)
+    spec = _loads(lifted.model, factory.label)
     # The sizes chose the example; the lifted description already has its shape.
     req = replace(req, lifted=lifted.model, in_channels=None, input_size=None)
-    plan, resolved = plan_model_here(req, output, project)
+    try:
+        plan, resolved = plan_model_here(req, output, project)
+    except RuntimeError as exc:  # a file that does not parse: never shown whole
+        raise TorchgenError(
+            f"cannot eject {factory.label}: {first_line(exc)} (a torchgen bug: please report "
+            "it); nothing was written"
+        ) from None
     source = plan.files[0]
-    state, check = _convert_and_check(source, req.name, original, example, factory.label)
+    state, check = _convert_and_check(
+        source, req.name, original, example, factory.label, lifted.called
+    )
     extra: list[PlannedFile] = []
     if weights is not None:
         extra.append(PlannedFile(_file(weights, ".pt", "--weights"), serialize(state)))
     if emit_spec is not None:
-        extra.append(PlannedFile(_file(emit_spec, ".toml", "--emit-spec"), dump(lifted.model)))
+        extra.append(PlannedFile(_file(emit_spec, ".toml", "--emit-spec"), spec))
     return Ejected(Plan(plan.files + tuple(extra)), resolved, check, lifted.notes)
+
+
+def _loads(model: Model, label: str) -> str:
+    """The lifted description as ``--emit-spec`` writes it, checked to load again: a lift that
+    breaks a rule of the format is one line, never a broken file."""
+    from torchscaffold.spec.dump import dump
+    from torchscaffold.spec.loader import load_toml, parse_spec
+
+    try:
+        spec = dump(model)
+        parse_spec(load_toml(spec, Path("lifted.toml")), model.name)
+    except (TorchgenError, ValueError) as exc:
+        raise TorchgenError(
+            f"cannot eject {label}: its description breaks a rule of the format ({exc}; a "
+            "torchgen bug: please report it); nothing was written"
+        ) from None
+    return spec
 
 
 def _file(text: str, suffix: str, option: str) -> Path:
@@ -128,12 +154,36 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _rekeyed(
+    original: nn.Module, generated: nn.Module, label: str, called: tuple[str, ...]
+) -> dict[str, torch.Tensor]:
+    """The original's tensors under the generated class's keys. The generated class declares
+    its modules in the order the forward calls them; the original, in the order its
+    constructor made them (a U-Net's ``ups`` before ``upconvs``, called the other way round):
+    where that order does not match, the tensors are taken in the order of the calls."""
+    state = original.state_dict()
+    try:
+        return rekey(state, generated, label)[0]
+    except Misfit:
+        rank = {path: n for n, path in enumerate(called)}
+
+        def order(key: str) -> int:
+            owner = key.rpartition(".")[0]
+            while owner not in rank and owner:
+                owner = owner.rpartition(".")[0]
+            return rank.get(owner, len(rank))
+
+        again = {key: state[key] for key in sorted(state, key=order)}
+        return rekey(again, generated, label)[0]
+
+
 def _convert_and_check(
     source: PlannedFile,
     name: str,
     original: nn.Module,
     example: list[torch.Tensor],
     label: str,
+    called: tuple[str, ...],
 ) -> tuple[dict[str, torch.Tensor], str]:
     """The original's weights under the generated class's keys, and the proof that, loaded
     with them, it computes what the original computes."""
@@ -146,7 +196,7 @@ def _convert_and_check(
     try:
         with generated_class(source.content, name, source.path) as cls:
             generated = cls().eval()
-            state, _, _ = rekey(original.state_dict(), generated, label)
+            state = _rekeyed(original, generated, label, called)
             buffer = io.BytesIO()
             torch.save(state, buffer)  # as the file will be: the check loads what is written
             buffer.seek(0)

@@ -17,7 +17,9 @@ from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.names import snake_case
 from torchscaffold.spec.ir import Step
 
-# Attribute names the templates use for containers, per kind of class; no step may take them.
+# Attribute names the templates use for containers, per kind of class: a step named without
+# being given a name avoids them; a step given one takes it, and the container gives way
+# (generate.model.container picks another name).
 MODEL_CONTAINERS = frozenset({"layers"})
 BLOCK_CONTAINERS = frozenset({"body", "after"})
 DISCARD = "_"
@@ -52,8 +54,6 @@ def scope_names(
     for name, n in Counter(value_of(r) for r in result).items():
         if n > 1:
             raise TorchgenError(f"{where}: the name {name!r} is used twice; give the steps names")
-        if name in reserved:
-            raise TorchgenError(f"{where}: {name!r} is reserved for containers; rename the step")
     spaces = {r.rsplit(".", 1)[0] for r in result if "." in r}
     for name in result:
         if name in spaces:
