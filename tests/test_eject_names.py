@@ -158,3 +158,18 @@ def test_the_generators_container_gives_way(torch, tmp_path, style):
         assert isinstance(named["layers"], torch.nn.Linear)
         assert isinstance(named["body"], torch.nn.Linear)
     assert net(torch.randn(3, 4)).shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("_InvertedResidual", "InvertedResidual"),
+        ("conv_block", "ConvBlock"),
+        ("Conv2d", "Conv2dBlock"),
+        ("Sequential", "SequentialBlock"),
+        ("3x3Block", "Block3x3Block"),
+        ("Net", "Net"),
+    ],
+)
+def test_a_class_reads_as_its_name(name, expected):
+    assert naming.class_name(name) == expected

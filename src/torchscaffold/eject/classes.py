@@ -324,7 +324,7 @@ def _flag(step: Step, vector: list[bool], drafts: list[Draft], taken: dict[str, 
         says_it = all(getattr(d.module, attribute, None) is v for d, v in zip(drafts, vector))
         if isinstance(value, bool) and public and attribute not in taken and says_it:
             return attribute
-    return _fresh(f"has_{step.name or step.target}", taken)
+    return _fresh(f"has_{names.snake_case(step.name or step.target)}", taken)
 
 
 def _with_whens(step: Step, path: Path, whens: dict[Path, tuple[str, str | None]]) -> Step:

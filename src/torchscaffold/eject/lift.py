@@ -88,10 +88,13 @@ def as_layer(traced: Traced, module: nn.Module) -> tuple[str, tuple] | None:
 
 
 def _kind_of(value: Any) -> str:
+    count = (
+        f"{len(value)} value{'' if len(value) == 1 else 's'}" if hasattr(value, "__len__") else ""
+    )
     if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__.removeprefix('immutable_')} of {len(value)} values"
+        return f"a {type(value).__name__.removeprefix('immutable_')} of {count}"
     if isinstance(value, dict):
-        return f"a dict of {len(value)} values"
+        return f"a dict of {count}"
     return f"{type(value).__name__} {value!r}"
 
 

@@ -158,7 +158,7 @@ def _assemble(
         group = by_class[cls]
         for draft in group:
             draft.steps = list(naming.writable(classes.resolve_children(draft.steps, calls), {}))
-        base = _fresh(cls.__name__, taken)
+        base = _fresh(naming.class_name(cls.__name__), taken)
         defaults = {b.name: dict(b.params) for b in blocks}
         merged = classes.merge(base, group, defaults)
         if len(merged) > 1:

@@ -17,7 +17,8 @@ import keyword
 import re
 from dataclasses import replace
 
-from torchscaffold import names
+from torchscaffold import catalog, names
+from torchscaffold.errors import TorchgenError
 from torchscaffold.shapes.scope import base_name, scope_names
 from torchscaffold.spec.ir import Step
 
@@ -60,6 +61,20 @@ def path(name: str, base: str, *, dotted: bool) -> str:
         else:
             out.append(part(text, base))
     return ".".join(out)
+
+
+def class_name(text: str) -> str:
+    """A user's class name as one torchgen can define: ``_InvertedResidual`` ->
+    ``InvertedResidual``, ``conv_block`` -> ``ConvBlock``; one that clashes with a name the file
+    uses or a catalog layer (a subclass of ``nn.Conv2d`` called ``Conv2d``) takes ``Block``."""
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", text) if w]
+    name = "".join(w[0].upper() + w[1:] for w in words) or "Block"
+    if name[0].isdigit():
+        name = f"Block{name}"
+    try:
+        return names.class_name(name, what="block name", taken=frozenset(catalog.LAYERS))
+    except TorchgenError:
+        return f"{name}Block"
 
 
 def unique(name: str, taken: set[str]) -> str:
