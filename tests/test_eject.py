@@ -122,7 +122,11 @@ def test_unet_skip(torch, tmp_path):
     import eject_models
 
     path, _ = eject(tmp_path, f"{MODELS}:TinyUNet", "--input-shape", "3x32x32")
-    assert "torch.cat" in path.read_text()
+    text = path.read_text()
+    assert "torch.cat" in text
+    # Named as the user knows it, never after the name the file was imported under.
+    assert "Lifted from TinyUNet (eject_models.py)." in text and "torchgen_" not in text
+    assert "Lifted from DoubleConv (eject_models.py)." in text
     assert_same_function(torch, path, eject_models.TinyUNet(), torch.randn(2, 3, 32, 32))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from torchscaffold import catalog, names
+from torchscaffold.eject import naming
 from torchscaffold.eject.lift import CHILD, Draft
 from torchscaffold.spec.expr import BinOp, Expr, Lit, Name
 from torchscaffold.spec.ir import Block, Step
@@ -279,7 +280,7 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         outputs=template.outputs,
         params=tuple(params.items()),
         tensors=tuple(template.tensors),
-        doc=f"Lifted from {type(module).__module__}.{type(module).__qualname__}.",
+        doc=f"Lifted from {naming.origin(type(module))}.",
     )
     calls = {}
     for k, draft in enumerate(drafts):

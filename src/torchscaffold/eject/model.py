@@ -180,7 +180,7 @@ def _assemble(
         inputs=root.inputs,
         outputs=root.outputs,
         tensors=tuple(root.tensors),
-        doc=f"Lifted from {type(module).__module__}.{type(module).__qualname__}.",
+        doc=f"Lifted from {naming.origin(type(module))}.",
         ties=naming.ties(_ties(module), renamed),
     )
     inputs, lens = [], []

@@ -127,3 +127,18 @@ def ties(ties: tuple[tuple[str, str], ...], renamed: dict[str, str]) -> tuple[tu
         return f"{renamed.get(layer, layer)}.{attr}"
 
     return tuple((one(a), one(b)) for a, b in ties)
+
+
+def origin(cls: type) -> str:
+    """Where a user's class comes from, as they know it: ``torchvision.models.resnet.ResNet``,
+    or ``MyCNN (models.py)`` for a class of a file given by path (imported under a name of
+    torchgen's own)."""
+    import os
+    import sys
+
+    from torchscaffold.weights.target import FILE_MODULE
+
+    if cls.__module__.startswith(FILE_MODULE):
+        file = getattr(sys.modules.get(cls.__module__), "__file__", None) or ""
+        return f"{cls.__qualname__} ({os.path.basename(file)})" if file else cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
