@@ -188,3 +188,19 @@ class TakesAList(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dense([x, self.fc(x)])  # refused here
+
+
+class MyCNN(nn.Module):
+    """Issue 15's example: a constructor argument the ejected class must keep."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3)
+        self.bn = nn.BatchNorm2d(width)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.hidden = nn.Linear(width, 4 * width)
+        self.fc = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.bn(self.conv(x))))
+        return self.fc(torch.relu(self.hidden(torch.flatten(x, 1))))

@@ -167,6 +167,26 @@ def test_a_unet_of_module_lists_ejects_in_every_style(torch, tmp_path, style):
     assert_lint_clean(path)
 
 
+@pytest.mark.parametrize("style", ["explicit", "nested"])
+def test_the_constructors_arguments_are_kept(torch, tmp_path, style):
+    """Sizes that follow from MyCNN's arguments are written as them; built with other values,
+    the generated class is the original built with those values."""
+    import eject_models
+
+    path, output = eject(tmp_path, f"{MODELS}:MyCNN", "--style", style, "--input-shape", "3x8x8")
+    text = path.read_text()
+    assert "num_classes: int = 10" in text and "width: int = 16" in text
+    assert "nn.Linear(width, 4 * width)" in text and "nn.Linear(4 * width, num_classes)" in text
+    assert "and at num_classes=13, width=19" in output
+    generated = import_file(path).Net(num_classes=5, width=6).eval()
+    original = eject_models.MyCNN(num_classes=5, width=6).eval()
+    state, _, _ = rekey(original.state_dict(), generated, "MyCNN")
+    generated.load_state_dict(state, strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
+
+
 def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
     torchvision_models()
     path, _ = eject(

@@ -18,6 +18,7 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from torchscaffold import names
+from torchscaffold.shapes.scope import DISCARD
 from torchscaffold.spec.expr import Expr, Size
 from torchscaffold.spec.ir import Block, Step
 
@@ -29,8 +30,12 @@ def tidy_values(block: Block) -> Block:
     values = [v for s in block.steps for v in (s.outputs or ())]
     taken = set(values) | set(block.inputs) | _names_of_the_class(block)
     mapping: dict[str, str] = {}
+    read = {v for s in block.steps for v in (*(s.inputs or ()), s.otherwise) if v}
+    read |= set(block.outputs or (block.steps[-1].outputs or () if block.steps else ()))
     for step in block.steps:
         for value in step.outputs or ():
+            if value == DISCARD and value not in read:
+                continue  # an output left unread (an attention's weights), not a value
             for candidate in _candidates(step, value):
                 if candidate == value and _usable(value):
                     break
