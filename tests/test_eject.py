@@ -196,6 +196,9 @@ def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
         "model", "Net", "--spec", "net.toml", "--style", "nested", "-o", "again.py", cwd=tmp_path
     )
     assert again.exit_code == 0, again.output
+    # Each stage is one block repeated, its first instance with its own arguments.
+    spec = (tmp_path / "net.toml").read_text()
+    assert spec.count("repeat = 2") == 4 and 'name = "layer2"' in spec, spec
     body = path.read_text().splitlines()[1:]
     regenerated = (tmp_path / "again.py").read_text().splitlines()[1:]
     assert [line.replace("again.py", "net.py") for line in regenerated] == body

@@ -48,9 +48,34 @@ def resolve_children(steps: list[Step] | tuple[Step, ...], calls: dict[str, Call
             call = calls[step.target[len(CHILD) :]]
             step = replace(step, target=call.block, args=call.args)
         elif step.kind == "group":
-            step = replace(step, body=tuple(resolve_children(step.body, calls)))
+            step = _stage(replace(step, body=tuple(resolve_children(step.body, calls))))
         out.append(step)
     return _repeats(out)
+
+
+def _stage(group: Step) -> Step:
+    """An nn.Sequential of instances of one class that differ only in the first (torchvision's
+    ``layer2``: a strided block with a downsample, then plain ones) as one block step repeated:
+    the ``_make_layer`` of the references, with the same ``state_dict`` keys (``layer2.0.``)."""
+    body = group.body
+    first, rest = body[0], body[1:]
+    alike = all(
+        s.kind == "block" and s.target == first.target and s.when is None and not s.first
+        for s in body
+    )
+    if not rest or not alike or any(s.args != rest[0].args for s in rest):
+        return group
+    return replace(
+        first,
+        name=group.name,
+        repeat=len(body),
+        args=rest[0].args,
+        first=first.args if first.args != rest[0].args else (),
+        inputs=group.inputs,
+        outputs=group.outputs,
+        when=group.when,
+        otherwise=group.otherwise,
+    )
 
 
 def _repeats(steps: list[Step]) -> list[Step]:
