@@ -9,13 +9,14 @@ class (``eject.lift``); the drafts of one class merge into one block class, leav
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold.eject import classes, naming
 from torchscaffold.eject.lift import Draft, as_layer, lift
 from torchscaffold.eject.tidy import tidy_values
-from torchscaffold.eject.trace import is_user_class, trace
+from torchscaffold.eject.trace import UNKNOWN, is_user_class, trace
 from torchscaffold.errors import TorchgenError
 from torchscaffold.spec.ir import Block, Input, Model
 
@@ -30,23 +31,24 @@ class Lifted:
     notes: tuple[str, ...]  # what the user should know (classes split in two...)
     # The model's modules in the order its forward first calls them (paths, '' the model).
     called: tuple[str, ...] = ()
+    output: Any = None  # what the model returned on the example
 
 
 def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
     """``module`` (in eval mode) as a Model named ``name``; an integer input's first
     dimension is a length that varies (token ids: ``seq``)."""
-    calls, called = _record(module, example)
+    seen = _record(module, example)
     traced = {}
     layers: dict[str, tuple] = {}
     for path, sub in module.named_modules():
-        if path and (not is_user_class(sub) or path not in calls):
+        if path and (not is_user_class(sub) or path not in seen.calls):
             continue
-        args, kwargs = calls.get(path, (tuple(example), {}))
+        args, kwargs = seen.calls.get(path, (tuple(example), {}))
         tensors, fixed = _arguments(sub, args, kwargs)
         if path and _holds_tensors(fixed):
             continue  # called with a list of tensors: its caller's lift names the call and refuses
         where = f"{type(sub).__name__} {path!r}" if path else type(sub).__name__
-        traced[path] = (sub, where, trace(sub, where, tensors, fixed))
+        traced[path] = (sub, where, trace(sub, where, tensors, fixed, seen.output_of(path)))
         found = as_layer(traced[path][2], sub) if path else None
         if found is not None:
             layers[path] = found
@@ -54,34 +56,68 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
     drafts = {
         path: lift(graph, sub, path, where, layers) for path, (sub, where, graph) in traced.items()
     }
-    return replace(_assemble(module, name, drafts, example), called=called)
+    lifted = _assemble(module, name, drafts, example)
+    return replace(lifted, called=tuple(seen.called), output=seen.output)
 
 
-def _record(
-    module: nn.Module, example: list[torch.Tensor]
-) -> tuple[dict[str, tuple[tuple, dict]], tuple[str, ...]]:
-    """What each of the user's instances gets in one forward (its first call), and the order
-    in which every module is first called."""
+@dataclass
+class _Recording:
+    """One forward of the model, as the lift needs it: what each of the user's instances
+    receives, the order modules are first called in, and what each module first returned (the
+    traces read those instead of running the model again: a ResNet-50 is run once, not four
+    times)."""
+
+    calls: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
+    called: dict[str, None] = field(default_factory=dict)
+    returned: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # path: (inputs, output)
+    output: Any = None
+
+    def output_of(self, prefix: str) -> Callable[[str, tuple, dict], Any]:
+        """What the module at ``prefix.target`` returned, given the same inputs, or UNKNOWN."""
+
+        def look(target: str, args: tuple, kwargs: dict) -> Any:
+            found = self.returned.get(f"{prefix}.{target}" if prefix else target)
+            if found is None or not _same_inputs(found[0], (args, kwargs)):
+                return UNKNOWN
+            # Each module's record is read by one trace (its owner's), once: no copy.
+            return found[1]
+
+        return look
+
+
+def _record(module: nn.Module, example: list[torch.Tensor]) -> _Recording:
     import torch
 
-    seen: dict[str, tuple[tuple, dict]] = {}
-    called: dict[str, None] = {}
+    seen = _Recording()
     handles = []
 
-    def hook(path: str, user: bool):
+    inputs: dict[str, Any] = {}
+
+    def before(path: str, user: bool):
         def record(_: nn.Module, args: tuple, kwargs: dict) -> None:
-            called.setdefault(path)
-            if user and path not in seen:
-                seen[path] = (_cloned(args), _cloned(kwargs))
+            if path not in seen.called:
+                seen.called[path] = None
+                # Before the call: an in-place layer (ReLU(inplace=True)) changes its input.
+                inputs[path] = _fingerprint((args, kwargs))
+                if user:
+                    seen.calls[path] = (_cloned(args), _cloned(kwargs))
+
+        return record
+
+    def after(path: str):
+        def record(_: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            if path not in seen.returned:
+                seen.returned[path] = (inputs[path], _cloned(output))
 
         return record
 
     for path, sub in module.named_modules():
         user = bool(path) and is_user_class(sub)
-        handles.append(sub.register_forward_pre_hook(hook(path, user), with_kwargs=True))
+        handles.append(sub.register_forward_pre_hook(before(path, user), with_kwargs=True))
+        handles.append(sub.register_forward_hook(after(path), with_kwargs=True))
     try:
         with torch.no_grad():
-            module(*[x.clone() for x in example])
+            seen.output = module(*[x.clone() for x in example])
     except Exception as exc:  # noqa: BLE001 - the user's forward, whatever it raises
         from torchscaffold.errors import first_line
 
@@ -92,7 +128,28 @@ def _record(
     finally:
         for handle in handles:
             handle.remove()
-    return seen, tuple(called)
+    return seen
+
+
+def _fingerprint(value: Any) -> Any:
+    """Inputs, compared without keeping them: a tensor by its shape, dtype and a sample of
+    about a hundred of its values (summing every value costs as much as a small layer; a
+    sample that agrees where the inputs differ would only be caught by the final check)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 97)].tolist() if flat.numel() else []
+        return ("tensor", tuple(value.shape), str(value.dtype), tuple(sample))
+    if isinstance(value, (tuple, list)):
+        return tuple(_fingerprint(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _fingerprint(v)) for k, v in value.items())
+    return repr(value)
+
+
+def _same_inputs(fingerprint: Any, inputs: Any) -> bool:
+    return fingerprint == _fingerprint(inputs)
 
 
 def _shapes(example: list[torch.Tensor]) -> str:

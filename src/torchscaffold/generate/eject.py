@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from torchscaffold.eject.model import Lifted
     from torchscaffold.workspace import Project
 
 BATCH = 2
@@ -83,7 +84,7 @@ def eject(
             ) from None
         source = plan.files[0]
         state, check, wrong = _convert_and_check(
-            source, req.name, original, example, factory.label, lifted.called, kept, req
+            source, req.name, original, example, factory.label, lifted, kept, req
         )
         if not wrong:
             break
@@ -246,7 +247,7 @@ def _convert_and_check(
     original: nn.Module,
     example: list[torch.Tensor],
     label: str,
-    called: tuple[str, ...],
+    lifted: Lifted,
     kept: list[Kept],
     req: ModelRequest,
 ) -> tuple[dict[str, torch.Tensor], str, set[str]]:
@@ -260,12 +261,16 @@ def _convert_and_check(
     wrong: set[str] = set()
     try:
         with generated_class(source.content, name, source.path) as cls:
-            state, got, expected = _run_both(cls(), original, example, label, called)
+            state, got, expected = _run_both(
+                cls(), original, example, label, lifted.called, expected=lifted.output
+            )
             for k in kept:
                 other = k.build(k.checked)
                 again = example_input(other, req)
                 try:
-                    _, a, b = _run_both(cls(**{k.name: k.checked}), other, again, label, called)
+                    _, a, b = _run_both(
+                        cls(**{k.name: k.checked}), other, again, label, lifted.called
+                    )
                 except Exception:  # noqa: BLE001 - whatever the other value breaks
                     a, b = [], [None]
                 if not _equal(a, b):
@@ -299,9 +304,10 @@ def _run_both(
     example: list[torch.Tensor],
     label: str,
     called: tuple[str, ...],
+    expected: Any = None,
 ) -> tuple[dict[str, torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
     """The generated class loaded with the original's weights (as the file will hold them),
-    and both outputs on ``example``."""
+    and both outputs on ``example`` (the original's ``expected`` where the lift saw it)."""
     import torch
 
     from torchscaffold.weights.compare import _tensors
@@ -314,8 +320,9 @@ def _run_both(
     generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
     with torch.no_grad():
         got = _tensors(generated(*[x.clone() for x in example]))
-        expected = _tensors(original(*[x.clone() for x in example]))
-    return state, got, expected
+        if expected is None:
+            expected = original(*[x.clone() for x in example])
+    return state, got, _tensors(expected)
 
 
 def _equal(got: list, expected: list) -> bool:
