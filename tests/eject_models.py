@@ -204,3 +204,34 @@ class MyCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(torch.relu(self.bn(self.conv(x))))
         return self.fc(torch.relu(self.hidden(torch.flatten(x, 1))))
+
+
+class DropPath(nn.Module):
+    """timm's DropPath: the identity in eval."""
+
+    def __init__(self, p: float = 0.1) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape[0], 1, device=x.device) >= self.p
+        return x * keep / (1 - self.p)
+
+
+class Regularised(nn.Module):
+    """Residual branches behind torchvision's stochastic_depth (a function fx keeps whole) and
+    a DropPath module: eval computes neither."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.drop = DropPath()
+        self.fc2 = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torchvision.ops import stochastic_depth
+
+        x = x + stochastic_depth(self.fc1(x), 0.2, "row", self.training)
+        return self.drop(self.fc2(x))

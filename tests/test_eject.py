@@ -187,6 +187,20 @@ def test_the_constructors_arguments_are_kept(torch, tmp_path, style):
         torch.testing.assert_close(generated(x), original(x))
 
 
+def test_what_eval_passes_on_is_left_out(torch, tmp_path):
+    """A DropPath returns its input in eval (so does stochastic_depth, here traced through;
+    inside torchvision's StochasticDepth it is one call, as efficientnet_b0 shows): the lifted
+    class computes what eval computes, and the note says what was left out."""
+    import eject_models
+
+    torchvision_models()
+    path, output = eject(tmp_path, f"{MODELS}:Regularised", "--input-shape", "4")
+    assert "left out what returns its input in eval mode: DropPath" in output
+    text = path.read_text()
+    assert "class DropPath" not in text and "stochastic" not in text
+    assert_same_function(torch, path, eject_models.Regularised(), torch.randn(3, 4))
+
+
 def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
     torchvision_models()
     path, _ = eject(

@@ -49,6 +49,17 @@ class Draft:
     steps: list[Step]
     outputs: tuple[str, ...] | None
     tensors: list[Tensor] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
+
+    @property
+    def identity(self) -> bool:
+        """A forward that returns its input as it is (a StochasticDepth in eval)."""
+        return (
+            not self.steps
+            and not self.tensors
+            and len(self.inputs) == 1
+            and self.outputs in (None, self.inputs)
+        )
 
 
 def lift(
@@ -112,6 +123,7 @@ class _Lifter:
         self.rows: list[tuple[tuple[str, ...], Step, fx.Node]] = []  # (groups, step, last node)
         self.tensors: list[Tensor] = []
         self.called: dict[str, int] = {}
+        self.passed: list[str] = []  # calls left out: what they return in eval is their input
 
     def fail(self, node: fx.Node, why: str) -> TorchgenError:
         at = node_where(node)
@@ -152,6 +164,7 @@ class _Lifter:
             steps,
             outputs,
             self.tensors,
+            self.passed,
         )
 
     # -- the graph ------------------------------------------------------------------------------
@@ -309,6 +322,21 @@ class _Lifter:
             )
         self._add(step, node, groups)
 
+    def _passes_on(self, node: fx.Node) -> fx.Node | None:
+        """The input a function call returns as it is in eval mode, or None: torchvision's
+        ``stochastic_depth``, timm's ``drop_path``, ``F.dropout`` with ``training=False``.
+        What eval computes is lifted; the train-time regularisation is left out (a note
+        says so)."""
+        if node.op != "call_function" or str(getattr(node.target, "__name__", "")).endswith("_"):
+            return None
+        if node.kwargs.get("inplace") or not node.args or not hasattr(node.args[0], "op"):
+            return None
+        value = self.values.get(node, UNKNOWN)
+        if value is UNKNOWN or value is not self.values.get(node.args[0]):
+            return None
+        self.passed.append(f"{getattr(node.target, '__name__', node.target)} ({node_where(node)})")
+        return node.args[0]
+
     def _multi(self, node: fx.Node) -> tuple[str, ...] | None:
         value = self.values.get(node)
         if not isinstance(value, (tuple, list)):
@@ -318,6 +346,10 @@ class _Lifter:
         return tuple(used.get(i, "_") for i in range(len(value)))
 
     def _op(self, node: fx.Node) -> None:
+        passed = self._passes_on(node)
+        if passed is not None:
+            self.names[node] = self.ref(passed, node)
+            return
         try:
             lifted = ops.lift(node, lambda v: self.size_of(v, node), self._is_tensor)
         except ops.Unsupported as exc:

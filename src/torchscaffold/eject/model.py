@@ -9,6 +9,7 @@ class (``eject.lift``); the drafts of one class merge into one block class, leav
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from torchscaffold.eject.lift import Draft, as_layer, lift
 from torchscaffold.eject.tidy import tidy_values
 from torchscaffold.eject.trace import UNKNOWN, is_user_class, trace
 from torchscaffold.errors import TorchgenError
-from torchscaffold.spec.ir import Block, Input, Model
+from torchscaffold.spec.ir import Block, Input, Model, Step
 
 if TYPE_CHECKING:
     import torch
@@ -210,6 +211,24 @@ def _assemble(
     calls: dict[str, classes.Call] = {}
     blocks: list[Block] = []
     notes: list[str] = []
+    identities = {path for path, d in drafts.items() if path and d.identity}
+    passed = Counter(p for d in drafts.values() for p in d.passed)
+    passed.update(type(drafts[path].module).__name__ for path in identities)
+    if passed:
+        left = ", ".join(f"{p}{f' x{n}' if n > 1 else ''}" for p, n in passed.items())
+        notes.append(
+            f"left out what returns its input in eval mode: {left} (the lifted class computes "
+            "what the original computes in eval; train-time regularisation is not in it)"
+        )
+    for path in identities:
+        del by_class[type(drafts[path].module)][:]
+    by_class = {cls: group for cls, group in by_class.items() if group}
+    for draft in drafts.values():
+        returns = draft.outputs or (draft.steps[-1].outputs if draft.steps else None)
+        mapping: dict[str, str] = {}
+        draft.steps = _without(draft.steps, identities, mapping)
+        if mapping and returns:
+            draft.outputs = tuple(mapping.get(v, v) for v in returns)
     taken = {name}
     for cls in _leaves_first(by_class, drafts):
         group = by_class[cls]
@@ -251,6 +270,25 @@ def _assemble(
     main, blocks = tidy_values(main), [tidy_values(b) for b in blocks]
     model = Model(name, tuple(inputs), main, tuple(blocks), lengths=tuple(lens), doc=main.doc)
     return Lifted(model, tuple(notes))
+
+
+def _without(steps: list[Step], identities: set[str], mapping: dict[str, str]) -> list[Step]:
+    """The steps less the calls of instances that return their input (a StochasticDepth),
+    their outputs read as that input."""
+    from torchscaffold.eject.lift import CHILD
+    from torchscaffold.eject.tidy import renamed
+
+    out: list[Step] = []
+    for step in steps:
+        step = renamed(step, mapping)
+        if step.kind == "block" and step.target.removeprefix(CHILD) in identities:
+            if step.outputs and step.inputs:
+                mapping[step.outputs[0]] = step.inputs[0]
+            continue
+        if step.body:
+            step = replace(step, body=tuple(_without(list(step.body), identities, {})))
+        out.append(step)
+    return out
 
 
 def _fresh(base: str, taken: set[str]) -> str:

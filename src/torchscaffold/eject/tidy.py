@@ -49,7 +49,7 @@ def tidy_values(block: Block) -> Block:
     outputs = None if block.outputs is None else tuple(mapping.get(v, v) for v in block.outputs)
     return replace(
         block,
-        steps=tuple(_renamed(s, mapping) for s in block.steps),
+        steps=tuple(renamed(s, mapping) for s in block.steps),
         outputs=outputs,
     )
 
@@ -89,7 +89,7 @@ def _names_of_the_class(block: Block) -> set[str]:
     )
 
 
-def _renamed(step: Step, mapping: dict[str, str]) -> Step:
+def renamed(step: Step, mapping: dict[str, str]) -> Step:
     def name(v: str | None) -> str | None:
         return None if v is None else mapping.get(v, v)
 
@@ -108,7 +108,7 @@ def _renamed(step: Step, mapping: dict[str, str]) -> Step:
             (k, mapping.get(v, v) if isinstance(v, str) else _value(v, mapping))
             for k, v in step.call
         ),
-        body=tuple(_renamed(s, mapping) for s in step.body),
+        body=tuple(renamed(s, mapping) for s in step.body),
     )
 
 
