@@ -235,3 +235,32 @@ class Regularised(nn.Module):
 
         x = x + stochastic_depth(self.fc1(x), 0.2, "row", self.training)
         return self.drop(self.fc2(x))
+
+
+class Gate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = self.fc(x)
+        if mask is not None:
+            x = x * mask
+        return x if scale is None else x * scale
+
+
+class Keywords(nn.Module):
+    """timm's ``self.attn(x, attn_mask=None)``: blocks called with keyword arguments, a
+    constant (None) and a tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = Gate()
+        self.b = Gate()
+        self.scale = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.a(x, mask=None)
+        return self.b(x, scale=self.scale(x), mask=None)

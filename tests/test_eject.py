@@ -201,6 +201,13 @@ def test_what_eval_passes_on_is_left_out(torch, tmp_path):
     assert_same_function(torch, path, eject_models.Regularised(), torch.randn(3, 4))
 
 
+def test_blocks_called_with_keywords(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:Keywords", "--input-shape", "4")
+    assert_same_function(torch, path, eject_models.Keywords(), torch.randn(3, 4))
+
+
 def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
     torchvision_models()
     path, _ = eject(

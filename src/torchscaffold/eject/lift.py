@@ -284,10 +284,12 @@ class _Lifter:
     def _module_call(self, node: fx.Node) -> None:
         sub = self.module.get_submodule(node.target)
         inputs = tuple(self.ref(a, node) for a in node.args)
-        if node.kwargs:
-            call = tuple((k, self.size_of(v, node)) for k, v in node.kwargs.items())
+        user = is_user_class(sub)
+        if user:
+            inputs += self._keyword_inputs(sub, node)
+            call: tuple = ()
         else:
-            call = ()
+            call = tuple((k, self.size_of(v, node)) for k, v in node.kwargs.items())
         groups, name = self._groups(str(node.target))
         count = self.called.get(str(node.target), 0)
         self.called[str(node.target)] = count + 1
@@ -310,9 +312,7 @@ class _Lifter:
                 step = replace(step, outputs=outputs)
                 self.rows.append((groups, step, node))
                 return
-        elif is_user_class(sub):
-            if call:
-                raise self.fail(node, f"{node.target!r} is called with keyword arguments")
+        elif user:
             # The instance it calls, until the classes are merged (eject.classes).
             step = Step("block", CHILD + full, name=name, inputs=inputs)
         else:
@@ -321,6 +321,23 @@ class _Lifter:
                 node, f"the module {node.target!r} ({kind}) is not in torchgen's catalog"
             )
         self._add(step, node, groups)
+
+    def _keyword_inputs(self, sub: nn.Module, node: fx.Node) -> tuple[str, ...]:
+        """A block's tensors passed by keyword (timm's ``self.attn(x, attn_mask=mask)``), as
+        its inputs in the order its forward takes them; a keyword fixed to a constant (a mask
+        that is None) is the constant its own trace was made with, so it is not passed."""
+        import inspect
+
+        order = list(inspect.signature(sub.forward).parameters)
+        out = []
+        for key in sorted(node.kwargs, key=lambda k: order.index(k) if k in order else len(order)):
+            value = node.kwargs[key]
+            if not hasattr(value, "op"):
+                continue
+            if not self._is_tensor(value):
+                raise self.fail(node, f"{node.target!r} is given {key}= computed at run time")
+            out.append(self.ref(value, node))
+        return tuple(out)
 
     def _passes_on(self, node: fx.Node) -> fx.Node | None:
         """The input a function call returns as it is in eval mode, or None: torchvision's
