@@ -264,3 +264,34 @@ class Keywords(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.a(x, mask=None)
         return self.b(x, scale=self.scale(x), mask=None)
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """timm's BatchNormAct2d: an nn.BatchNorm2d whose forward calls F.batch_norm on its own
+    running statistics, then an activation."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.act = nn.ReLU()
+        with torch.no_grad():  # statistics that are not the defaults: the check reads them
+            self.running_mean.uniform_(-1, 1)
+            self.running_var.uniform_(0.5, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias,
+            self.training, self.momentum, self.eps,
+        )  # fmt: skip
+        return self.act(x)
+
+
+class NormAct(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3)
+        self.bn1 = BatchNormAct(4)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+        self.bn2 = BatchNormAct(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(self.bn1(self.conv1(x))))

@@ -208,6 +208,18 @@ def test_blocks_called_with_keywords(torch, tmp_path):
     assert_same_function(torch, path, eject_models.Keywords(), torch.randn(3, 4))
 
 
+def test_a_subclass_of_a_layer_reading_its_own_tensors(torch, tmp_path):
+    """timm's BatchNormAct2d: F.batch_norm on its inherited running statistics lifts as the
+    BatchNorm2d it is, beside its activation; the statistics are copied by --weights."""
+    import eject_models
+
+    original = eject_models.NormAct()
+    path, _ = eject(tmp_path, f"{MODELS}:NormAct", "--input-shape", "3x8x8")
+    text = path.read_text()
+    assert "class BatchNormAct(nn.Module):" in text and "nn.BatchNorm2d(" in text
+    assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
+
+
 def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
     torchvision_models()
     path, _ = eject(

@@ -14,7 +14,7 @@ import operator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from torchscaffold import names
+from torchscaffold import catalog, names
 from torchscaffold.eject import ops
 from torchscaffold.eject.layers import layer_args
 from torchscaffold.eject.trace import UNKNOWN, Traced, catalog_layer, is_user_class
@@ -98,6 +98,31 @@ def as_layer(traced: Traced, module: nn.Module) -> tuple[str, tuple] | None:
     return "LayerNorm", args
 
 
+def inherited_layer(module: nn.Module) -> str | None:
+    """The catalog layer a user's class subclasses (BatchNorm2d for timm's BatchNormAct2d)."""
+    for cls in type(module).__mro__[1:]:
+        if cls.__module__.startswith("torch.nn.") and cls.__name__ in catalog.LAYERS:
+            return cls.__name__
+    return None
+
+
+def _functional_of(layer: str) -> Any:
+    import torch.nn.functional as F
+
+    for prefix, function in (
+        ("BatchNorm", F.batch_norm),
+        ("LayerNorm", F.layer_norm),
+        ("GroupNorm", F.group_norm),
+        ("Linear", F.linear),
+        ("Conv1d", F.conv1d),
+        ("Conv2d", F.conv2d),
+        ("Conv3d", F.conv3d),
+    ):
+        if layer.startswith(prefix):
+            return function
+    return None
+
+
 def _kind_of(value: Any) -> str:
     count = (
         f"{len(value)} value{'' if len(value) == 1 else 's'}" if hasattr(value, "__len__") else ""
@@ -124,6 +149,15 @@ class _Lifter:
         self.tensors: list[Tensor] = []
         self.called: dict[str, int] = {}
         self.passed: list[str] = []  # calls left out: what they return in eval is their input
+        # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
+        # layer, and the tensors it owns, which its forward reads through the functional.
+        self.base = inherited_layer(module) if path else None
+        self.inherited = (
+            {n for n, _ in module.named_parameters(recurse=False)}
+            | {n for n, _ in module.named_buffers(recurse=False)}
+            if self.base
+            else set()
+        )
 
     def fail(self, node: fx.Node, why: str) -> TorchgenError:
         at = node_where(node)
@@ -144,7 +178,8 @@ class _Lifter:
                     self.names[node] = node.name
                     inputs.append(node.name)
             elif node.op == "get_attr":
-                self._tensor(node)
+                if str(node.target) not in self.inherited:
+                    self._tensor(node)
             elif node.op == "output":
                 outputs = self._outputs(node)
             elif self._is_size(node) or self._is_piece(node):
@@ -322,6 +357,30 @@ class _Lifter:
             )
         self._add(step, node, groups)
 
+    def _inherited_call(self, node: fx.Node) -> bool:
+        """The functional of the layer the class inherits from, on the tensors it inherits
+        (``F.batch_norm(x, self.running_mean, ...)``): that layer, as a step of the class."""
+        if self.base is None or node.op != "call_function":
+            return False
+        if node.target is not _functional_of(self.base):
+            return False
+        owned = [a for a in (*node.args[1:], *node.kwargs.values()) if hasattr(a, "op")]
+        if not owned or any(
+            a.op != "get_attr" or str(a.target) not in self.inherited for a in owned
+        ):
+            return False
+        args = layer_args(self.module, self.base)
+        if isinstance(args, str):
+            raise self.fail(node, f"{self.base} {args}")
+        name = catalog.layer(self.base).base_name
+        while hasattr(self.module, name):
+            name += "_"
+        step = Step(
+            "layer", self.base, args=args, name=name, inputs=(self.ref(node.args[0], node),)
+        )
+        self._add(step, node)
+        return True
+
     def _keyword_inputs(self, sub: nn.Module, node: fx.Node) -> tuple[str, ...]:
         """A block's tensors passed by keyword (timm's ``self.attn(x, attn_mask=mask)``), as
         its inputs in the order its forward takes them; a keyword fixed to a constant (a mask
@@ -363,6 +422,8 @@ class _Lifter:
         return tuple(used.get(i, "_") for i in range(len(value)))
 
     def _op(self, node: fx.Node) -> None:
+        if self._inherited_call(node):
+            return
         passed = self._passes_on(node)
         if passed is not None:
             self.names[node] = self.ref(passed, node)
