@@ -295,3 +295,17 @@ class NormAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn2(self.conv2(self.bn1(self.conv1(x))))
+
+
+class Unbound(nn.Module):
+    """timm's attention: q, k, v = qkv.reshape(...).permute(...).unbind(0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        return nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)

@@ -220,6 +220,14 @@ def test_a_subclass_of_a_layer_reading_its_own_tensors(torch, tmp_path):
     assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
 
 
+def test_unbind(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:Unbound", "--input-shape", "5x8")
+    assert ".unbind(dim=0)" in path.read_text()
+    assert_same_function(torch, path, eject_models.Unbound(), torch.randn(3, 5, 8))
+
+
 def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
     torchvision_models()
     path, _ = eject(

@@ -55,10 +55,16 @@ SIMPLE = {
     "amax": ("dim", "keepdim"),
     "split": ("split_size", "dim"),
     "chunk": ("chunks", "dim"),
+    "unbind": ("dim",),
     "unflatten": ("dim", "sizes"),
     "logical_not": (),
 }
-DEFAULTS = {"flatten": {"start_dim": 0}, "split": {"dim": 0}, "chunk": {"dim": 0}}
+DEFAULTS = {
+    "flatten": {"start_dim": 0},
+    "split": {"dim": 0},
+    "chunk": {"dim": 0},
+    "unbind": {"dim": 0},
+}
 
 
 def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any], bool]) -> Lifted:
