@@ -5,7 +5,7 @@ torchvision's RegNet calls its blocks ``block1-0``, and ``add_module("import", .
 ``"x y"`` or ``"1abc"`` are all legal. A generated attribute must be a snake_case identifier
 that shadows nothing (a keyword, a builtin, an ``nn.Module`` method), so each part of a step's
 name is mapped to the closest such name: ``block1-0`` -> ``block1_0``, ``import`` -> ``import_``,
-``Conv`` -> ``conv``, a bare position ``0`` -> ``linear0`` (after what it holds), ``downs.0``
+``Conv`` -> ``conv``, a bare position ``0`` -> ``fc0`` (after what it holds), ``downs.0``
 (a member of a ModuleList) -> ``downs_0``. Names that are already valid are kept, so the nested
 style keeps the original's ``state_dict`` keys wherever Python can.
 """
