@@ -105,3 +105,207 @@ class UnsupportedLayer(nn.Module):
 
 def broken() -> nn.Module:
     raise ValueError("no model today")
+
+
+class Named(nn.Module):
+    """Linear layers under the given names: as attributes, inside an nn.Sequential (named
+    members), and an nn.Sequential of numbered members (for tests/test_eject_names.py)."""
+
+    def __init__(self, names: list[str]) -> None:
+        from collections import OrderedDict
+
+        super().__init__()
+        self.order = list(names)
+        for name in names:
+            self.add_module(name, nn.Linear(4, 4))
+        self.inner = nn.Sequential(OrderedDict((name, nn.Linear(4, 4)) for name in names))
+        self.numbered = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.order:
+            x = getattr(self, name)(x)
+        return self.numbered(self.inner(x))
+
+
+def sequential(names: list[str]) -> nn.Module:
+    """An nn.Sequential of its own (the model is the container) with the given names."""
+    from collections import OrderedDict
+
+    layers = [nn.Linear(4, 4) if i % 2 == 0 else nn.ReLU() for i in range(len(names))]
+    return nn.Sequential(OrderedDict(zip(names, layers)))
+
+
+class ListUNet(nn.Module):
+    """The U-Net people write: nn.ModuleLists of nn.Sequentials walked in loops, skips kept in
+    a Python list (issue 15's ``downs``/``ups``/``upconvs``)."""
+
+    def __init__(self, channels: int = 4, classes: int = 2) -> None:
+        super().__init__()
+        widths = [channels, 2 * channels, 4 * channels]
+        self.downs = nn.ModuleList()
+        cin = 3
+        for width in widths:
+            self.downs.append(
+                nn.Sequential(nn.Conv2d(cin, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+            )
+            cin = width
+        self.pool = nn.MaxPool2d(2)
+        self.ups = nn.ModuleList()
+        self.upconvs = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            self.upconvs.append(nn.ConvTranspose2d(2 * width, width, 2, stride=2))
+            self.ups.append(nn.Sequential(nn.Conv2d(2 * width, width, 3, padding=1), nn.ReLU()))
+        self.head = nn.Conv2d(channels, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, down in enumerate(self.downs):
+            x = down(x)
+            if i < len(self.downs) - 1:
+                skips.append(x)
+                x = self.pool(x)
+        for upconv, up in zip(self.upconvs, self.ups):
+            x = up(torch.cat([upconv(x), skips.pop()], dim=1))
+        return self.head(x)
+
+
+class DenseLayer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.fc(torch.cat(features, 1))
+
+
+class TakesAList(nn.Module):
+    """DenseNet's ``layer(features)``: a block called with a list of tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.dense = DenseLayer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense([x, self.fc(x)])  # refused here
+
+
+class MyCNN(nn.Module):
+    """Issue 15's example: a constructor argument the ejected class must keep."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3)
+        self.bn = nn.BatchNorm2d(width)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.hidden = nn.Linear(width, 4 * width)
+        self.fc = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.bn(self.conv(x))))
+        return self.fc(torch.relu(self.hidden(torch.flatten(x, 1))))
+
+
+class DropPath(nn.Module):
+    """timm's DropPath: the identity in eval."""
+
+    def __init__(self, p: float = 0.1) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape[0], 1, device=x.device) >= self.p
+        return x * keep / (1 - self.p)
+
+
+class Regularised(nn.Module):
+    """Residual branches behind torchvision's stochastic_depth (a function fx keeps whole) and
+    a DropPath module: eval computes neither."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.drop = DropPath()
+        self.fc2 = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torchvision.ops import stochastic_depth
+
+        x = x + stochastic_depth(self.fc1(x), 0.2, "row", self.training)
+        return self.drop(self.fc2(x))
+
+
+class Gate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = self.fc(x)
+        if mask is not None:
+            x = x * mask
+        return x if scale is None else x * scale
+
+
+class Keywords(nn.Module):
+    """timm's ``self.attn(x, attn_mask=None)``: blocks called with keyword arguments, a
+    constant (None) and a tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = Gate()
+        self.b = Gate()
+        self.scale = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.a(x, mask=None)
+        return self.b(x, scale=self.scale(x), mask=None)
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """timm's BatchNormAct2d: an nn.BatchNorm2d whose forward calls F.batch_norm on its own
+    running statistics, then an activation."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.act = nn.ReLU()
+        with torch.no_grad():  # statistics that are not the defaults: the check reads them
+            self.running_mean.uniform_(-1, 1)
+            self.running_var.uniform_(0.5, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias,
+            self.training, self.momentum, self.eps,
+        )  # fmt: skip
+        return self.act(x)
+
+
+class NormAct(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3)
+        self.bn1 = BatchNormAct(4)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+        self.bn2 = BatchNormAct(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
+
+
+class Unbound(nn.Module):
+    """timm's attention: q, k, v = qkv.reshape(...).permute(...).unbind(0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        return nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)

@@ -13,6 +13,7 @@ from torchscaffold.generate.convert import rekey
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "eject_models.py"
+STYLES = ["explicit", "add_module", "sequential", "modulelist", "moduledict", "nested"]
 
 
 def eject(tmp_path: Path, source: str, *extra: str, name: str = "Net") -> tuple[Path, str]:
@@ -121,13 +122,15 @@ def test_unet_skip(torch, tmp_path):
     import eject_models
 
     path, _ = eject(tmp_path, f"{MODELS}:TinyUNet", "--input-shape", "3x32x32")
-    assert "torch.cat" in path.read_text()
+    text = path.read_text()
+    assert "torch.cat" in text
+    # Named as the user knows it, never after the name the file was imported under.
+    assert "Lifted from TinyUNet (eject_models.py)." in text and "torchgen_" not in text
+    assert "Lifted from DoubleConv (eject_models.py)." in text
     assert_same_function(torch, path, eject_models.TinyUNet(), torch.randn(2, 3, 32, 32))
 
 
-@pytest.mark.parametrize(
-    "style", ["explicit", "add_module", "sequential", "modulelist", "moduledict", "nested"]
-)
+@pytest.mark.parametrize("style", STYLES)
 def test_every_style(torch, tmp_path, style):
     import eject_models
 
@@ -145,6 +148,86 @@ def test_every_style(torch, tmp_path, style):
     assert_lint_clean(path)
 
 
+@pytest.mark.parametrize("style", STYLES)
+def test_a_unet_of_module_lists_ejects_in_every_style(torch, tmp_path, style):
+    """ModuleList members (``downs.0``, an nn.Sequential) are named after their list
+    (``downs_0``); the weights are taken in the order the forward calls the modules."""
+    import eject_models
+
+    torch.manual_seed(0)
+    path, _ = eject(tmp_path, f"{MODELS}:ListUNet", "--style", style, "--input-shape", "3x16x16")
+    assert "downs_0" in path.read_text()
+    torch.manual_seed(0)  # the instance the command lifted: its weights are in net.pt
+    original = eject_models.ListUNet().eval()
+    generated = import_file(path).Net().eval()
+    generated.load_state_dict(torch.load(tmp_path / "net.pt"), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
+    assert_lint_clean(path)
+
+
+@pytest.mark.parametrize("style", ["explicit", "nested"])
+def test_the_constructors_arguments_are_kept(torch, tmp_path, style):
+    """Sizes that follow from MyCNN's arguments are written as them; built with other values,
+    the generated class is the original built with those values."""
+    import eject_models
+
+    path, output = eject(tmp_path, f"{MODELS}:MyCNN", "--style", style, "--input-shape", "3x8x8")
+    text = path.read_text()
+    assert "num_classes: int = 10" in text and "width: int = 16" in text
+    assert "nn.Linear(width, 4 * width)" in text and "nn.Linear(4 * width, num_classes)" in text
+    assert "and at num_classes=13, width=19" in output
+    generated = import_file(path).Net(num_classes=5, width=6).eval()
+    original = eject_models.MyCNN(num_classes=5, width=6).eval()
+    state, _, _ = rekey(original.state_dict(), generated, "MyCNN")
+    generated.load_state_dict(state, strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
+
+
+def test_what_eval_passes_on_is_left_out(torch, tmp_path):
+    """A DropPath returns its input in eval (so does stochastic_depth, here traced through;
+    inside torchvision's StochasticDepth it is one call, as efficientnet_b0 shows): the lifted
+    class computes what eval computes, and the note says what was left out."""
+    import eject_models
+
+    torchvision_models()
+    path, output = eject(tmp_path, f"{MODELS}:Regularised", "--input-shape", "4")
+    assert "left out what returns its input in eval mode: DropPath" in output
+    text = path.read_text()
+    assert "class DropPath" not in text and "stochastic" not in text
+    assert_same_function(torch, path, eject_models.Regularised(), torch.randn(3, 4))
+
+
+def test_blocks_called_with_keywords(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:Keywords", "--input-shape", "4")
+    assert_same_function(torch, path, eject_models.Keywords(), torch.randn(3, 4))
+
+
+def test_a_subclass_of_a_layer_reading_its_own_tensors(torch, tmp_path):
+    """timm's BatchNormAct2d: F.batch_norm on its inherited running statistics lifts as the
+    BatchNorm2d it is, beside its activation; the statistics are copied by --weights."""
+    import eject_models
+
+    original = eject_models.NormAct()
+    path, _ = eject(tmp_path, f"{MODELS}:NormAct", "--input-shape", "3x8x8")
+    text = path.read_text()
+    assert "class BatchNormAct(nn.Module):" in text and "nn.BatchNorm2d(" in text
+    assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
+
+
+def test_unbind(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:Unbound", "--input-shape", "5x8")
+    assert ".unbind(dim=0)" in path.read_text()
+    assert_same_function(torch, path, eject_models.Unbound(), torch.randn(3, 5, 8))
+
+
 def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
     torchvision_models()
     path, _ = eject(
@@ -154,6 +237,9 @@ def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
         "model", "Net", "--spec", "net.toml", "--style", "nested", "-o", "again.py", cwd=tmp_path
     )
     assert again.exit_code == 0, again.output
+    # Each stage is one block repeated, its first instance with its own arguments.
+    spec = (tmp_path / "net.toml").read_text()
+    assert spec.count("repeat = 2") == 4 and 'name = "layer2"' in spec, spec
     body = path.read_text().splitlines()[1:]
     regenerated = (tmp_path / "again.py").read_text().splitlines()[1:]
     assert [line.replace("again.py", "net.py") for line in regenerated] == body
@@ -166,6 +252,7 @@ def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
         ("DataDependent", "data-dependent control flow (node 'gt', eject_models.py:82)"),
         ("UnsupportedOp", "node 'cumsum' (eject_models.py:93): the function torch.cumsum"),
         ("UnsupportedLayer", "the module 'norm' (torch.nn.modules.activation.Hardtanh) is not"),
+        ("TakesAList", "node 'dense' (eject_models.py:190): it passes a list of 2 values"),
         ("broken", "ValueError: no model today"),
         ("Missing", "has no 'Missing'"),
     ],

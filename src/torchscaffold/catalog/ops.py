@@ -48,6 +48,14 @@ def _chunk(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return rules.chunk(inputs[0], a["chunks"].value, a["dim"])
 
 
+def _unbind(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    dims = inputs[0]
+    d = rules.axis(a["dim"], len(dims))
+    if dims[d].varying:
+        raise ShapeError(f"cannot unbind dim {a['dim']}: its size varies at run time")
+    return tuple((*dims[:d], *dims[d + 1 :]) for _ in range(dims[d].value))
+
+
 def _reshape(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return (rules.reshape(inputs[0], list(a["shape"])),)
 
@@ -198,6 +206,14 @@ OPS: dict[str, OpType] = {
             args=(Arg("chunks", "int"), Arg("dim", "dim", 0)),
             rule=_chunk,
             code="{0}.chunk({chunks}, {args})",
+            roles=frozenset({"view", "several"}),
+        ),
+        OpType(
+            name="unbind",
+            help="x.unbind(dim): one value per position of dim (q, k, v = qkv.unbind(0))",
+            args=(Arg("dim", "dim", 0),),
+            rule=_unbind,
+            code="{0}.unbind({args})",
             roles=frozenset({"view", "several"}),
         ),
         OpType(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from torchscaffold import catalog, names
+from torchscaffold.eject import naming
 from torchscaffold.eject.lift import CHILD, Draft
 from torchscaffold.spec.expr import BinOp, Expr, Lit, Name
 from torchscaffold.spec.ir import Block, Step
@@ -47,9 +48,34 @@ def resolve_children(steps: list[Step] | tuple[Step, ...], calls: dict[str, Call
             call = calls[step.target[len(CHILD) :]]
             step = replace(step, target=call.block, args=call.args)
         elif step.kind == "group":
-            step = replace(step, body=tuple(resolve_children(step.body, calls)))
+            step = _stage(replace(step, body=tuple(resolve_children(step.body, calls))))
         out.append(step)
     return _repeats(out)
+
+
+def _stage(group: Step) -> Step:
+    """An nn.Sequential of instances of one class that differ only in the first (torchvision's
+    ``layer2``: a strided block with a downsample, then plain ones) as one block step repeated:
+    the ``_make_layer`` of the references, with the same ``state_dict`` keys (``layer2.0.``)."""
+    body = group.body
+    first, rest = body[0], body[1:]
+    alike = all(
+        s.kind == "block" and s.target == first.target and s.when is None and not s.first
+        for s in body
+    )
+    if not rest or not alike or any(s.args != rest[0].args for s in rest):
+        return group
+    return replace(
+        first,
+        name=group.name,
+        repeat=len(body),
+        args=rest[0].args,
+        first=first.args if first.args != rest[0].args else (),
+        inputs=group.inputs,
+        outputs=group.outputs,
+        when=group.when,
+        otherwise=group.otherwise,
+    )
 
 
 def _repeats(steps: list[Step]) -> list[Step]:
@@ -279,7 +305,7 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         outputs=template.outputs,
         params=tuple(params.items()),
         tensors=tuple(template.tensors),
-        doc=f"Lifted from {type(module).__module__}.{type(module).__qualname__}.",
+        doc=f"Lifted from {naming.origin(type(module))}.",
     )
     calls = {}
     for k, draft in enumerate(drafts):
@@ -324,7 +350,7 @@ def _flag(step: Step, vector: list[bool], drafts: list[Draft], taken: dict[str, 
         says_it = all(getattr(d.module, attribute, None) is v for d, v in zip(drafts, vector))
         if isinstance(value, bool) and public and attribute not in taken and says_it:
             return attribute
-    return _fresh(f"has_{step.name or step.target}", taken)
+    return _fresh(f"has_{names.snake_case(step.name or step.target)}", taken)
 
 
 def _with_whens(step: Step, path: Path, whens: dict[Path, tuple[str, str | None]]) -> Step:

@@ -14,7 +14,7 @@ import operator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from torchscaffold import names
+from torchscaffold import catalog, names
 from torchscaffold.eject import ops
 from torchscaffold.eject.layers import layer_args
 from torchscaffold.eject.trace import UNKNOWN, Traced, catalog_layer, is_user_class
@@ -49,6 +49,17 @@ class Draft:
     steps: list[Step]
     outputs: tuple[str, ...] | None
     tensors: list[Tensor] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
+
+    @property
+    def identity(self) -> bool:
+        """A forward that returns its input as it is (a StochasticDepth in eval)."""
+        return (
+            not self.steps
+            and not self.tensors
+            and len(self.inputs) == 1
+            and self.outputs in (None, self.inputs)
+        )
 
 
 def lift(
@@ -87,6 +98,42 @@ def as_layer(traced: Traced, module: nn.Module) -> tuple[str, tuple] | None:
     return "LayerNorm", args
 
 
+def inherited_layer(module: nn.Module) -> str | None:
+    """The catalog layer a user's class subclasses (BatchNorm2d for timm's BatchNormAct2d)."""
+    for cls in type(module).__mro__[1:]:
+        if cls.__module__.startswith("torch.nn.") and cls.__name__ in catalog.LAYERS:
+            return cls.__name__
+    return None
+
+
+def _functional_of(layer: str) -> Any:
+    import torch.nn.functional as F
+
+    for prefix, function in (
+        ("BatchNorm", F.batch_norm),
+        ("LayerNorm", F.layer_norm),
+        ("GroupNorm", F.group_norm),
+        ("Linear", F.linear),
+        ("Conv1d", F.conv1d),
+        ("Conv2d", F.conv2d),
+        ("Conv3d", F.conv3d),
+    ):
+        if layer.startswith(prefix):
+            return function
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    count = (
+        f"{len(value)} value{'' if len(value) == 1 else 's'}" if hasattr(value, "__len__") else ""
+    )
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__.removeprefix('immutable_')} of {count}"
+    if isinstance(value, dict):
+        return f"a dict of {count}"
+    return f"{type(value).__name__} {value!r}"
+
+
 class _Lifter:
     def __init__(
         self, traced: Traced, module: nn.Module, path: str, label: str, layers: dict[str, tuple]
@@ -101,6 +148,16 @@ class _Lifter:
         self.rows: list[tuple[tuple[str, ...], Step, fx.Node]] = []  # (groups, step, last node)
         self.tensors: list[Tensor] = []
         self.called: dict[str, int] = {}
+        self.passed: list[str] = []  # calls left out: what they return in eval is their input
+        # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
+        # layer, and the tensors it owns, which its forward reads through the functional.
+        self.base = inherited_layer(module) if path else None
+        self.inherited = (
+            {n for n, _ in module.named_parameters(recurse=False)}
+            | {n for n, _ in module.named_buffers(recurse=False)}
+            if self.base
+            else set()
+        )
 
     def fail(self, node: fx.Node, why: str) -> TorchgenError:
         at = node_where(node)
@@ -121,7 +178,8 @@ class _Lifter:
                     self.names[node] = node.name
                     inputs.append(node.name)
             elif node.op == "get_attr":
-                self._tensor(node)
+                if str(node.target) not in self.inherited:
+                    self._tensor(node)
             elif node.op == "output":
                 outputs = self._outputs(node)
             elif self._is_size(node) or self._is_piece(node):
@@ -141,6 +199,7 @@ class _Lifter:
             steps,
             outputs,
             self.tensors,
+            self.passed,
         )
 
     # -- the graph ------------------------------------------------------------------------------
@@ -179,13 +238,20 @@ class _Lifter:
 
     def _is_piece(self, node: fx.Node) -> bool:
         """``out[0]`` of a call that returns several tensors: named by that call's outputs."""
-        if not (node.op == "call_function" and node.target is operator.getitem):
+        if not (
+            hasattr(node, "op") and node.op == "call_function" and node.target is operator.getitem
+        ):
             return False
         source = node.args[0]
         return isinstance(self.values.get(source), (tuple, list))
 
     # -- values ---------------------------------------------------------------------------------
     def ref(self, node: Any, user: fx.Node) -> str:
+        if not hasattr(node, "op"):  # DenseNet's layer(features): a list, a tuple, a number
+            raise self.fail(
+                user,
+                f"it passes {_kind_of(node)} where torchgen passes tensors, one value each",
+            )
         if self._is_piece(node):
             source, _index = node.args
             self._ensure_pieces(source)
@@ -253,10 +319,12 @@ class _Lifter:
     def _module_call(self, node: fx.Node) -> None:
         sub = self.module.get_submodule(node.target)
         inputs = tuple(self.ref(a, node) for a in node.args)
-        if node.kwargs:
-            call = tuple((k, self.size_of(v, node)) for k, v in node.kwargs.items())
+        user = is_user_class(sub)
+        if user:
+            inputs += self._keyword_inputs(sub, node)
+            call: tuple = ()
         else:
-            call = ()
+            call = tuple((k, self.size_of(v, node)) for k, v in node.kwargs.items())
         groups, name = self._groups(str(node.target))
         count = self.called.get(str(node.target), 0)
         self.called[str(node.target)] = count + 1
@@ -279,9 +347,7 @@ class _Lifter:
                 step = replace(step, outputs=outputs)
                 self.rows.append((groups, step, node))
                 return
-        elif is_user_class(sub):
-            if call:
-                raise self.fail(node, f"{node.target!r} is called with keyword arguments")
+        elif user:
             # The instance it calls, until the classes are merged (eject.classes).
             step = Step("block", CHILD + full, name=name, inputs=inputs)
         else:
@@ -290,6 +356,62 @@ class _Lifter:
                 node, f"the module {node.target!r} ({kind}) is not in torchgen's catalog"
             )
         self._add(step, node, groups)
+
+    def _inherited_call(self, node: fx.Node) -> bool:
+        """The functional of the layer the class inherits from, on the tensors it inherits
+        (``F.batch_norm(x, self.running_mean, ...)``): that layer, as a step of the class."""
+        if self.base is None or node.op != "call_function":
+            return False
+        if node.target is not _functional_of(self.base):
+            return False
+        owned = [a for a in (*node.args[1:], *node.kwargs.values()) if hasattr(a, "op")]
+        if not owned or any(
+            a.op != "get_attr" or str(a.target) not in self.inherited for a in owned
+        ):
+            return False
+        args = layer_args(self.module, self.base)
+        if isinstance(args, str):
+            raise self.fail(node, f"{self.base} {args}")
+        name = catalog.layer(self.base).base_name
+        while hasattr(self.module, name):
+            name += "_"
+        step = Step(
+            "layer", self.base, args=args, name=name, inputs=(self.ref(node.args[0], node),)
+        )
+        self._add(step, node)
+        return True
+
+    def _keyword_inputs(self, sub: nn.Module, node: fx.Node) -> tuple[str, ...]:
+        """A block's tensors passed by keyword (timm's ``self.attn(x, attn_mask=mask)``), as
+        its inputs in the order its forward takes them; a keyword fixed to a constant (a mask
+        that is None) is the constant its own trace was made with, so it is not passed."""
+        import inspect
+
+        order = list(inspect.signature(sub.forward).parameters)
+        out = []
+        for key in sorted(node.kwargs, key=lambda k: order.index(k) if k in order else len(order)):
+            value = node.kwargs[key]
+            if not hasattr(value, "op"):
+                continue
+            if not self._is_tensor(value):
+                raise self.fail(node, f"{node.target!r} is given {key}= computed at run time")
+            out.append(self.ref(value, node))
+        return tuple(out)
+
+    def _passes_on(self, node: fx.Node) -> fx.Node | None:
+        """The input a function call returns as it is in eval mode, or None: torchvision's
+        ``stochastic_depth``, timm's ``drop_path``, ``F.dropout`` with ``training=False``.
+        What eval computes is lifted; the train-time regularisation is left out (a note
+        says so)."""
+        if node.op != "call_function" or str(getattr(node.target, "__name__", "")).endswith("_"):
+            return None
+        if node.kwargs.get("inplace") or not node.args or not hasattr(node.args[0], "op"):
+            return None
+        value = self.values.get(node, UNKNOWN)
+        if value is UNKNOWN or value is not self.values.get(node.args[0]):
+            return None
+        self.passed.append(f"{getattr(node.target, '__name__', node.target)} ({node_where(node)})")
+        return node.args[0]
 
     def _multi(self, node: fx.Node) -> tuple[str, ...] | None:
         value = self.values.get(node)
@@ -300,6 +422,12 @@ class _Lifter:
         return tuple(used.get(i, "_") for i in range(len(value)))
 
     def _op(self, node: fx.Node) -> None:
+        if self._inherited_call(node):
+            return
+        passed = self._passes_on(node)
+        if passed is not None:
+            self.names[node] = self.ref(passed, node)
+            return
         try:
             lifted = ops.lift(node, lambda v: self.size_of(v, node), self._is_tensor)
         except ops.Unsupported as exc:
@@ -381,7 +509,8 @@ class _Lifter:
             members = rows[i:j]
             body = self._level(members, depth + 1)
             first, last = members[0][1], members[-1][1]
-            name = group.rsplit(".", 1)[-1] if depth == 0 else self._member_name(group)
+            # A Sequential in a ModuleList or ModuleDict keeps its path (downs.0: eject.naming).
+            name = group if depth == 0 else self._member_name(group)
             chained = [replace(s, inputs=None, outputs=None) for s in body]
             out.append(
                 Step(

@@ -9,15 +9,17 @@ class (``eject.lift``); the drafts of one class merge into one block class, leav
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from torchscaffold.eject import classes
+from torchscaffold.eject import classes, naming
 from torchscaffold.eject.lift import Draft, as_layer, lift
 from torchscaffold.eject.tidy import tidy_values
-from torchscaffold.eject.trace import is_user_class, trace
+from torchscaffold.eject.trace import UNKNOWN, is_user_class, trace
 from torchscaffold.errors import TorchgenError
-from torchscaffold.spec.ir import Block, Input, Model
+from torchscaffold.spec.ir import Block, Input, Model, Step
 
 if TYPE_CHECKING:
     import torch
@@ -28,43 +30,26 @@ if TYPE_CHECKING:
 class Lifted:
     model: Model
     notes: tuple[str, ...]  # what the user should know (classes split in two...)
+    # The model's modules in the order its forward first calls them (paths, '' the model).
+    called: tuple[str, ...] = ()
+    output: Any = None  # what the model returned on the example
 
 
 def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
     """``module`` (in eval mode) as a Model named ``name``; an integer input's first
-    dimension is a length that varies (token ids: ``seq``).
-
-    Lifting needs shapes, not numbers: it runs on a copy of the model on the meta device,
-    where a convolution costs nothing (resnet50's record and trace were two thirds of an
-    eject's time). A model whose forward needs its values (``.item()``, a data-dependent
-    shape) is lifted on the real tensors instead."""
-    try:
-        return _lift(_meta_copy(module), name, [x.to("meta") for x in example])
-    except TorchgenError:
-        return _lift(module, name, example)
-
-
-def _meta_copy(module: nn.Module) -> nn.Module:
-    """``module`` with its parameters and buffers on the meta device (no data copied)."""
-    import copy
-
-    memo = {id(t): t.to("meta") for t in (*module.parameters(), *module.buffers())}
-    for p in module.parameters():  # parameters stay parameters, ties stay tied
-        memo[id(p)] = type(p)(memo[id(p)], requires_grad=p.requires_grad)
-    return copy.deepcopy(module, memo)
-
-
-def _lift(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
-    calls = _record(module, example)
+    dimension is a length that varies (token ids: ``seq``)."""
+    seen = _record(module, example)
     traced = {}
     layers: dict[str, tuple] = {}
     for path, sub in module.named_modules():
-        if path and (not is_user_class(sub) or path not in calls):
+        if path and (not is_user_class(sub) or path not in seen.calls):
             continue
-        args, kwargs = calls.get(path, (tuple(example), {}))
+        args, kwargs = seen.calls.get(path, (tuple(example), {}))
         tensors, fixed = _arguments(sub, args, kwargs)
+        if path and _holds_tensors(fixed):
+            continue  # called with a list of tensors: its caller's lift names the call and refuses
         where = f"{type(sub).__name__} {path!r}" if path else type(sub).__name__
-        traced[path] = (sub, where, trace(sub, where, tensors, fixed))
+        traced[path] = (sub, where, trace(sub, where, tensors, fixed, seen.output_of(path)))
         found = as_layer(traced[path][2], sub) if path else None
         if found is not None:
             layers[path] = found
@@ -72,29 +57,68 @@ def _lift(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lifted:
     drafts = {
         path: lift(graph, sub, path, where, layers) for path, (sub, where, graph) in traced.items()
     }
-    return _assemble(module, name, drafts, example)
+    lifted = _assemble(module, name, drafts, example)
+    return replace(lifted, called=tuple(seen.called), output=seen.output)
 
 
-def _record(module: nn.Module, example: list[torch.Tensor]) -> dict[str, tuple[tuple, dict]]:
-    """What each of the user's instances gets in one forward (its first call)."""
+@dataclass
+class _Recording:
+    """One forward of the model, as the lift needs it: what each of the user's instances
+    receives, the order modules are first called in, and what each module first returned (the
+    traces read those instead of running the model again: a ResNet-50 is run once, not four
+    times)."""
+
+    calls: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
+    called: dict[str, None] = field(default_factory=dict)
+    returned: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # path: (inputs, output)
+    output: Any = None
+
+    def output_of(self, prefix: str) -> Callable[[str, tuple, dict], Any]:
+        """What the module at ``prefix.target`` returned, given the same inputs, or UNKNOWN."""
+
+        def look(target: str, args: tuple, kwargs: dict) -> Any:
+            found = self.returned.get(f"{prefix}.{target}" if prefix else target)
+            if found is None or not _same_inputs(found[0], (args, kwargs)):
+                return UNKNOWN
+            # Each module's record is read by one trace (its owner's), once: no copy.
+            return found[1]
+
+        return look
+
+
+def _record(module: nn.Module, example: list[torch.Tensor]) -> _Recording:
     import torch
 
-    seen: dict[str, tuple[tuple, dict]] = {}
+    seen = _Recording()
     handles = []
 
-    def hook(path: str):
+    inputs: dict[str, Any] = {}
+
+    def before(path: str, user: bool):
         def record(_: nn.Module, args: tuple, kwargs: dict) -> None:
-            if path not in seen:
-                seen[path] = (_cloned(args), _cloned(kwargs))
+            if path not in seen.called:
+                seen.called[path] = None
+                # Before the call: an in-place layer (ReLU(inplace=True)) changes its input.
+                inputs[path] = _fingerprint((args, kwargs))
+                if user:
+                    seen.calls[path] = (_cloned(args), _cloned(kwargs))
+
+        return record
+
+    def after(path: str):
+        def record(_: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            if path not in seen.returned:
+                seen.returned[path] = (inputs[path], _cloned(output))
 
         return record
 
     for path, sub in module.named_modules():
-        if path and is_user_class(sub):
-            handles.append(sub.register_forward_pre_hook(hook(path), with_kwargs=True))
+        user = bool(path) and is_user_class(sub)
+        handles.append(sub.register_forward_pre_hook(before(path, user), with_kwargs=True))
+        handles.append(sub.register_forward_hook(after(path), with_kwargs=True))
     try:
         with torch.no_grad():
-            module(*[x.clone() for x in example])
+            seen.output = module(*[x.clone() for x in example])
     except BaseException as exc:  # noqa: BLE001 - the user's forward, whatever it raises
         from torchscaffold.errors import first_line
 
@@ -106,6 +130,27 @@ def _record(module: nn.Module, example: list[torch.Tensor]) -> dict[str, tuple[t
         for handle in handles:
             handle.remove()
     return seen
+
+
+def _fingerprint(value: Any) -> Any:
+    """Inputs, compared without keeping them: a tensor by its shape, dtype and a sample of
+    about a hundred of its values (summing every value costs as much as a small layer; a
+    sample that agrees where the inputs differ would only be caught by the final check)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 97)].tolist() if flat.numel() else []
+        return ("tensor", tuple(value.shape), str(value.dtype), tuple(sample))
+    if isinstance(value, (tuple, list)):
+        return tuple(_fingerprint(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _fingerprint(v)) for k, v in value.items())
+    return repr(value)
+
+
+def _same_inputs(fingerprint: Any, inputs: Any) -> bool:
+    return fingerprint == _fingerprint(inputs)
 
 
 def _shapes(example: list[torch.Tensor]) -> str:
@@ -141,6 +186,18 @@ def _arguments(module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict, dict
     return tensors, fixed
 
 
+def _holds_tensors(value: Any) -> bool:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_holds_tensors(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_tensors(v) for v in value.values())
+    return False
+
+
 def _assemble(
     module: nn.Module,
     name: str,
@@ -154,12 +211,30 @@ def _assemble(
     calls: dict[str, classes.Call] = {}
     blocks: list[Block] = []
     notes: list[str] = []
+    identities = {path for path, d in drafts.items() if path and d.identity}
+    passed = Counter(p for d in drafts.values() for p in d.passed)
+    passed.update(type(drafts[path].module).__name__ for path in identities)
+    if passed:
+        left = ", ".join(f"{p}{f' x{n}' if n > 1 else ''}" for p, n in passed.items())
+        notes.append(
+            f"left out what returns its input in eval mode: {left} (the lifted class computes "
+            "what the original computes in eval; train-time regularisation is not in it)"
+        )
+    for path in identities:
+        del by_class[type(drafts[path].module)][:]
+    by_class = {cls: group for cls, group in by_class.items() if group}
+    for draft in drafts.values():
+        returns = draft.outputs or (draft.steps[-1].outputs if draft.steps else None)
+        mapping: dict[str, str] = {}
+        draft.steps = _without(draft.steps, identities, mapping)
+        if mapping and returns:
+            draft.outputs = tuple(mapping.get(v, v) for v in returns)
     taken = {name}
     for cls in _leaves_first(by_class, drafts):
         group = by_class[cls]
         for draft in group:
-            draft.steps = classes.resolve_children(draft.steps, calls)
-        base = _fresh(cls.__name__, taken)
+            draft.steps = list(naming.writable(classes.resolve_children(draft.steps, calls), {}))
+        base = _fresh(naming.class_name(cls.__name__), taken)
         defaults = {b.name: dict(b.params) for b in blocks}
         merged = classes.merge(base, group, defaults)
         if len(merged) > 1:
@@ -173,15 +248,16 @@ def _assemble(
             blocks.append(m.block)
             calls.update(m.calls)
     root = drafts[""]
-    steps = tuple(classes.resolve_children(root.steps, calls))
+    renamed: dict[str, str] = {}
+    steps = naming.writable(classes.resolve_children(root.steps, calls), renamed)
     main = Block(
         name=name,
         steps=steps,
         inputs=root.inputs,
         outputs=root.outputs,
         tensors=tuple(root.tensors),
-        doc=f"Lifted from {type(module).__module__}.{type(module).__qualname__}.",
-        ties=_ties(module),
+        doc=f"Lifted from {naming.origin(type(module))}.",
+        ties=naming.ties(_ties(module), renamed),
     )
     inputs, lens = [], []
     for input_name, x in zip(root.inputs, example):
@@ -194,6 +270,25 @@ def _assemble(
     main, blocks = tidy_values(main), [tidy_values(b) for b in blocks]
     model = Model(name, tuple(inputs), main, tuple(blocks), lengths=tuple(lens), doc=main.doc)
     return Lifted(model, tuple(notes))
+
+
+def _without(steps: list[Step], identities: set[str], mapping: dict[str, str]) -> list[Step]:
+    """The steps less the calls of instances that return their input (a StochasticDepth),
+    their outputs read as that input."""
+    from torchscaffold.eject.lift import CHILD
+    from torchscaffold.eject.tidy import renamed
+
+    out: list[Step] = []
+    for step in steps:
+        step = renamed(step, mapping)
+        if step.kind == "block" and step.target.removeprefix(CHILD) in identities:
+            if step.outputs and step.inputs:
+                mapping[step.outputs[0]] = step.inputs[0]
+            continue
+        if step.body:
+            step = replace(step, body=tuple(_without(list(step.body), identities, {})))
+        out.append(step)
+    return out
 
 
 def _fresh(base: str, taken: set[str]) -> str:

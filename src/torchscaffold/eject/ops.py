@@ -55,10 +55,16 @@ SIMPLE = {
     "amax": ("dim", "keepdim"),
     "split": ("split_size", "dim"),
     "chunk": ("chunks", "dim"),
+    "unbind": ("dim",),
     "unflatten": ("dim", "sizes"),
     "logical_not": (),
 }
-DEFAULTS = {"flatten": {"start_dim": 0}, "split": {"dim": 0}, "chunk": {"dim": 0}}
+DEFAULTS = {
+    "flatten": {"start_dim": 0},
+    "split": {"dim": 0},
+    "chunk": {"dim": 0},
+    "unbind": {"dim": 0},
+}
 
 
 def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any], bool]) -> Lifted:
@@ -208,8 +214,8 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
     def make(size_of: Callable) -> Lifted:
         out = {}
         for key, v in list(bound.items())[1:]:
-            if key == "training" and entry.needs_training:
-                continue
+            if key == "training" and entry.needs_training or v is None:
+                continue  # None: the op's default (F.max_pool2d's stride is its kernel)
             if key not in known:
                 if v in (None, False):
                     continue

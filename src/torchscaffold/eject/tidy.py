@@ -10,12 +10,15 @@ names change: module attributes, and so ``state_dict`` keys, stay the original's
 from __future__ import annotations
 
 import builtins
+import itertools
 import keyword
 import re
+from collections.abc import Iterator
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from torchscaffold import names
+from torchscaffold.shapes.scope import DISCARD
 from torchscaffold.spec.expr import Expr, Size
 from torchscaffold.spec.ir import Block, Step
 
@@ -27,10 +30,14 @@ def tidy_values(block: Block) -> Block:
     values = [v for s in block.steps for v in (s.outputs or ())]
     taken = set(values) | set(block.inputs) | _names_of_the_class(block)
     mapping: dict[str, str] = {}
+    read = {v for s in block.steps for v in (*(s.inputs or ()), s.otherwise) if v}
+    read |= set(block.outputs or (block.steps[-1].outputs or () if block.steps else ()))
     for step in block.steps:
         for value in step.outputs or ():
+            if value == DISCARD and value not in read:
+                continue  # an output left unread (an attention's weights), not a value
             for candidate in _candidates(step, value):
-                if candidate == value:
+                if candidate == value and _usable(value):
                     break
                 if candidate not in taken and _usable(candidate):
                     mapping[value] = candidate
@@ -42,24 +49,31 @@ def tidy_values(block: Block) -> Block:
     outputs = None if block.outputs is None else tuple(mapping.get(v, v) for v in block.outputs)
     return replace(
         block,
-        steps=tuple(_renamed(s, mapping) for s in block.steps),
+        steps=tuple(renamed(s, mapping) for s in block.steps),
         outputs=outputs,
     )
 
 
-def _candidates(step: Step, value: str) -> list[str]:
+def _candidates(step: Step, value: str) -> Iterator[str]:
     out = []
     if step.kind == "group" and step.name and len(step.outputs or ()) == 1:
         out.append(step.name)
     match = _NUMBERED.match(value)
     if match and match.group(1):
         out.append(match.group(1))
-    return out + [value]
+    out.append(value)
+    # Where fx's own name is none a person can use (``self``, ``_``, ``_0`` after a module
+    # named so): the step's name (a writable attribute), then numbered forms of it.
+    base = (step.name or "").replace(".", "_") or "out"
+    yield from out
+    yield base
+    yield from (f"{base}_{n}" for n in itertools.count(1))
 
 
 def _usable(name: str) -> bool:
     return (
         name.isidentifier()
+        and not name.startswith("_")
         and not keyword.iskeyword(name)
         and not hasattr(builtins, name)
         and name not in names.GENERATED_LOCALS
@@ -75,7 +89,7 @@ def _names_of_the_class(block: Block) -> set[str]:
     )
 
 
-def _renamed(step: Step, mapping: dict[str, str]) -> Step:
+def renamed(step: Step, mapping: dict[str, str]) -> Step:
     def name(v: str | None) -> str | None:
         return None if v is None else mapping.get(v, v)
 
@@ -94,7 +108,7 @@ def _renamed(step: Step, mapping: dict[str, str]) -> Step:
             (k, mapping.get(v, v) if isinstance(v, str) else _value(v, mapping))
             for k, v in step.call
         ),
-        body=tuple(_renamed(s, mapping) for s in step.body),
+        body=tuple(renamed(s, mapping) for s in step.body),
     )
 
 

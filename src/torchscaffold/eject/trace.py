@@ -14,7 +14,7 @@ import contextlib
 import operator
 import os
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,10 +87,16 @@ def _user_frame() -> str:
 
 
 def trace(
-    module: nn.Module, label: str, inputs: dict[str, Any], concrete: dict[str, Any]
+    module: nn.Module,
+    label: str,
+    inputs: dict[str, Any],
+    concrete: dict[str, Any],
+    recorded: Callable[[str, tuple, dict], Any] | None = None,
 ) -> Traced:
     """The graph of ``module.forward`` on ``inputs`` (its tensor arguments, by name), the
-    other arguments in ``concrete`` fixed (their defaults: ``targets=None``)."""
+    other arguments in ``concrete`` fixed (their defaults: ``targets=None``). ``recorded``
+    gives what a submodule returned on the same inputs in the model's forward (UNKNOWN where
+    it has not seen them): it is read rather than run again."""
     import torch
     from torch import fx
 
@@ -134,6 +140,9 @@ def trace(
                     if node.op == "get_attr":
                         return operator.attrgetter(node.target)(self.root)
                     if node.op == "call_module":
+                        known = UNKNOWN if recorded is None else recorded(node.target, args, kwargs)
+                        if known is not UNKNOWN:
+                            return known
                         return self.root.get_submodule(node.target)(*args, **kwargs)
                     if node.op == "call_function":
                         return node.target(*args, **kwargs)

@@ -10,9 +10,10 @@ original computes. Imports torch.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torchscaffold import paths
 from torchscaffold.errors import TorchgenError, first_line
@@ -21,6 +22,7 @@ from torchscaffold.generate.in_project import plan_model_here
 from torchscaffold.generate.model import ModelRequest
 from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.shapes import ResolvedModel
+from torchscaffold.spec.ir import Model
 from torchscaffold.weights import target
 from torchscaffold.weights.compare import ATOL, RTOL
 from torchscaffold.weights.match import Misfit
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from torchscaffold.eject.model import Lifted
     from torchscaffold.workspace import Project
 
 BATCH = 2
@@ -53,7 +56,6 @@ def eject(
     emit_spec: str | None = None,
 ) -> Ejected:
     from torchscaffold.eject.model import lift_model
-    from torchscaffold.spec.dump import dump
 
     assert req.source is not None
     if req.preset or req.spec:
@@ -67,17 +69,105 @@ def eject(
     original = target.build(factory, kwargs, "cpu", "--args").eval()
     example = example_input(original, req)
     lifted = lift_model(original, req.name, example)
-    # The sizes chose the example; the lifted description already has its shape.
-    req = replace(req, lifted=lifted.model, in_channels=None, input_size=None)
-    plan, resolved = plan_model_here(req, output, project)
-    source = plan.files[0]
-    state, check = _convert_and_check(source, req.name, original, example, factory.label)
+    kept = _kept_arguments(lifted.model, factory, kwargs, req, example)
+    while True:
+        model = _with(lifted.model, kept)
+        spec = _loads(model, factory.label)
+        # The sizes chose the example; the lifted description already has its shape.
+        req = replace(req, lifted=model, in_channels=None, input_size=None)
+        try:
+            plan, resolved = plan_model_here(req, output, project)
+        except RuntimeError as exc:  # a file that does not parse: never shown whole
+            raise TorchgenError(
+                f"cannot eject {factory.label}: {first_line(exc)} (a torchgen bug: please "
+                "report it); nothing was written"
+            ) from None
+        source = plan.files[0]
+        state, check, wrong = _convert_and_check(
+            source, req.name, original, example, factory.label, lifted, kept, req
+        )
+        if not wrong:
+            break
+        # An argument whose other value builds another network than the original's: the
+        # class keeps the sizes at this one (never a parameter that builds something wrong).
+        kept = [k for k in kept if k.name not in wrong]
     extra: list[PlannedFile] = []
     if weights is not None:
         extra.append(PlannedFile(_file(weights, ".pt", "--weights"), serialize(state)))
     if emit_spec is not None:
-        extra.append(PlannedFile(_file(emit_spec, ".toml", "--emit-spec"), dump(lifted.model)))
+        extra.append(PlannedFile(_file(emit_spec, ".toml", "--emit-spec"), spec))
     return Ejected(Plan(plan.files + tuple(extra)), resolved, check, lifted.notes)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A constructor argument kept as a parameter: its value, the model lifted with it kept,
+    and the value the generated class is checked at (against the original built with it)."""
+
+    name: str
+    value: int
+    model: Model
+    checked: int
+    build: Callable[[int], nn.Module]
+
+
+def _kept_arguments(
+    model: Model,
+    factory: target.Factory,
+    kwargs: dict[str, Any],
+    req: ModelRequest,
+    example: list[torch.Tensor],
+) -> list[Kept]:
+    """The factory's integer arguments whose sizes the lift can write as expressions of them
+    (eject.arguments): the model is built and lifted again at another value of each."""
+    from torchscaffold.eject import arguments
+    from torchscaffold.eject.model import lift_model
+
+    def build(name: str) -> Callable[[int], nn.Module]:
+        return lambda v: target.build(factory, {**kwargs, name: v}, "cpu", "--args").eval()
+
+    kept = []
+    for name, value in arguments.integers(factory.make, kwargs).items():
+        moved, checked = arguments.other_values(value)
+        try:
+            other = build(name)(moved)
+            again = example_input(other, req)
+            if [x.shape for x in again] != [x.shape for x in example]:
+                continue  # it sizes the input: that is the input's own parameter
+            lifted = lift_model(other, req.name, again).model
+        except TorchgenError:  # another value the model refuses (heads that must divide)
+            continue
+        found = arguments.keep(model, lifted, name, value, moved)
+        if found is not None:
+            kept.append(Kept(name, value, found, checked, build(name)))
+    return kept
+
+
+def _with(model: Model, kept: list[Kept]) -> Model:
+    """``model`` with every argument of ``kept`` that combines with the others."""
+    from torchscaffold.eject import arguments
+
+    out = model
+    for k in kept:
+        out = arguments.combine(model, out, k.model) or out
+    return out
+
+
+def _loads(model: Model, label: str) -> str:
+    """The lifted description as ``--emit-spec`` writes it, checked to load again: a lift that
+    breaks a rule of the format is one line, never a broken file."""
+    from torchscaffold.spec.dump import dump
+    from torchscaffold.spec.loader import load_toml, parse_spec
+
+    try:
+        spec = dump(model)
+        parse_spec(load_toml(spec, Path("lifted.toml")), model.name)
+    except (TorchgenError, ValueError) as exc:
+        raise TorchgenError(
+            f"cannot eject {label}: its description breaks a rule of the format ({exc}; a "
+            "torchgen bug: please report it); nothing was written"
+        ) from None
+    return spec
 
 
 def _file(text: str, suffix: str, option: str) -> Path:
@@ -128,32 +218,63 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _rekeyed(
+    original: nn.Module, generated: nn.Module, label: str, called: tuple[str, ...]
+) -> dict[str, torch.Tensor]:
+    """The original's tensors under the generated class's keys. The generated class declares
+    its modules in the order the forward calls them; the original, in the order its
+    constructor made them (a U-Net's ``ups`` before ``upconvs``, called the other way round):
+    where that order does not match, the tensors are taken in the order of the calls."""
+    state = original.state_dict()
+    try:
+        return rekey(state, generated, label)[0]
+    except Misfit:
+        rank = {path: n for n, path in enumerate(called)}
+
+        def order(key: str) -> int:
+            owner = key.rpartition(".")[0]
+            while owner not in rank and owner:
+                owner = owner.rpartition(".")[0]
+            return rank.get(owner, len(rank))
+
+        again = {key: state[key] for key in sorted(state, key=order)}
+        return rekey(again, generated, label)[0]
+
+
 def _convert_and_check(
     source: PlannedFile,
     name: str,
     original: nn.Module,
     example: list[torch.Tensor],
     label: str,
-) -> tuple[dict[str, torch.Tensor], str]:
+    lifted: Lifted,
+    kept: list[Kept],
+    req: ModelRequest,
+) -> tuple[dict[str, torch.Tensor], str, set[str]]:
     """The original's weights under the generated class's keys, and the proof that, loaded
-    with them, it computes what the original computes."""
-    import torch
-
+    with them, it computes what the original computes; the kept arguments whose other value
+    (``Kept.checked``) builds a class that computes otherwise than the original built so."""
     from torchscaffold.check import generated_class
-    from torchscaffold.weights.compare import _difference, _tensors
+    from torchscaffold.weights.compare import _difference
 
     assert isinstance(source.content, str)
+    wrong: set[str] = set()
     try:
         with generated_class(source.content, name, source.path) as cls:
-            generated = cls().eval()
-            state, _, _ = rekey(original.state_dict(), generated, label)
-            buffer = io.BytesIO()
-            torch.save(state, buffer)  # as the file will be: the check loads what is written
-            buffer.seek(0)
-            generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
-            with torch.no_grad():
-                got = _tensors(generated(*[x.clone() for x in example]))
-                expected = _tensors(original(*[x.clone() for x in example]))
+            state, got, expected = _run_both(
+                cls(), original, example, label, lifted.called, expected=lifted.output
+            )
+            for k in kept:
+                other = k.build(k.checked)
+                again = example_input(other, req)
+                try:
+                    _, a, b = _run_both(
+                        cls(**{k.name: k.checked}), other, again, label, lifted.called
+                    )
+                except Exception:  # noqa: BLE001 - whatever the other value breaks
+                    a, b = [], [None]
+                if not _equal(a, b):
+                    wrong.add(k.name)
     except Misfit as exc:  # pragma: no cover - the lift keeps the original's tensors
         raise TorchgenError(f"the lifted {name} does not hold {label}'s tensors: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a lift torch disagrees with: one line, as --check
@@ -164,12 +285,50 @@ def _convert_and_check(
     shapes = [tuple(t.shape) for t in got], [tuple(t.shape) for t in expected]
     worst = max((_difference(a, b) for a, b in zip(got, expected)), default=0.0)
     on = ", ".join(str(tuple(x.shape)) for x in example)
-    if shapes[0] != shapes[1] or not all(
-        torch.allclose(a.double(), b.double(), rtol=RTOL, atol=ATOL) for a, b in zip(got, expected)
-    ):
+    if not _equal(got, expected):
         raise TorchgenError(
             f"check failed: the lifted {name} computes other outputs than {label} on {on} "
             f"(shapes {shapes[0]} and {shapes[1]}, difference up to {worst:.3g}); nothing was "
             "written"
         )
-    return state, f"check: outputs equal the original's (max abs diff {worst:.1e}) on {on}"
+    check = f"check: outputs equal the original's (max abs diff {worst:.1e}) on {on}"
+    if kept and not wrong:
+        also = ", ".join(f"{k.name}={k.checked}" for k in kept)
+        check += f", and at {also}"
+    return state, check, wrong
+
+
+def _run_both(
+    generated: nn.Module,
+    original: nn.Module,
+    example: list[torch.Tensor],
+    label: str,
+    called: tuple[str, ...],
+    expected: Any = None,
+) -> tuple[dict[str, torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """The generated class loaded with the original's weights (as the file will hold them),
+    and both outputs on ``example`` (the original's ``expected`` where the lift saw it)."""
+    import torch
+
+    from torchscaffold.weights.compare import _tensors
+
+    generated.eval()
+    state = _rekeyed(original, generated, label, called)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # as the file will be: the check loads what is written
+    buffer.seek(0)
+    generated.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
+    with torch.no_grad():
+        got = _tensors(generated(*[x.clone() for x in example]))
+        if expected is None:
+            expected = original(*[x.clone() for x in example])
+    return state, got, _tensors(expected)
+
+
+def _equal(got: list, expected: list) -> bool:
+    import torch
+
+    return len(got) == len(expected) and all(
+        a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=RTOL, atol=ATOL)
+        for a, b in zip(got, expected)
+    )

@@ -14,6 +14,7 @@ from torchscaffold.plan import Plan, PlannedFile
 from torchscaffold.render import code, forward, header, refuse_rebound, render_python
 from torchscaffold.shapes import ResolvedModel, resolve
 from torchscaffold.shapes.layout import check_views
+from torchscaffold.shapes.resolved import RClass
 from torchscaffold.spec.ir import Model
 from torchscaffold.spec.loader import load_spec
 from torchscaffold.spec.options import finalize
@@ -117,6 +118,19 @@ def describe(req: ModelRequest) -> Model:
     return model
 
 
+def container(cls: RClass, base: str) -> str:
+    """The attribute the list styles keep a class's modules in: ``base`` unless one of the
+    class's own names has it (a model ejected with a ``layers`` of its own), then the first
+    of ``base2``, ``base3``... that is free."""
+    taken = {t.name for t in cls.tensors} | {n for n, _ in cls.signature} | set(cls.stored)
+    for step in cls.steps:
+        taken.update({step.name, step.name.split(".")[0], step.name.replace(".", "_")})
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}{n}", n + 1
+    return name
+
+
 def render_model(
     resolved: ResolvedModel,
     req: ModelRequest,
@@ -130,10 +144,17 @@ def render_model(
     explicit = req.style == "explicit"
     counted = req.style == "add_module"
     plans = [
-        forward.plan(c, "body", functional_layers=explicit, counted=counted)
+        forward.plan(c, container(c, "body"), functional_layers=explicit, counted=counted)
         for c in resolved.blocks
     ]
-    plans.append(forward.plan(resolved.main, "layers", functional_layers=explicit, counted=counted))
+    plans.append(
+        forward.plan(
+            resolved.main,
+            container(resolved.main, "layers"),
+            functional_layers=explicit,
+            counted=counted,
+        )
+    )
     source = render_python(
         "model/module.py.j2",
         compact=True,

@@ -17,7 +17,9 @@ from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.names import snake_case
 from torchscaffold.spec.ir import Step
 
-# Attribute names the templates use for containers, per kind of class; no step may take them.
+# Attribute names the templates use for containers, per kind of class: a step named without
+# being given a name avoids them; a step given one takes it, and the container gives way
+# (generate.model.container picks another name).
 MODEL_CONTAINERS = frozenset({"layers"})
 BLOCK_CONTAINERS = frozenset({"body", "after"})
 DISCARD = "_"
@@ -39,6 +41,9 @@ def scope_names(
     """The name of each step: the user's, else conv1, conv2, bn1, ... (bare if single)."""
     counts = Counter(base_name(s) for s in steps if s.name is None)
     seen: Counter[str] = Counter()
+    # A derived name never takes one given (or derived) elsewhere: blocks InvertedResidual and
+    # InvertedResidual4 would both be inverted_residual4.
+    used = {value_of(s.name) for s in steps if s.name is not None}
     result = []
     for step in steps:
         if step.name is not None:
@@ -48,12 +53,15 @@ def scope_names(
         seen[b] += 1
         # A bare name that is an nn.Module method (a block called Double: double) is numbered.
         bare_ok = counts[b] == 1 and b not in names.NN_MODULE_ATTRS and b not in reserved
-        result.append(b if bare_ok else f"{b}{seen[b]}")
+        name = b if bare_ok and b not in used else f"{b}{seen[b]}"
+        while name in used:
+            seen[b] += 1
+            name = f"{b}{seen[b]}"
+        used.add(name)
+        result.append(name)
     for name, n in Counter(value_of(r) for r in result).items():
         if n > 1:
             raise TorchgenError(f"{where}: the name {name!r} is used twice; give the steps names")
-        if name in reserved:
-            raise TorchgenError(f"{where}: {name!r} is reserved for containers; rename the step")
     spaces = {r.rsplit(".", 1)[0] for r in result if "." in r}
     for name in result:
         if name in spaces:

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+# The prefix of the name a file given by path is imported under (never shown to a user).
+FILE_MODULE = "torchgen_convert_"
+
+
 @dataclass(frozen=True)
 class Factory:
     """A class or a function that returns an nn.Module."""
@@ -177,7 +181,7 @@ def import_file(path: Path) -> ModuleType:
             dotted = ".".join(path.relative_to(root).with_suffix("").parts)
             return importlib.import_module(dotted)
         digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-        name = f"torchgen_convert_{path.stem}_{digest}"
+        name = f"{FILE_MODULE}{path.stem}_{digest}"
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)

@@ -1,0 +1,183 @@
+"""The original constructor's integer arguments, kept as the lifted class's parameters.
+
+``MyCNN(num_classes=10)`` lifts to literals (``nn.Linear(64, 10)``); which of them follow from
+``num_classes`` shows by lifting the model again at another value (20) and comparing the two
+descriptions: a literal that moves with the argument is a linear function of it (``10 -> 20``:
+``num_classes``; ``16 -> 32`` with ``channels`` 8 -> 16: ``2 * channels``; ``64 -> 128``
+from 256 -> 512: ``hidden // 4``) and is written so. An argument is kept only where the two
+descriptions have the same steps, every moved literal is such a function, and it moves only
+what the model's own class can say (its layers' arguments, its blocks' calls, its tensors'
+shapes); the caller then checks the generated class at a third value against the original.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass, replace
+from typing import Any
+
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Name
+from torchscaffold.spec.ir import Block, Model, Step
+
+# At most this many arguments are tried (each costs one more build and lift of the model).
+MOST = 6
+
+
+class _Moved(Exception):
+    """The two descriptions differ in a way an expression of the argument cannot say."""
+
+
+def integers(make: Callable[..., Any], given: dict[str, Any]) -> dict[str, int]:
+    """The constructor's integer arguments (given, else their defaults), by name."""
+    try:
+        signature = inspect.signature(make)
+    except (TypeError, ValueError):
+        return {}
+    out: dict[str, int] = {}
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or not p.name.isidentifier():
+            continue
+        value = given.get(p.name, p.default)
+        if type(value) is int and value > 0:
+            out[p.name] = value
+    return dict(list(out.items())[:MOST])
+
+
+def other_values(value: int) -> tuple[int, int]:
+    """The value the model is lifted again at, and the value the generated class is checked
+    at (odd offsets: a size that is ``value // 2`` shows)."""
+    return 2 * value, value + 3
+
+
+def keep(model: Model, other: Model, name: str, value: int, moved: int) -> Model | None:
+    """``model`` with ``name`` (default ``value``) as a parameter of its class, every literal
+    that is ``moved`` in ``other`` written as an expression of it; None where it cannot be."""
+    taken = {k for k, _ in model.main.params} | {t.name for t in model.main.tensors}
+    if name in taken or model.inputs != other.inputs or len(model.blocks) != len(other.blocks):
+        return None
+    fit = _fitter(name, value, moved)
+    try:
+        explicit: dict[str, dict[str, Expr]] = {}  # block -> parameters its calls must pass
+        for a, b in zip(model.blocks, other.blocks):
+            _block_defaults(a, b, fit, explicit)
+        main = _same(model.main, other.main, fit, ("steps", "tensors"))
+    except _Moved:
+        return None
+    if main == model.main and not explicit:
+        return None  # nothing follows from it
+    steps = tuple(_passed(s, explicit) for s in main.steps)
+    main = replace(main, steps=steps, params=(*main.params, (name, value)))
+    return replace(model, main=main)
+
+
+def _fitter(name: str, value: int, moved: int) -> Callable[[int, int], Expr]:
+    def fit(a: int, b: int) -> Expr:
+        step = moved - value
+        p: Expr = Name(name)
+        if (b - a) % step == 0:
+            k = (b - a) // step
+            term: Expr = p if k == 1 else BinOp("*", Lit(k), p)
+        elif b != a and step % (b - a) == 0 and step // (b - a) > 0:
+            k = step // (b - a)
+            term = BinOp("//", p, Lit(k))
+        else:
+            raise _Moved
+        c = a - _evaluate(term, value)
+        if c:
+            return BinOp("+" if c > 0 else "-", term, Lit(abs(c)))
+        return term
+
+    return fit
+
+
+def _evaluate(term: Expr, value: int) -> int:
+    if isinstance(term, Name):
+        return value
+    assert isinstance(term, BinOp)
+    if term.op == "*":
+        return term.left.value * value  # type: ignore[attr-defined]
+    return value // term.right.value  # type: ignore[attr-defined]
+
+
+def _same(a: Any, b: Any, fit: Callable[[int, int], Expr], open_fields: tuple[str, ...]) -> Any:
+    """``a`` where it equals ``b``; integers that differ inside the fields named in
+    ``open_fields`` (of a Step or Tensor: arguments, shapes) as expressions; else _Moved."""
+    if type(a) is not type(b):
+        raise _Moved
+    if a == b:
+        return a
+    if is_dataclass(a) and not isinstance(a, Expr):
+        changes = {}
+        for f in fields(a):
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            if x == y:
+                continue
+            inner = ("args", "first", "body", "shape") if f.name in open_fields else ()
+            changes[f.name] = _same(x, y, fit, inner)
+        return replace(a, **changes)
+    if isinstance(a, tuple) and len(a) == len(b):
+        return tuple(_same(x, y, fit, open_fields) for x, y in zip(a, b))
+    if open_fields and type(a) is int:
+        return fit(a, b)
+    raise _Moved
+
+
+def _block_defaults(
+    a: Block, b: Block, fit: Callable[[int, int], Expr], explicit: dict[str, dict[str, Expr]]
+) -> None:
+    """A block class must not change, but the default of its parameter may move with the
+    argument (a U-Net's DoubleConv takes ``channels`` by default): its calls then pass it."""
+    if replace(a, params=()) != replace(b, params=()) or len(a.params) != len(b.params):
+        raise _Moved
+    for (key, x), (other_key, y) in zip(a.params, b.params):
+        if key != other_key or type(x) is not type(y):
+            raise _Moved
+        if x != y:
+            if type(x) is not int:
+                raise _Moved
+            explicit.setdefault(a.name, {})[key] = fit(x, y)
+
+
+def _passed(step: Step, explicit: dict[str, dict[str, Expr]]) -> Step:
+    """A call of a block whose default moved passes it (where it passes nothing of its own)."""
+    body = tuple(_passed(s, explicit) for s in step.body)
+    if step.kind != "block" or step.target not in explicit:
+        return replace(step, body=body) if body != step.body else step
+    given = {k for k, _ in step.args}
+    extra = tuple((k, v) for k, v in explicit[step.target].items() if k not in given)
+    return replace(step, args=(*step.args, *extra), body=body)
+
+
+def combine(base: Model, one: Model, other: Model) -> Model | None:
+    """Two arguments kept from the same ``base`` (each by ``keep``) in one model; None where
+    both moved the same literal (it follows from both: neither expression is the whole)."""
+    try:
+        main = _three_way(
+            replace(base.main, params=()), replace(one.main, params=()),
+            replace(other.main, params=()),
+        )  # fmt: skip
+    except _Moved:
+        return None
+    params = dict(one.main.params) | dict(other.main.params)
+    return replace(one, main=replace(main, params=tuple(params.items())))
+
+
+def _three_way(base: Any, one: Any, other: Any) -> Any:
+    if one == base:
+        return other
+    if other == base:
+        return one
+    if is_dataclass(base) and not isinstance(base, Expr) and type(one) is type(other):
+        return replace(
+            base,
+            **{
+                f.name: _three_way(getattr(base, f.name), getattr(one, f.name),
+                                   getattr(other, f.name))
+                for f in fields(base)
+            },
+        )  # fmt: skip
+    same_length = isinstance(one, tuple) and isinstance(other, tuple) and len(one) == len(other)
+    if isinstance(base, tuple) and same_length and len(base) == len(one):
+        return tuple(_three_way(*items) for items in zip(base, one, other))
+    raise _Moved
