@@ -30,7 +30,7 @@ class Sym:
     """An int (``value``) with its expression; arithmetic keeps both, comparisons answer with
     the value and record what they decided in ``guards``."""
 
-    __slots__ = ("value", "expr", "guards")
+    __slots__ = ("expr", "guards", "value")
 
     def __init__(self, value: int, expr: Expr, guards: list[Guard]) -> None:
         self.value = value
