@@ -83,20 +83,26 @@ def run_torchgen(
     )
 
 
-def run_suite(project: Path, *selection: str) -> subprocess.CompletedProcess:
+def run_suite(project: Path, *selection: str, images: bool = False) -> subprocess.CompletedProcess:
     """A generated project's own tests (``selection``: pytest arguments, default all), in a
-    fresh interpreter, from its root, as a user runs them."""
-    return run_in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection)
+    fresh interpreter, from its root, as a user runs them. ``images``: the project reads
+    images with torchvision, which imports here through ``shim_torchvision``."""
+    plugins = ["-p", "shim_torchvision"] if images else []
+    return run_in_project(
+        project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, *selection
+    )
 
 
 def run_in_project(project: Path, *argv: str) -> subprocess.CompletedProcess:
     """``python ARGV`` in a fresh interpreter, from a generated project's root, its ``src/``
     importable (as after ``pip install -e .``), torch on one thread (as the project's own
-    tests run it: their models are tiny, and spinning threads slow a busy machine)."""
+    tests run it: their models are tiny, and spinning threads slow a busy machine); this
+    folder is importable too, for the ``shim_torchvision`` plugin."""
     import os
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env |= {"PYTHONPATH": str(project / "src"), "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join([str(project / "src"), str(Path(__file__).parent)])
+    env |= {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, *argv],
         cwd=project,
@@ -130,10 +136,10 @@ def count_tests(project: Path, *selection: str) -> int:
     return total
 
 
-def assert_suite_passes(project: Path, *selection: str) -> None:
+def assert_suite_passes(project: Path, *selection: str, images: bool = False) -> None:
     """``run_suite`` succeeds, and every test that the files hold ran and passed (none
     skipped, none missing): the count comes from the files, not from a number kept here."""
-    done = run_suite(project, *selection)
+    done = run_suite(project, *selection, images=images)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
     expected = count_tests(project, *selection)
@@ -234,12 +240,24 @@ def assert_lint_clean(*paths: Path) -> None:
 @pytest.fixture(scope="session")
 def datasets(tmp_path_factory, torch) -> dict[str, ModuleType]:
     """Every dataset kind, generated through the CLI once and imported."""
+    from reference import torchvision_or_none
     from torchscaffold.generate.dataset import KINDS
 
     out = tmp_path_factory.mktemp("datasets")
-    modules = {}
+    modules = KindModules()
     for kind in KINDS:
         path = out / f"{kind}_data.py"
         assert run_cli("dataset", "Data", "--kind", kind, "-o", str(path)).exit_code == 0
-        modules[kind] = import_file(path)
+        if kind != "images" or torchvision_or_none() is not None:
+            modules[kind] = import_file(path)
     return modules
+
+
+class KindModules(dict):
+    """The generated dataset modules by kind; a kind that could not be imported (images
+    without torchvision) skips the test that asks for it."""
+
+    def __missing__(self, kind: str) -> ModuleType:
+        from reference import TORCHVISION_SKIP
+
+        pytest.skip(TORCHVISION_SKIP)

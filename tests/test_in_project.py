@@ -98,8 +98,9 @@ def test_commands_write_registered_modules_their_tests_and_imports(grown: Path) 
     # The loader code lives once, in data/loader.py: the dataset modules import it.
     for module in ("rows", "shards", "tokens", "training_data"):
         text = (src / "data" / f"{module}.py").read_text()
-        assert f"from {PACKAGE}.data.loader import demo" in text
+        assert f"from {PACKAGE}.data.loader import " in text and "demo" in text
         assert "def build_dataloader" not in text and "def seed_worker" not in text
+        assert "def class_count" not in text
     assert "def build_dataloader" in (src / "data" / "loader.py").read_text()
 
 

@@ -20,6 +20,8 @@ KINDS: dict[str, str] = {
     "tensor": "in-memory arrays: NAME(inputs, targets)",
     "csv": "numeric CSV columns as float32 tensors: NAME(path, target='label', features=None)",
     "files": "root/<class_name>/<file>, labelled by folder: NAME(root), override load(path)",
+    "images": "image files by class folder or labels CSV, torchvision transforms: "
+    "NAME(root, labels=None)",
     "iterable": "IterableDataset over JSON Lines shards, split by rank and worker: NAME(shards)",
     "sequence": "variable-length token sequences with a padding collate: NAME(sequences)",
 }

@@ -141,7 +141,10 @@ def _one_line(what: str) -> Iterator[None]:
     except TorchgenError:
         raise
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code, any error
-        raise TorchgenError(f"{what}: {type(exc).__name__}: {first_line(exc)}") from None
+        from torchscaffold.torch_builds import torchvision_hint
+
+        hint = torchvision_hint(exc)  # a torchvision built for another torch: the fix
+        raise TorchgenError(f"{what}: {type(exc).__name__}: {first_line(exc)}{hint}") from None
 
 
 def build(factory: Factory, kwargs: dict[str, Any], device: str, args_option: str) -> nn.Module:
