@@ -76,7 +76,15 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
             "TrainConfig",
             "The loop: epochs, precision, checkpoints and the run directory.",
             (
-                Key("epochs", "int", 2, "Passes over the training data.", minimum=1),
+                # A bound that no run reaches, so a typo's 10**20 is refused up front.
+                Key(
+                    "epochs",
+                    "int",
+                    2,
+                    "Passes over the training data.",
+                    minimum=1,
+                    maximum=1_000_000,
+                ),
                 Key(
                     "seed",
                     "int",
