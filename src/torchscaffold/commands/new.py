@@ -21,7 +21,7 @@ from torchscaffold.errors import TorchgenError
     metavar="STYLE",
     default="explicit",
     show_default=True,
-    help="explicit | add_module | sequential | modulelist | moduledict",
+    help="explicit | add_module | sequential | modulelist | moduledict | nested",
 )
 @click.option(
     "--preset",
@@ -135,5 +135,8 @@ def command(
         click.echo(line)
     package_name = settings_for(req).package
     click.echo(f"\nNext: cd {shlex.quote(str(path))}")
-    click.echo(f'  pip install -e ".[test]" && python -m {package_name}.train')
+    click.echo(
+        f'  pip install -e ".[test]" && python -m {package_name}.train '
+        "--config configs/default.toml"
+    )
     click.echo("  python -m pytest -q")
