@@ -108,10 +108,10 @@ def model_in_project(
     path = output_file(req.name, output or str(_default_file(req.name, project.models_dir)))
     module = _module_name(path, "model", project)
     _refuse_duplicate_class(req.name, path, "model")
-    text = _render_model(req, resolved, path, project.registries(planned=planned))
+    text = _render_model(req, resolved, path, project.registries(planned=planned), project.root)
     test = render_python(
         "project/tests/test_model.py.j2",
-        header=header(req.command(path)),
+        header=header(req.command(path, project.root)),
         package=project.package,
         module=module,
         name=req.name,
@@ -127,8 +127,14 @@ def model_in_project(
 
 
 def _render_model(
-    req: ModelRequest, resolved: ResolvedModel, path: Path, registries: Registries | None
+    req: ModelRequest,
+    resolved: ResolvedModel,
+    path: Path,
+    registries: Registries | None,
+    root: Path | None = None,
 ) -> str:
+    """``root``: the project's, from which the header's command runs (its paths relative
+    to it); else the file's folder."""
     if registries is None:
         return render_model(resolved, req, path=path)
     imports = [f"from {registries.module} import MODELS"]
@@ -144,6 +150,7 @@ def _render_model(
         registry_import="\n".join(imports),
         registry_decorator="@MODELS.register()",
         init_call=init_call,
+        root=root,
     )
 
 
