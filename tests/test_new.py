@@ -70,6 +70,7 @@ def test_layout(projects: dict[str, Path]) -> None:
         f"{package}/export.py",
         f"{package}/plot.py",
         f"{package}/config.py",
+        f"{package}/cli.py",
         f"{package}/runtime.py",
         f"{package}/losses.py",
         f"{package}/checkpoint.py",

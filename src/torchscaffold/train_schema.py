@@ -153,6 +153,15 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
                     minimum=0,
                 ),
                 Key(
+                    "threads",
+                    'int | Literal["auto"]',
+                    "auto",
+                    "torch's intra-op threads per process; auto: the CPUs this process may "
+                    "use, less the load of other work, shared by the processes on this "
+                    "machine, less the loader's workers (at least 1). Printed at start.",
+                    minimum=1,
+                ),
+                Key(
                     "progress",
                     "str",
                     "auto",

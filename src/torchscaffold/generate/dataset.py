@@ -26,6 +26,9 @@ KINDS: dict[str, str] = {
     "sequence": "variable-length token sequences with a padding collate: NAME(sequences)",
 }
 
+# The image files the images kind indexes and a project's predict reads: what Pillow decodes.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 
@@ -62,6 +65,7 @@ def render_dataset(
         registry_module=registry_module,
         loader_module=loader_module,
         import_block=import_block,
+        image_extensions=IMAGE_EXTENSIONS,
     )
     refuse_rebound(name, (source,), "dataset name")
     return source

@@ -35,8 +35,6 @@ TOKEN_KINDS = frozenset({"sequence"})
 # "L" and "RGB").
 IMAGE_KINDS = frozenset({"images"})
 IMAGE_CHANNELS = (1, 3)
-# What predict names when it refuses a file (the data module's IMAGE_EXTENSIONS, abridged).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # The model of a token kind when --preset is not given (the other kinds': Settings.preset).
 TOKEN_PRESET = "transformer_classifier"
 # The fields of a padded token batch that a model input of this dtype reads (data.inputs).
@@ -71,7 +69,7 @@ TEXT_FILES = {  # rendered as they are
 # The modules of the package, each one template under templates/project/: what a user runs
 # (``python -m <pkg>.<module>``), then what they share.
 ENTRY_POINTS = ("train", "evaluate", "predict", "export", "plot")
-LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint")
+LIBRARY_MODULES = ("config", "cli", "runtime", "losses", "checkpoint")
 PROJECT_TESTS = ("test_train", "test_config", "test_checkpoint", "test_entry_points")
 SYNTHETIC = "src/{package}/data/synthetic.py"
 # Token ids are drawn differently from features: the token kinds' synthetic data.
@@ -205,7 +203,7 @@ def check_target(root: Path, plan: Plan, *, force: bool) -> None:
 
 def plan_new(req: NewRequest) -> Plan:
     """Every file of the project, rendered and formatted; nothing touches the disk."""
-    from torchscaffold.generate.dataset import import_block
+    from torchscaffold.generate.dataset import IMAGE_EXTENSIONS, import_block
     from torchscaffold.generate.in_project import (
         Generated,
         dataset_in_project,
@@ -242,7 +240,8 @@ def plan_new(req: NewRequest) -> Plan:
         "tokens": settings.kind in TOKEN_KINDS,
         "labels": req.labels,
         "images": settings.kind in IMAGE_KINDS,
-        "image_suffixes": ", ".join(IMAGE_SUFFIXES),
+        "image_suffixes": ", ".join(IMAGE_EXTENSIONS[:5]),
+        "image_extensions": list(IMAGE_EXTENSIONS),
         # What a token model reads of a padded batch, in the order of its arguments.
         "token_fields": [TOKEN_FIELDS.get(i.dtype, i.name) for i in resolved.inputs],
         "vocab_size": resolved.integer_input,
