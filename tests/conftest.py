@@ -111,12 +111,14 @@ def new_projects(root: Path, options: dict[str, list[str]]) -> dict[str, Path]:
 
 
 def run_suite(
-    project: Path, *selection: str, path: Sequence[Path] = ()
+    project: Path, *selection: str, path: Sequence[Path] = (), images: bool = False
 ) -> subprocess.CompletedProcess:
     """A generated project's own tests (``selection``: pytest arguments, default all), in a
-    fresh interpreter, from its root, as a user runs them."""
+    fresh interpreter, from its root, as a user runs them. ``images``: the project reads
+    images with torchvision, which imports here through ``shim_torchvision``."""
+    plugins = ["-p", "shim_torchvision"] if images else []
     return run_in_project(
-        project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection, path=path
+        project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, *selection, path=path
     )
 
 
@@ -126,12 +128,13 @@ def run_in_project(
     """``python ARGV`` in a fresh interpreter, from a generated project's root, its ``src/``
     importable (as after ``pip install -e .``; ``path``: more folders after it), torch on
     one thread (as the project's own tests run it: their models are tiny, and spinning
-    threads slow a busy machine)."""
+    threads slow a busy machine); this folder is importable too, for the
+    ``shim_torchvision`` plugin."""
     import os
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    pythonpath = os.pathsep.join(map(str, [project / "src", *path]))
-    env |= {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
+    folders = [project / "src", *path, Path(__file__).parent]
+    env |= {"PYTHONPATH": os.pathsep.join(map(str, folders)), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, *argv],
         cwd=project,
@@ -165,10 +168,12 @@ def count_tests(project: Path, *selection: str) -> int:
     return total
 
 
-def assert_suite_passes(project: Path, *selection: str, path: Sequence[Path] = ()) -> None:
+def assert_suite_passes(
+    project: Path, *selection: str, path: Sequence[Path] = (), images: bool = False
+) -> None:
     """``run_suite`` succeeds, and every test that the files hold ran and passed (none
     skipped, none missing): the count comes from the files, not from a number kept here."""
-    done = run_suite(project, *selection, path=path)
+    done = run_suite(project, *selection, path=path, images=images)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
     expected = count_tests(project, *selection)
@@ -269,12 +274,24 @@ def assert_lint_clean(*paths: Path) -> None:
 @pytest.fixture(scope="session")
 def datasets(tmp_path_factory, torch) -> dict[str, ModuleType]:
     """Every dataset kind, generated through the CLI once and imported."""
+    from reference import torchvision_or_none
     from torchscaffold.generate.dataset import KINDS
 
     out = tmp_path_factory.mktemp("datasets")
-    modules = {}
+    modules = KindModules()
     for kind in KINDS:
         path = out / f"{kind}_data.py"
         assert run_cli("dataset", "Data", "--kind", kind, "-o", str(path)).exit_code == 0
-        modules[kind] = import_file(path)
+        if kind != "images" or torchvision_or_none() is not None:
+            modules[kind] = import_file(path)
     return modules
+
+
+class KindModules(dict):
+    """The generated dataset modules by kind; a kind that could not be imported (images
+    without torchvision) skips the test that asks for it."""
+
+    def __missing__(self, kind: str) -> ModuleType:
+        from reference import TORCHVISION_SKIP
+
+        pytest.skip(TORCHVISION_SKIP)

@@ -33,9 +33,26 @@ def _torchvision() -> ModuleType | None:
     return torchvision
 
 
+# The README's pin: the torchvision built for the torch the tests run with.
+TORCHVISION_SKIP = (
+    "torchvision is not installed (pip install torchvision==0.28.0, the build for torch 2.13)"
+)
+
+
+def torchvision_or_none() -> ModuleType | None:
+    """torchvision, importable beside this torch (see ``_torchvision``), or None."""
+    return _torchvision()
+
+
+def torchvision_shimmed() -> bool:
+    """Whether torchvision imported here only through the shim: a fresh interpreter (a
+    spawned DataLoader worker) cannot import it."""
+    return _torchvision() is not None and hasattr(_torchvision, "library")
+
+
 def torchvision_models() -> ModuleType:
     """``torchvision.models``, or skip the calling test."""
     tv = _torchvision()
     if tv is None:
-        pytest.skip("torchvision is not installed (pip install torchvision)")
+        pytest.skip(TORCHVISION_SKIP)
     return tv.models

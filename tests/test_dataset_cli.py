@@ -150,7 +150,7 @@ def test_unknown_kind_suggests_the_closest(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         (
             "Error: unknown kind 'csvv' (did you mean 'csv'?); "
-            "choose from: csv, files, iterable, sequence, tensor"
+            "choose from: csv, files, images, iterable, sequence, tensor"
         )
     ]
     assert "Traceback" not in result.stdout + result.stderr

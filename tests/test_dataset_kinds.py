@@ -362,3 +362,91 @@ def test_pad_collate_properties(gen, lengths: list[int], multiple: int | None, l
         assert torch.equal(batch["labels"][mask], batch["input_ids"][mask])
     else:
         assert "labels" not in batch
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+
+def _png(path: Path, value: int, size: tuple[int, int] = (6, 4), mode: str = "RGB") -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    color = value if mode == "L" else (value, value, value)
+    Image.new(mode, size, color=color).save(path)
+
+
+def test_images_by_class_folder_and_by_labels_csv(gen, torch, tmp_path: Path) -> None:
+    Data = gen["images"].Data
+    for i, name in enumerate(["cat", "dog", "cat", "emu"]):
+        _png(tmp_path / "tree" / name / f"{i}.PNG", 10 * i)
+    (tmp_path / "tree" / "dog" / "notes.txt").write_text("skipped")
+    tree = Data(tmp_path / "tree", mean=[0, 0, 0], std=[1, 1, 1])
+    assert tree.classes == ["cat", "dog", "emu"] and tree.num_classes == 3 and len(tree) == 4
+    image, label = tree[0]
+    assert image.shape == (3, 4, 6) and image.dtype == torch.float32 and label == 0
+    assert torch.allclose(image, torch.zeros(3, 4, 6))
+    # A labels CSV (BOM, spaces, blank lines, its own column names): class names sorted...
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\ufeff name , kind \ncat/0.PNG,b\n\ndog/1.PNG, a\n", encoding="utf-8")
+    named = Data(tmp_path / "tree", labels, file_column="name", label_column="kind")
+    assert named.classes == ["a", "b"] and named.targets.tolist() == [1, 0]
+    # ... integer labels are the classes 0 .. max, whichever occur.
+    labels.write_text("file,label\ncat/0.PNG,3\ndog/1.PNG,1\n", encoding="utf-8")
+    numbered = Data(tmp_path / "tree", labels)
+    assert numbered.num_classes == 4 and numbered.targets.tolist() == [3, 1]
+    # The transform: resize the shorter side, crop (at random with augment), greyscale.
+    grey = Data(tmp_path / "tree", labels, mode="L", resize=8, crop=5, augment=True)
+    assert grey[0][0].shape == (1, 5, 5)
+    assert gen["images"].load_image(tree.path(1), resize=8, crop=8).shape == (3, 8, 8)
+    mean, std = gen["images"].channel_stats(tree)
+    assert mean == pytest.approx([15 / 255] * 3) and std == pytest.approx(
+        [11.1803 / 255] * 3, rel=1e-4
+    )
+    import pickle
+
+    assert pickle.loads(pickle.dumps(grey)).targets.tolist() == [3, 1]
+
+
+@pytest.mark.parametrize(
+    ("labels", "arguments", "message"),
+    [
+        (None, {}, "no .png/.jpg.* files in any class folder"),
+        ("file,label\n", {}, "no rows after the header"),
+        ("file,kind\nx.png,1\n", {}, "no column 'label'; its columns are file, kind"),
+        ("file,label\nx.png,\n", {}, "line 2: an empty label"),
+        ("file,label\nnope.png,1\n", {}, "line 2: no image 'nope.png'"),
+        ("file,label\nx.png,1\n", {"mode": "CMYK"}, "mode 'CMYK': expected one of RGB, L"),
+        ("file,label\nx.png,1\n", {"mean": [0.5]}, r"mean \[0.5\]: expected 3 values"),
+        ("file,label\nx.png,1\n", {"std": [1, 0, 1]}, "every value must be > 0"),
+        ("file,label\nx.png,1\n", {"crop": -1}, "crop = -1: expected a size >= 0"),
+    ],
+)
+def test_images_errors_name_the_file_and_line(gen, tmp_path: Path, labels, arguments, message):
+    Data = gen["images"].Data
+    (tmp_path / "empty").mkdir()
+    _png(tmp_path / "x.png", 0)
+    path = None
+    if labels is not None:
+        path = tmp_path / "labels.csv"
+        path.write_text(labels, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        Data(tmp_path if labels is not None else tmp_path / "empty", path, **arguments)
+
+
+def test_an_unreadable_image_names_its_file(gen, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(RuntimeError, match=r"cannot read image 0, .*bad.png"):
+        gen["images"].Data(tmp_path)[0]
+
+
+def test_labelled_kinds_count_their_classes(gen, torch, tmp_path: Path) -> None:
+    """What the training script sizes a model's num_classes by: max + 1 of integer labels,
+    None for regression targets."""
+    assert gen["tensor"].Data(torch.zeros(5, 2), torch.tensor([0, 1, 4, 1, 0])).num_classes == 5
+    assert gen["tensor"].Data(torch.zeros(2, 2), torch.tensor([0.5, 1.0])).num_classes is None
+    path = _write_csv(tmp_path / "t.csv", [["x", "label"], ["1", "0"], ["2", "1"]])
+    assert gen["csv"].Data(path, target_dtype="int64").num_classes == 2
+    assert gen["csv"].Data(path).num_classes is None  # float targets: regression
+    assert gen["sequence"].Data([[1, 2], [3]], targets=[2, 0]).num_classes == 3
+    assert gen["sequence"].Data([[1, 2], [3]]).num_classes is None

@@ -98,8 +98,9 @@ def test_commands_write_registered_modules_their_tests_and_imports(grown: Path) 
     # The loader code lives once, in data/loader.py: the dataset modules import it.
     for module in ("rows", "shards", "tokens", "training_data"):
         text = (src / "data" / f"{module}.py").read_text()
-        assert f"from {PACKAGE}.data.loader import demo" in text
+        assert f"from {PACKAGE}.data.loader import " in text and "demo" in text
         assert "def build_dataloader" not in text and "def seed_worker" not in text
+        assert "def class_count" not in text
     assert "def build_dataloader" in (src / "data" / "loader.py").read_text()
     # So does the summary every model module prints when run: summary.py.
     for module in ("classifier", "wide", "net"):
@@ -365,3 +366,23 @@ def test_into_a_package_with_a_registry_the_model_uses_it(tmp_path: Path, torch:
     assert run_cli("model", "Net", "--init", "xavier", "-o", str(plain)).exit_code == 0
     text = (plain / "net.py").read_text()
     assert "MODELS" not in text and "for m in self.modules()" in text
+
+
+def test_a_spec_is_recorded_relative_to_the_project(project: Path) -> None:
+    """The header's command runs from the project's root, where torchgen commands run: the
+    spec's path is relative to it (not to the model's file deep inside src/), and running
+    the recorded command there changes nothing."""
+    import shlex
+
+    from conftest import ROOT
+
+    (project.parent / "specs").mkdir()
+    shutil.copy(ROOT / "docs" / "examples" / "convnet.toml", project.parent / "specs" / "b.toml")
+    result = run_cli("model", "Blocks", "--spec", "../specs/b.toml", cwd=project)
+    assert result.exit_code == 0, result.output
+    for path in ("src/shop/models/blocks.py", "tests/models/test_blocks.py"):
+        first = (project / path).read_text().splitlines()[0]
+        assert "--spec ../specs/b.toml" in first, first
+    command = shlex.split(first.split(": ", 1)[1])
+    again = run_cli(*command[1:], cwd=project)
+    assert {line.split()[0] for line in again.output.splitlines()[:3]} == {"identical"}

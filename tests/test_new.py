@@ -75,6 +75,7 @@ def test_layout(projects: dict[str, Path]) -> None:
         f"{package}/export.py",
         f"{package}/plot.py",
         f"{package}/config.py",
+        f"{package}/cli.py",
         f"{package}/runtime.py",
         f"{package}/losses.py",
         f"{package}/checkpoint.py",
@@ -218,3 +219,10 @@ def test_an_editable_install_imports_the_src_package(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(project / "src/modulelist_proj/__init__.py")
+
+
+def test_the_docs_count_a_fresh_projects_tests(projects: dict[str, Path]) -> None:
+    from conftest import ROOT, count_tests
+
+    text = (ROOT / "docs" / "project.md").read_text()
+    assert f"The generated tests ({count_tests(projects[FULL])} in a fresh project" in text

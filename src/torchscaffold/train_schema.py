@@ -78,7 +78,15 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
             "TrainConfig",
             "The loop: epochs, precision, checkpoints and the run directory.",
             (
-                Key("epochs", "int", 2, "Passes over the training data.", minimum=1),
+                # A bound that no run reaches, so a typo's 10**20 is refused up front.
+                Key(
+                    "epochs",
+                    "int",
+                    2,
+                    "Passes over the training data.",
+                    minimum=1,
+                    maximum=1_000_000,
+                ),
                 Key(
                     "seed",
                     "int",
@@ -145,6 +153,15 @@ def sections(*, precision: str, strategy: str, loss: str) -> tuple[Section, ...]
                     "Stop after this many epochs without a better monitor value; 0 never "
                     "stops early.",
                     minimum=0,
+                ),
+                Key(
+                    "threads",
+                    'int | Literal["auto"]',
+                    "auto",
+                    "torch's intra-op threads per process; auto: the CPUs this process may "
+                    "use, less the load of other work, shared by the processes on this "
+                    "machine, less the loader's workers (at least 1). Printed at start.",
+                    minimum=1,
                 ),
                 Key(
                     "progress",

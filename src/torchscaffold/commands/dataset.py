@@ -13,7 +13,7 @@ from torchscaffold.cli import emit, output_options, user_errors
     "--kind",
     metavar="KIND",
     # Kept literal so --help never imports the generator; tests check it against KINDS.
-    help="tensor | csv | files | iterable | sequence (see `torchgen list kinds`).  "
+    help="tensor | csv | files | images | iterable | sequence (see `torchgen list kinds`).  "
     "[default: tensor, or the project's]",
 )
 @output_options

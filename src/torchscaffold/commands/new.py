@@ -21,7 +21,7 @@ from torchscaffold.errors import TorchgenError
     metavar="STYLE",
     default="explicit",
     show_default=True,
-    help="explicit | add_module | sequential | modulelist | moduledict",
+    help="explicit | add_module | sequential | modulelist | moduledict | nested",
 )
 @click.option(
     "--preset",
@@ -34,8 +34,14 @@ from torchscaffold.errors import TorchgenError
     metavar="KIND",
     default="tensor",
     show_default=True,
-    help="The dataset: tensor | csv | files | iterable | sequence (token ids; see "
+    help="The dataset: tensor | csv | files | images | iterable | sequence (token ids; see "
     "`torchgen list kinds`).",
+)
+@click.option(
+    "--labels",
+    metavar="FILE.csv",
+    help="--kind images: the images' classes come from this labels CSV (columns file, "
+    "label; configurable) instead of class sub-folders.",
 )
 @click.option(
     "--init",
@@ -96,6 +102,7 @@ def command(
     style: str,
     preset: str | None,
     kind: str,
+    labels: str | None,
     init: str | None,
     model: str,
     dataset: str,
@@ -116,11 +123,24 @@ def command(
     torchgen new my-project --style sequential --preset mlp --kind csv
     torchgen new my-project --kind sequence
     torchgen new my-project --trainer lightning
+    torchgen new my-project --kind images --labels labels.csv
     """
     from torchscaffold.generate.scaffold import NewRequest, check_target, plan_new, settings_for
 
     req = NewRequest(
-        path, package, style, preset, kind, init, model, dataset, precision, strategy, loss, trainer
+        path,
+        package,
+        style,
+        preset,
+        kind,
+        init,
+        model,
+        dataset,
+        precision,
+        strategy,
+        loss,
+        trainer,
+        labels,
     )
     plan = plan_new(req)
     if dry_run:

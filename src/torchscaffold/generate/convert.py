@@ -81,6 +81,9 @@ def convert(req: ConvertRequest) -> Conversion:
     if req.from_args is not None and req.from_class is None:
         raise TorchgenError("--from-args needs --from-class")
     output = output_path(req.checkpoint, req.output)
+    for named in (req.to, req.from_class):  # before reading the checkpoint imports torch
+        if named is not None:
+            _file_exists(named)
     weights = checkpoint.unwrap(checkpoint.read(req.checkpoint), req.checkpoint)
     factory = target.find(req.to)
     model = target.build(factory, dict(req.args), "meta", "--args")
@@ -105,6 +108,14 @@ def convert(req: ConvertRequest) -> Conversion:
         req.checkpoint, factory.path, source.path if source is not None else None
     )
     return Conversion(plan, report, check)
+
+
+def _file_exists(named: str) -> None:
+    """A ``FILE.py[:NAME]`` that names no file: refused at once (``target.find`` says the
+    same, but only after the checkpoint is read, with torch imported)."""
+    where, _ = target.split(named)
+    if (where.endswith(".py") or "/" in where) and not paths.is_file(Path(where)):
+        raise TorchgenError(f"{where}: no such file")
 
 
 def _in_order(

@@ -20,9 +20,14 @@ KINDS: dict[str, str] = {
     "tensor": "in-memory arrays: NAME(inputs, targets)",
     "csv": "numeric CSV columns as float32 tensors: NAME(path, target='label', features=None)",
     "files": "root/<class_name>/<file>, labelled by folder: NAME(root), override load(path)",
+    "images": "image files by class folder or labels CSV, torchvision transforms: "
+    "NAME(root, labels=None)",
     "iterable": "IterableDataset over JSON Lines shards, split by rank and worker: NAME(shards)",
     "sequence": "variable-length token sequences with a padding collate: NAME(sequences)",
 }
+
+# The image files the images kind indexes and a project's predict reads: what Pillow decodes.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
@@ -60,6 +65,7 @@ def render_dataset(
         registry_module=registry_module,
         loader_module=loader_module,
         import_block=import_block,
+        image_extensions=IMAGE_EXTENSIONS,
     )
     refuse_rebound(name, (source,), "dataset name")
     return source

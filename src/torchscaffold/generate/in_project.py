@@ -113,10 +113,12 @@ def model_in_project(
     # The project's one summary (projects made before it had none: theirs in the file).
     has_summary = planned or (project.package_dir / "summary.py").is_file()
     summary_module = f"{project.package}.summary" if has_summary else None
-    text = _render_model(req, resolved, path, project.registries(planned=planned), summary_module)
+    text = _render_model(
+        req, resolved, path, project.registries(planned=planned), summary_module, project.root
+    )
     test = render_python(
         "project/tests/test_model.py.j2",
-        header=header(req.command(path)),
+        header=header(req.command(path, project.root)),
         package=project.package,
         module=module,
         name=req.name,
@@ -138,7 +140,10 @@ def _render_model(
     path: Path,
     registries: Registries | None,
     summary_module: str | None = None,
+    root: Path | None = None,
 ) -> str:
+    """``root``: the project's, from which the header's command runs (its paths relative
+    to it); else the file's folder."""
     if registries is None:
         return render_model(resolved, req, path=path, summary_module=summary_module)
     imports = [f"from {registries.module} import MODELS"]
@@ -155,6 +160,7 @@ def _render_model(
         registry_decorator="@MODELS.register()",
         init_call=init_call,
         summary_module=summary_module,
+        root=root,
     )
 
 

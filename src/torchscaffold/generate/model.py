@@ -50,11 +50,11 @@ class ModelRequest:
     # The description lifted from --from (generate.eject), in place of a preset or a spec.
     lifted: Model | None = field(default=None, compare=False, repr=False)
 
-    def command(self, path: Path | None = None) -> str:
+    def command(self, path: Path | None = None, root: Path | None = None) -> str:
         """The canonical command line for the header of the file at ``path``: run from that
-        file's folder, it makes the file again. Paths are relative to that folder (the spec's,
-        and ``-o`` where the file's name is not the default), so the line is the same on every
-        machine that has the same layout."""
+        file's folder (or from ``root``, a project's, where torchgen commands run), it makes
+        the file again. The spec's path is relative to that folder, so the line is the same
+        on every machine that has the same layout."""
         parts = ["torchgen model", self.name, f"--style {self.style}"]
         if self.numbered:
             parts.append("--numbered")
@@ -69,7 +69,8 @@ class ModelRequest:
         if self.spec:
             spec = self.spec
             if path is not None:
-                spec = Path(os.path.relpath(paths.resolve(spec), paths.resolve(path.parent)))
+                base = root if root is not None else path.parent
+                spec = Path(os.path.relpath(paths.resolve(spec), paths.resolve(base)))
             parts.append(f"--spec {shlex.quote(spec.as_posix())}")
         if self.in_channels is not None:
             parts.append(f"--in-channels {self.in_channels}")
@@ -80,7 +81,8 @@ class ModelRequest:
         if self.init:
             parts.append(f"--init {self.init}")
         if path is not None and path.name != f"{names.snake_case(self.name)}.py":
-            parts.append(f"-o {shlex.quote(path.name)}")
+            where = path.name if root is None else os.path.relpath(paths.resolve(path), root)
+            parts.append(f"-o {shlex.quote(Path(where).as_posix())}")
         return " ".join(parts)
 
 
@@ -140,6 +142,7 @@ def render_model(
     registry_decorator: str | None = None,
     init_call: str | None = None,
     summary_module: str | None = None,
+    root: Path | None = None,
 ) -> str:
     explicit = req.style == "explicit"
     counted = req.style == "add_module"
@@ -158,7 +161,7 @@ def render_model(
     source = render_python(
         "model/module.py.j2",
         compact=True,
-        header=header(req.command(path)),
+        header=header(req.command(path, root)),
         model=resolved,
         plans=plans,
         style=req.style,

@@ -31,6 +31,10 @@ IN_MEMORY_KINDS = frozenset({"tensor", "sequence"})
 # Kinds whose samples are token ids ({"input_ids": (L,)} padded by pad_collate): the model takes
 # int64 ids (and a bool mask) and classifies each sequence; every other kind needs a float input.
 TOKEN_KINDS = frozenset({"sequence"})
+# Kinds of image files: the model takes (C, H, W) images of one of these channel counts (Pillow's
+# "L" and "RGB").
+IMAGE_KINDS = frozenset({"images"})
+IMAGE_CHANNELS = (1, 3)
 # The model of a token kind when --preset is not given (the other kinds': Settings.preset).
 TOKEN_PRESET = "transformer_classifier"
 # The fields of a padded token batch that a model input of this dtype reads (data.inputs).
@@ -57,6 +61,7 @@ OPTIONS = (
     "strategy",
     "loss",
     "trainer",
+    "labels",
 )
 
 # The project's own files, relative to its root, and their templates; "{package}" is the package.
@@ -69,7 +74,7 @@ TEXT_FILES = {  # rendered as they are
 # The modules of the package, each one template under templates/project/: what a user runs
 # (``python -m <pkg>.<module>``), then what they share.
 ENTRY_POINTS = ("train", "evaluate", "predict", "export", "plot")
-LIBRARY_MODULES = ("config", "runtime", "losses", "checkpoint", "summary")
+LIBRARY_MODULES = ("config", "cli", "runtime", "losses", "checkpoint", "summary")
 PROJECT_TESTS = ("test_train", "test_config", "test_checkpoint", "test_entry_points")
 SYNTHETIC = "src/{package}/data/synthetic.py"
 # Token ids are drawn differently from features: the token kinds' synthetic data.
@@ -121,6 +126,9 @@ class NewRequest:
     strategy: str = _DEFAULTS.strategy
     loss: str = _DEFAULTS.loss
     trainer: str = _DEFAULTS.trainer
+    # --kind images: the synthetic data and the config's example read a labels CSV of this
+    # name (file,label) instead of class folders.
+    labels: str | None = None
 
     @property
     def root(self) -> Path:
@@ -169,6 +177,8 @@ def settings_for(req: NewRequest) -> Settings:
             continue  # the preset's reference init
         if value not in choices:
             raise unknown("init scheme" if option == "init" else option, value, choices)
+    if req.labels is not None:
+        check_labels(req.labels, req.kind)
     names.class_name(req.model, what="model name")
     names.class_name(req.dataset, what="dataset name")
     return Settings(
@@ -184,6 +194,20 @@ def settings_for(req: NewRequest) -> Settings:
         loss=req.loss,
         trainer=req.trainer,
     )
+
+
+def check_labels(labels: str, kind: str) -> None:
+    """``--labels``: a CSV file name for the images kind, relative to the image data."""
+    if kind not in IMAGE_KINDS:
+        raise TorchgenError(
+            f"--labels names the labels CSV of image files: it needs --kind images, "
+            f"not --kind {kind}"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.csv", labels):
+        raise TorchgenError(
+            f"--labels {labels!r}: expected a CSV file name such as labels.csv (letters, "
+            "digits, '.', '_', '-'), written beside the images"
+        )
 
 
 def check_target(root: Path, plan: Plan, *, force: bool) -> None:
@@ -207,7 +231,7 @@ def check_target(root: Path, plan: Plan, *, force: bool) -> None:
 
 def plan_new(req: NewRequest) -> Plan:
     """Every file of the project, rendered and formatted; nothing touches the disk."""
-    from torchscaffold.generate.dataset import import_block
+    from torchscaffold.generate.dataset import IMAGE_EXTENSIONS, import_block
     from torchscaffold.generate.in_project import (
         Generated,
         dataset_in_project,
@@ -242,6 +266,10 @@ def plan_new(req: NewRequest) -> Plan:
         "flat": settings.kind in FLAT_KINDS,
         "on_disk": settings.kind not in IN_MEMORY_KINDS,
         "tokens": settings.kind in TOKEN_KINDS,
+        "labels": req.labels,
+        "images": settings.kind in IMAGE_KINDS,
+        "image_suffixes": ", ".join(IMAGE_EXTENSIONS[:5]),
+        "image_extensions": list(IMAGE_EXTENSIONS),
         # What a token model reads of a padded batch, in the order of its arguments.
         "token_fields": [TOKEN_FIELDS.get(i.dtype, i.name) for i in resolved.inputs],
         "vocab_size": resolved.integer_input,
@@ -319,6 +347,14 @@ def check_fit(settings: Settings, resolved: ResolvedModel) -> None:
             f"--preset {preset} takes {first.dtype} token ids, but --kind {kind} gives "
             f"float samples: use --kind sequence"
         )
+    elif kind in IMAGE_KINDS:
+        shape = tuple(first.shape)
+        if len(shape) != 3 or shape[0] not in IMAGE_CHANNELS or shape[1] != shape[2]:
+            raise TorchgenError(
+                f"--preset {preset} takes input of shape {shape}, not square images of "
+                f"{' or '.join(map(str, IMAGE_CHANNELS))} channels (C, H, W): --kind {kind} "
+                "needs an image model, e.g. --preset tiny or cnn"
+            )
 
 
 def infrastructure(project: Project) -> list[Path]:

@@ -217,7 +217,11 @@ def user_code(what: str, hint: Callable[[BaseException], str] = lambda exc: "") 
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's code, any error
         said = f": {first_line(exc)}" if str(exc).strip() else ""
-        raise TorchgenError(f"{what}: {type(exc).__name__}{said}{hint(exc)}") from None
+        from torchscaffold.torch_builds import torchvision_hint
+
+        # A torchvision built for another torch: the fix in the same line.
+        tail = f"{hint(exc)}{torchvision_hint(exc)}"
+        raise TorchgenError(f"{what}: {type(exc).__name__}{said}{tail}") from None
 
 
 def build(factory: Factory, kwargs: dict[str, Any], device: str, args_option: str) -> nn.Module:
