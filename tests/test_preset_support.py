@@ -64,7 +64,7 @@ def test_probabilities_and_flags_may_be_parameters(tmp_path, torch, style):
     [
         ("p_drop = 1.5, use_bias = false", "p must be a probability between 0 and 1, got 1.5"),
         # A misspelt parameter is one nothing reads: refused where the file is read.
-        ("p_dorp = 0.5, use_bias = false", "nothing reads 'p_dorp' (did you mean 'p_drop'?)"),
+        ("p_dorp = 0.5, use_bias = false", "nothing reads 'p_dorp' (did you mean 'p_drop'"),
     ],
 )
 def test_parameter_values_are_still_checked(tmp_path, params, message):
