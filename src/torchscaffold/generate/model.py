@@ -122,9 +122,11 @@ def describe(req: ModelRequest) -> Model:
 
 def container(cls: RClass, base: str) -> str:
     """The attribute the list styles keep a class's modules in: ``base`` unless one of the
-    class's own names has it (a model ejected with a ``layers`` of its own), then the first
-    of ``base2``, ``base3``... that is free."""
-    taken = {t.name for t in cls.tensors} | {n for n, _ in cls.signature} | set(cls.stored)
+    class's own attributes has it (a model ejected with a ``layers`` of its own), then the
+    first of ``base2``, ``base3``... that is free. A constructor parameter of that name (the
+    ResNets' ``layers=(3, 4, 6, 3)``) is a local of __init__, not an attribute, unless
+    forward reads it (stored)."""
+    taken = {t.name for t in cls.tensors} | set(cls.stored)
     for step in cls.steps:
         taken.update({step.name, step.name.split(".")[0], step.name.replace(".", "_")})
     name, n = base, 2
