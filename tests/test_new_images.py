@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_lint_clean, assert_suite_passes, run_cli, run_in_project
+from conftest import (
+    assert_lint_clean,
+    assert_suite_passes,
+    new_projects,
+    run_cli,
+    run_in_project,
+)
 from reference import TORCHVISION_SKIP, torchvision_or_none
 
 # name -> options: the layout (a labels CSV, RGB) and class folders with a greyscale
@@ -34,13 +40,7 @@ SELECTION = {
 
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("images")
-    made = {}
-    for name, options in PROJECTS.items():
-        result = run_cli("new", str(root / name), *options)
-        assert result.exit_code == 0, result.output
-        made[name] = root / name
-    return made
+    return new_projects(tmp_path_factory.mktemp("images"), PROJECTS)
 
 
 def test_the_projects_are_lint_clean_and_need_torchvision(

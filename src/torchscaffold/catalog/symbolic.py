@@ -194,15 +194,6 @@ def wrap(value: Any, guards: list[Guard]) -> Any:
     return value
 
 
-def unwrap(value: Any) -> Any:
-    """A rule's result as plain numbers."""
-    if isinstance(value, Sym):
-        return value.value
-    if isinstance(value, tuple):
-        return tuple(unwrap(v) for v in value)
-    return value
-
-
 def as_dim(value: Any) -> Dim:
     """One output size as a ``Dim``: a ``Sym`` keeps its expression, a plain int is a literal."""
     if isinstance(value, Sym):

@@ -619,9 +619,7 @@ def module_locals(plan: ClassPlan) -> dict[str, str]:
             collect(s.members)
 
     collect(plan.statements)
-    return {
-        e.key: (f"{e.key}_layer" if e.key in taken else e.key) for e in entries(plan.modules)
-    }
+    return {e.key: (f"{e.key}_layer" if e.key in taken else e.key) for e in entries(plan.modules)}
 
 
 def locals_of(plan: ClassPlan, steps: list[RStep]) -> str:

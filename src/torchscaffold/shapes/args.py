@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from torchscaffold.catalog.symbolic import Sym
 from torchscaffold.catalog.types import Dim
 from torchscaffold.spec.expr import Lit
 
 
 def plain(value: Any) -> Any:
-    """The number(s) alone."""
-    if isinstance(value, Dim):
+    """The number(s) alone (of a Dim, or of a Sym a shape rule computed)."""
+    if isinstance(value, (Dim, Sym)):
         return value.value
     if isinstance(value, tuple):
         return tuple(plain(v) for v in value)

@@ -200,7 +200,7 @@ class LayerSteps:
         self.guards += [g for g in guards if g not in self.guards]
         outs = []
         for k, (shape, batch_axis) in enumerate(results):
-            too_large = catalog.check_limits(values, symbolic.unwrap(tuple(shape)), params)
+            too_large = catalog.check_limits(values, _plain(tuple(shape)), params)
             if too_large:
                 raise TorchgenError(f"{where}: {too_large}")
             dims = _out_dims(entry, samples[0], shape, args, k)
