@@ -309,3 +309,37 @@ class Unbound(nn.Module):
         qkv = self.qkv(x).reshape(B, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         return nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+
+
+class Stage(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class Staged(nn.Module):
+    """Stages of ``depths[i]`` blocks whose first differs (it strides), as torchvision's
+    ResNet; built through a factory that passes ``**kwargs`` on, as ``resnet18`` does."""
+
+    def __init__(self, depths: list[int], num_classes: int = 10, width: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        widths = [width * 2**i for i in range(len(depths))]
+        stages, cin = [], width
+        for depth, cout in zip(depths, widths):
+            blocks = [Stage(cin, cout, 2)] + [Stage(cout, cout) for _ in range(depth - 1)]
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)).mean((2, 3)))
+
+
+def staged(*, pretrained: bool = False, **kwargs: object) -> Staged:
+    return Staged([2, 3], **kwargs)

@@ -45,7 +45,6 @@ def assert_same_function(torch, path: Path, original, example, name: str = "Net"
 @pytest.mark.parametrize(
     ("factory", "style"),
     [
-        ("resnet18", "nested"),
         ("resnet50", "explicit"),
         ("vgg16_bn", "sequential"),
         ("mobilenet_v2", "nested"),
@@ -187,6 +186,24 @@ def test_the_constructors_arguments_are_kept(torch, tmp_path, style):
         torch.testing.assert_close(generated(x), original(x))
 
 
+def test_a_factory_passing_kwargs_on_keeps_its_class_arguments(torch, tmp_path):
+    """``staged(**kwargs)`` builds ``Staged([2, 3], **kwargs)``: the class's own arguments,
+    its stage depths included, are the lifted class's; at other values it is Staged."""
+    import eject_models
+
+    path, output = eject(tmp_path, f"{MODELS}:staged", "--input-shape", "3x16x16")
+    assert "and at depths=(3, 4), num_classes=13, width=11" in output
+    text = path.read_text()
+    assert "depths: tuple[int, ...] = (2, 3)" in text and "range(1, depths[1])" in text
+    generated = import_file(path).Net(depths=(1, 4), num_classes=3, width=4).eval()
+    original = eject_models.Staged([1, 4], num_classes=3, width=4).eval()
+    state, _, _ = rekey(original.state_dict(), generated, "Staged")
+    generated.load_state_dict(state, strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
+
+
 def test_what_eval_passes_on_is_left_out(torch, tmp_path):
     """A DropPath returns its input in eval (so does stochastic_depth, here traced through;
     inside torchvision's StochasticDepth it is one call, as efficientnet_b0 shows): the lifted
@@ -228,21 +245,39 @@ def test_unbind(torch, tmp_path):
     assert_same_function(torch, path, eject_models.Unbound(), torch.randn(3, 5, 8))
 
 
-def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
-    torchvision_models()
-    path, _ = eject(
+def test_resnet18_ejects_with_its_depths_and_classes_in_every_style(torch, tmp_path):
+    """resnet18(**kwargs) hides ResNet's arguments: the lifted class takes ``layers`` and
+    ``num_classes`` as ResNet does, each stage a loop over its depth; the emitted description
+    regenerates the same file, and in every style, built at other depths, it is ResNet built
+    with them."""
+    models = torchvision_models()
+    path, output = eject(
         tmp_path, "torchvision.models:resnet18", "--style", "nested", "--emit-spec", "net.toml"
     )
-    again = run_cli(
-        "model", "Net", "--spec", "net.toml", "--style", "nested", "-o", "again.py", cwd=tmp_path
-    )
-    assert again.exit_code == 0, again.output
-    # Each stage is one block repeated, its first instance with its own arguments.
+    assert "and at layers=(3, 3, 3, 3), num_classes=1003" in output
+    text = path.read_text()
+    assert "layers: tuple[int, ...] = (2, 2, 2, 2)" in text and "num_classes: int = 1000" in text
+    assert "for _ in range(layers[0])" in text and "for _ in range(1, layers[3])" in text
+    assert list(torch.load(tmp_path / "net.pt")) == list(models.resnet18().state_dict())
     spec = (tmp_path / "net.toml").read_text()
-    assert spec.count("repeat = 2") == 4 and 'name = "layer2"' in spec, spec
-    body = path.read_text().splitlines()[1:]
-    regenerated = (tmp_path / "again.py").read_text().splitlines()[1:]
-    assert [line.replace("again.py", "net.py") for line in regenerated] == body
+    assert spec.count('repeat = "layers[') == 4 and 'name = "layer2"' in spec, spec
+    x = torch.randn(2, 3, 64, 64)
+    for style in STYLES:
+        again = run_cli(
+            "model", "Net", "--spec", "net.toml", "--style", style, "-o", f"{style}.py",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert again.exit_code == 0, again.output
+        if style == "nested":  # the same file as the eject wrote
+            body = path.read_text().splitlines()[1:]
+            regenerated = (tmp_path / "nested.py").read_text().splitlines()[1:]
+            assert [line.replace("nested.py", "net.py") for line in regenerated] == body
+        generated = import_file(tmp_path / f"{style}.py").Net(layers=(1, 3, 1, 2), num_classes=7)
+        original = models.resnet.ResNet(models.resnet.BasicBlock, [1, 3, 1, 2], num_classes=7)
+        state, _, _ = rekey(original.state_dict(), generated, "ResNet")
+        generated.load_state_dict(state, strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(generated.eval()(x), original.eval()(x))
 
 
 @pytest.mark.parametrize(

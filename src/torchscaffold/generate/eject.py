@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchscaffold import paths
 from torchscaffold.errors import TorchgenError, first_line
+from torchscaffold.eject.arguments import Value
 from torchscaffold.generate.convert import json_args, rekey, serialize
 from torchscaffold.generate.in_project import plan_model_here
 from torchscaffold.generate.model import ModelRequest
@@ -69,7 +70,7 @@ def eject(
     original = target.build(factory, kwargs, "cpu", "--args").eval()
     example = example_input(original, req)
     lifted = lift_model(original, req.name, example)
-    kept = _kept_arguments(lifted.model, factory, kwargs, req, example)
+    kept = _kept_arguments(lifted.model, original, factory, kwargs, req, example)
     while True:
         model = _with(lifted.model, kept)
         spec = _loads(model, factory.label)
@@ -105,14 +106,15 @@ class Kept:
     and the value the generated class is checked at (against the original built with it)."""
 
     name: str
-    value: int
+    value: Value
     model: Model
-    checked: int
-    build: Callable[[int], nn.Module]
+    checked: Value
+    build: Callable[[Value], nn.Module]
 
 
 def _kept_arguments(
     model: Model,
+    original: nn.Module,
     factory: target.Factory,
     kwargs: dict[str, Any],
     req: ModelRequest,
@@ -123,14 +125,25 @@ def _kept_arguments(
     from torchscaffold.eject import arguments
     from torchscaffold.eject.model import lift_model
 
-    def build(name: str) -> Callable[[int], nn.Module]:
+    def by_factory(name: str) -> Callable[[Value], nn.Module]:
         return lambda v: target.build(factory, {**kwargs, name: v}, "cpu", "--args").eval()
 
+    values = arguments.integers(factory.make, kwargs)
+    builds = {name: by_factory(name) for name in values}
+    if arguments.passes_on(factory.make):
+        # resnet18(**kwargs): the arguments of the class it builds, built through the class.
+        cls = type(original)
+        bound = arguments.recorded(lambda: target.build(factory, kwargs, "meta", "--args"), cls)
+        if bound is not None:
+            for name, value in arguments.class_integers(bound, set(values)).items():
+                values[name] = value
+                builds[name] = _through(cls, bound, name, factory.label)
     kept = []
-    for name, value in arguments.integers(factory.make, kwargs).items():
+    for name, value in list(values.items())[: arguments.MOST]:
+        build = builds[name]
         moved, checked = arguments.other_values(value)
         try:
-            other = build(name)(moved)
+            other = build(moved)
             again = example_input(other, req)
             if [x.shape for x in again] != [x.shape for x in example]:
                 continue  # it sizes the input: that is the input's own parameter
@@ -139,8 +152,20 @@ def _kept_arguments(
             continue
         found = arguments.keep(model, lifted, name, value, moved)
         if found is not None:
-            kept.append(Kept(name, value, found, checked, build(name)))
+            kept.append(Kept(name, value, found, checked, build))
     return kept
+
+
+def _through(
+    cls: type, bound: Any, name: str, label: str
+) -> Callable[[Value], nn.Module]:
+    from torchscaffold.eject import arguments
+
+    def build(value: Value) -> nn.Module:
+        with target.user_code(f"could not build {label}'s {cls.__name__}({name}={value})"):
+            return arguments.rebuild(cls, bound, name, value).eval()
+
+    return build
 
 
 def _with(model: Model, kept: list[Kept]) -> Model:
