@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold import paths
-from torchscaffold.errors import TorchgenError, first_line
 from torchscaffold.eject.arguments import Value
+from torchscaffold.errors import TorchgenError, first_line
 from torchscaffold.generate.convert import json_args, rekey, serialize
 from torchscaffold.generate.in_project import plan_model_here
 from torchscaffold.generate.model import ModelRequest
@@ -156,9 +156,7 @@ def _kept_arguments(
     return kept
 
 
-def _through(
-    cls: type, bound: Any, name: str, label: str
-) -> Callable[[Value], nn.Module]:
+def _through(cls: type, bound: Any, name: str, label: str) -> Callable[[Value], nn.Module]:
     from torchscaffold.eject import arguments
 
     def build(value: Value) -> nn.Module:
