@@ -58,10 +58,8 @@ class ResidualBlock(nn.Module):
         out = self.relu1(out)
         out = self.conv2(out)
         out = self.bn2(out)
-        identity = self.shortcut(x)
-        out = out + identity
-        out = self.relu2(out)
-        return out
+        out = out + self.shortcut(x)
+        return self.relu2(out)
 
     def residual_norm(self) -> nn.Module:
         """The last norm of the residual branch: zero its weight and the block starts
@@ -102,8 +100,7 @@ class TinyNet(nn.Module):
             x = getattr(self, f"stage2_{i}")(x)
         x = self.pool(x)
         x = self.flatten(x)
-        x = self.head(x)
-        return x
+        return self.head(x)
 
 
 def summary(

@@ -44,10 +44,8 @@ class ResidualBlock(nn.Module):
         out = F.relu(out, inplace=True)
         out = self.conv2(out)
         out = self.bn2(out)
-        identity = self.shortcut(x)
-        out = out + identity
-        out = F.relu(out, inplace=True)
-        return out
+        out = out + self.shortcut(x)
+        return F.relu(out, inplace=True)
 
     def residual_norm(self) -> nn.Module:
         """The last norm of the residual branch: zero its weight and the block starts
@@ -81,8 +79,7 @@ class TinyNet(nn.Module):
         x = self.stage2(x)
         x = F.adaptive_avg_pool2d(x, output_size=1)
         x = torch.flatten(x, start_dim=1)
-        x = self.head(x)
-        return x
+        return self.head(x)
 
 
 def summary(

@@ -56,18 +56,10 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
-        for name in (
-            "conv1",
-            "bn1",
-            "relu1",
-            "conv2",
-            "bn2",
-        ):
+        for name in ("conv1", "bn1", "relu1", "conv2", "bn2"):
             out = self.body[name](out)
-        identity = self.body["shortcut"](x)
-        out = out + identity
-        out = self.body["relu2"](out)
-        return out
+        out = out + self.body["shortcut"](x)
+        return self.body["relu2"](out)
 
     def residual_norm(self) -> nn.Module:
         """The last norm of the residual branch: zero its weight and the block starts

@@ -59,10 +59,8 @@ class ResidualBlock(nn.Module):
         out = x
         for layer in (conv1, bn1, relu1, conv2, bn2):
             out = layer(out)
-        identity = shortcut(x)
-        out = out + identity
-        out = relu2(out)
-        return out
+        out = out + shortcut(x)
+        return relu2(out)
 
     def residual_norm(self) -> nn.Module:
         """The last norm of the residual branch: zero its weight and the block starts

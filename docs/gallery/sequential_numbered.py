@@ -48,10 +48,8 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
-        identity = self.shortcut(x)
-        out = out + identity
-        out = self.relu2(out)
-        return out
+        out = out + self.shortcut(x)
+        return self.relu2(out)
 
     def residual_norm(self) -> nn.Module:
         """The last norm of the residual branch: zero its weight and the block starts
@@ -83,8 +81,7 @@ class TinyNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layers(x)
-        return x
+        return self.layers(x)
 
 
 def summary(

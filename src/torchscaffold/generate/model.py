@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from torchscaffold import catalog, names, paths
+from torchscaffold.catalog.types import LayerType
 from torchscaffold.errors import TorchgenError, unknown
 from torchscaffold.paths import output_file
 from torchscaffold.plan import Plan, PlannedFile
-from torchscaffold.render import code, forward, header, refuse_rebound, render_python
+from torchscaffold.render import code, forward, header, inline, refuse_rebound, render_python
 from torchscaffold.shapes import ResolvedModel, resolve
 from torchscaffold.shapes.layout import check_views
-from torchscaffold.shapes.resolved import RClass
+from torchscaffold.shapes.resolved import RClass, RStep
 from torchscaffold.spec.ir import Model
 from torchscaffold.spec.loader import load_spec
 from torchscaffold.spec.options import finalize
@@ -163,6 +164,7 @@ def render_model(
     source = render_python(
         "model/module.py.j2",
         compact=True,
+        rewrite=inline.forward_temporaries,
         header=header(req.command(path, root)),
         model=resolved,
         plans=plans,
@@ -176,6 +178,7 @@ def render_model(
         needs_functional=forward.uses_functional(plans, explicit=req.style == "explicit"),
         init=req.init,
         init_call=init_call,
+        layer_classes=layer_classes(resolved),
         registry_import=registry_import,
         registry_decorator=registry_decorator,
         summary_module=summary_module,
@@ -183,6 +186,22 @@ def render_model(
     for name in (resolved.name, *(b.name for b in resolved.blocks)):
         refuse_rebound(name, (source,), "class name")
     return source
+
+
+def layer_classes(resolved: ResolvedModel) -> list[str]:
+    """The ``torch.nn`` classes the model's layers are (``nn.Linear``...): its init loop names
+    only these."""
+    found: set[str] = set()
+
+    def walk(steps: tuple[RStep, ...]) -> None:
+        for step in steps:
+            if step.kind == "layer" and isinstance(step.entry, LayerType):
+                found.add(f"nn.{step.entry.name}")
+            walk(step.members)
+
+    for cls in (*resolved.blocks, resolved.main):
+        walk(cls.steps)
+    return sorted(found)
 
 
 def model_shapes(resolved: ResolvedModel) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -191,12 +191,19 @@ def refuse_rebound(name: str, sources: Iterable[str], what: str) -> None:
             )
 
 
-def render_python(template: str, *, compact: bool = False, **context: Any) -> str:
+def render_python(
+    template: str,
+    *,
+    compact: bool = False,
+    rewrite: Callable[[str], str] | None = None,
+    **context: Any,
+) -> str:
     """Render and format. ``compact`` drops blank lines inside indented code, which templates
     assembled from macros leave where a macro rendered nothing; black then restores the blank
-    lines it wants between definitions."""
+    lines it wants between definitions. ``rewrite`` changes the source before black."""
     source = render(template, **context)
-    return format_python(drop_inner_blank_lines(source) if compact else source)
+    source = drop_inner_blank_lines(source) if compact else source
+    return format_python(rewrite(source) if rewrite else source)
 
 
 TRIPLE = '"' * 3
