@@ -55,11 +55,50 @@ def value(v: Any, names: Names = INIT) -> str:
 
 
 # ---------------------------------------------------------------------------------- modules
+def written(entry: LayerType, args: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The arguments a layer's call writes, of all it has: the required ones, those it always
+    spells out, and the others where they name a parameter or differ from the default."""
+    given = dict(args)
+    out = []
+    for a in entry.args:
+        if a.name not in given:
+            if a.always and not a.required:
+                out.append((a.name, a.default))
+            continue
+        v = given[a.name]
+        if a.required or a.always or _symbolic(v) or _plain(v) != a.default:
+            out.append((a.name, v))
+    return out
+
+
+def op_args(entry: OpType, args: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """An op's arguments as its call writes them: the given ones, and those it always spells
+    out at their defaults."""
+    given = dict(args)
+    return [
+        (a.name, given.get(a.name, a.default))
+        for a in entry.args
+        if a.name in given or (a.always and not a.required)
+    ]
+
+
+def _symbolic(v: Any) -> bool:
+    if isinstance(v, tuple):
+        return any(_symbolic(x) for x in v)
+    return isinstance(v, Expr) and not isinstance(v, Lit)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    return v.value if isinstance(v, Lit) else v
+
+
 def layer_args(entry: LayerType, args: Sequence[tuple[str, Any]], names: Names = INIT) -> list[str]:
     """Required arguments positionally (in torch's order), the rest as keywords."""
     spec = {a.name: a for a in entry.args}
     out = []
-    for key, v in args:
+    for key, v in written(entry, args):
         a = spec[key]
         text = value(v, names)
         out.append(text if a.required and not a.keyword else f"{key}={text}")
@@ -164,8 +203,9 @@ def functional(step: RStep, inputs: Sequence[str], names: Names) -> str:
     """A parameter-free layer as a function call: ``F.max_pool2d(x, kernel_size=2)``."""
     entry = step.entry
     assert isinstance(entry, LayerType) and entry.functional
-    given = {k for k, _ in step.args}
-    args = [f"{k}={value(v, names)}" for k, v in step.args]
+    kept = written(entry, step.args)
+    given = {k for k, _ in kept}
+    args = [f"{k}={value(v, names)}" for k, v in kept]
     args += [f"{k}={v}" for k, v in entry.call_defaults if k not in given]
     if entry.needs_training:
         args.append("training=self.training")
@@ -189,7 +229,8 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
     ``{index@dim}`` and ``{slice@dim}``: an indexing expression along ``dim``."""
     entry = step.entry
     assert isinstance(entry, OpType)
-    args = dict(step.args)
+    items = op_args(entry, step.args)
+    args = dict(items)
     used: set[str] = set()
 
     def field(match: re.Match[str]) -> str:
@@ -221,7 +262,7 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
         return text
 
     text = _FIELD.sub(field, entry.code)
-    rest = [f"{k}={_keyword(entry, k, v, names)}" for k, v in step.args if k not in used]
+    rest = [f"{k}={_keyword(entry, k, v, names)}" for k, v in items if k not in used]
     text = text.replace("{args}", ", ".join(rest))
     return re.sub(r"\(, |, \)", lambda m: "(" if m.group(0) == "(, " else ")", text)
 

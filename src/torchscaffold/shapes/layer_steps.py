@@ -55,7 +55,6 @@ class LayerSteps:
                 *[(k, v) for k, v in call if k != "need_weights"],
                 ("need_weights", weights_used),
             )
-        rendered = tuple(self._render_args(entry.args, args, values))
         self._track_aliases(entry, w)
         if entry.inplace and values.get("inplace"):
             self.inplace_steps.append((len(self.steps), w.inputs[0]))
@@ -71,7 +70,7 @@ class LayerSteps:
                 kind="layer",
                 name=w.name,
                 entry=entry,
-                args=rendered,
+                args=self._ctor_args(entry.args, args),
                 inputs=w.inputs,
                 outputs=w.outputs,
                 call=call,
@@ -237,20 +236,12 @@ class LayerSteps:
             out.append((key, raw))
         return tuple(out), tuple(names)
 
-    def _render_args(
-        self: _ClassScope, spec: Iterable[catalog.Arg], args: dict[str, Any], values: dict[str, Any]
-    ) -> Iterable[tuple[str, Any]]:
-        """The arguments a constructor call writes: required ones, and the others where they
-        differ from the default (or name a parameter); sizes as constructor expressions."""
-        for a in spec:
-            if a.name not in args:
-                if a.always and not a.required:
-                    yield a.name, a.default
-                continue
-            value = args[a.name]
-            symbolic = _has_expr(value)
-            if a.required or a.always or symbolic or values[a.name] != a.default:
-                yield a.name, self._ctor(value, a.name)
+    def _ctor_args(
+        self: _ClassScope, spec: Iterable[catalog.Arg], args: dict[str, Any]
+    ) -> tuple[tuple[str, Any], ...]:
+        """Every argument the step has (given or inferred) as a value of the constructor:
+        sizes as its expressions. Which of them a call writes is render's to say."""
+        return tuple((a.name, self._ctor(args[a.name], a.name)) for a in spec if a.name in args)
 
 
 def _sample(entry: LayerType, val: Val, args: dict[str, Any], where: str) -> Dims:

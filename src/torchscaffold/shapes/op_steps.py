@@ -73,7 +73,7 @@ class OpSteps:
                 kind="op",
                 name=w.name,
                 entry=op,
-                args=self._op_rendered(op, step),
+                args=self._op_values(step),
                 inputs=w.inputs,
                 outputs=w.outputs,
                 reads=tuple(sorted(_reads(step.args))),
@@ -82,13 +82,9 @@ class OpSteps:
             outs,
         )
 
-    def _op_rendered(self: _ClassScope, op: OpType, step: Step) -> tuple[tuple[str, Any], ...]:
-        given = dict(step.args)
-        return tuple(
-            (a.name, self._forward_value(given.get(a.name, a.default)))
-            for a in op.args
-            if a.name in given or (a.always and not a.required)
-        )
+    def _op_values(self: _ClassScope, step: Step) -> tuple[tuple[str, Any], ...]:
+        """The arguments the description gives the op; the names they read are stored."""
+        return tuple((k, self._forward_value(v)) for k, v in step.args)
 
     def _op_arg(self: _ClassScope, arg: catalog.Arg, raw: Any, first: Dims, what: str) -> Any:
         if arg.kind in ("int", "ints", "shape"):
@@ -122,9 +118,7 @@ class OpSteps:
         args, values = self._layer_args(entry, step.args, ins, where)
         outs, _ = self._apply_layer(entry, values, args, ins, where)
         # Written as a call in forward: the parameters it reads are stored on self.
-        rendered = tuple(
-            (k, self._forward_value(v)) for k, v in self._render_args(entry.args, args, values)
-        )
+        ctor = tuple((k, self._forward_value(v)) for k, v in self._ctor_args(entry.args, args))
         self._track_aliases(entry, w)
         if entry.inplace and values.get("inplace"):
             self.inplace_steps.append((len(self.steps), w.inputs[0]))
@@ -133,7 +127,7 @@ class OpSteps:
                 kind="op",
                 name=w.name,
                 entry=entry,
-                args=rendered,
+                args=ctor,
                 inputs=w.inputs,
                 outputs=w.outputs,
                 functional=True,

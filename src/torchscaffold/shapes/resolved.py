@@ -15,7 +15,7 @@ from torchscaffold.catalog.types import LayerType, OpType
 from torchscaffold.spec.expr import Expr, Lit
 
 Shape = tuple[int, ...]
-# A rendered argument: an Expr (sizes, parameters), a literal (float, bool, str, None) or a tuple
+# An argument's value: an Expr (sizes, parameters), a literal (float, bool, str, None) or a tuple
 # of those.
 ArgValue = Any
 
@@ -45,7 +45,9 @@ class RStep:
     name: str  # the attribute (layers, blocks, groups) or, for ops, the value's default name
     entry: LayerType | OpType | None = None
     block: str | None = None
-    args: tuple[tuple[str, ArgValue], ...] = ()  # constructor (layer) or call (op) arguments
+    # Every argument it has, as values (a layer's given and inferred ones, an op's given ones);
+    # render.code.written/op_args choose what a call writes.
+    args: tuple[tuple[str, ArgValue], ...] = ()
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()  # "_" where an output is discarded
     call: tuple[tuple[str, ArgValue], ...] = ()  # a layer's forward keywords

@@ -417,7 +417,7 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
                 "op",
                 w.name,
                 op,
-                args=self._op_rendered(op, step),
+                args=self._op_values(step),
                 inputs=w.inputs,
                 outputs=w.outputs,
             )
@@ -425,8 +425,8 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
         if step.kind == "layer":
             entry = catalog.layer(step.target)
             args, values = self._layer_args(entry, step.args, ins, where)
-            rendered = tuple(self._render_args(entry.args, args, values))
-            rstep = RStep("layer", w.name, entry, args=rendered, inputs=w.inputs, outputs=w.outputs)
+            ctor = self._ctor_args(entry.args, args)
+            rstep = RStep("layer", w.name, entry, args=ctor, inputs=w.inputs, outputs=w.outputs)
             return rstep, []
         raise TorchgenError(
             f"{where}: it does not fit its input in this instance, where its condition "
