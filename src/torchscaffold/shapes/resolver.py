@@ -424,7 +424,7 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
             return rstep, []
         if step.kind == "layer":
             entry = catalog.layer(step.target)
-            args, values = self._layer_args(entry, step.args, ins, where)
+            args, _ = self._layer_args(entry, step.args, ins, where)
             ctor = self._ctor_args(entry.args, args)
             rstep = RStep("layer", w.name, entry, args=ctor, inputs=w.inputs, outputs=w.outputs)
             return rstep, []
