@@ -82,21 +82,9 @@ def test_mobilenet_blocks_are_one_class(torch, tmp_path):
     path, _ = eject(tmp_path, "torchvision.models:mobilenet_v2", "--style", "nested")
     text = path.read_text()
     assert "class InvertedResidual2" not in text
-    assert "add = x + conv if self.use_res_connect else conv" in text
+    assert "return x + conv if self.use_res_connect else conv" in text
     assert "if has_conv2d_norm_activation0:\n            conv.append(" in text
     assert "conv2d_out_channels: int = 384," in text
-
-
-def test_resnet_blocks_stay_classes(torch, tmp_path):
-    torchvision_models()
-    path, _ = eject(tmp_path, "torchvision.models:resnet18", "--style", "nested")
-    text = path.read_text()
-    assert "class BasicBlock(nn.Module):" in text
-    assert "BasicBlock(64, has_downsample=True, out_channels=128, stride=2)" in text
-    # Values read as a person names them (a stage's output after the stage), not as fx does.
-    assert "layer2 = self.layer2(layer1)" in text
-    assert "downsample = self.downsample(x)" in text
-    assert "_1 = self.layer" not in text
 
 
 def test_nanogpt(torch, tmp_path):
@@ -258,6 +246,11 @@ def test_resnet18_ejects_with_its_depths_and_classes_in_every_style(torch, tmp_p
     text = path.read_text()
     assert "layers: tuple[int, ...] = (2, 2, 2, 2)" in text and "num_classes: int = 1000" in text
     assert "for _ in range(layers[0])" in text and "for _ in range(1, layers[3])" in text
+    assert "class BasicBlock(nn.Module):" in text
+    assert "BasicBlock(64, has_downsample=True, out_channels=128, stride=2)" in text
+    # Values read as a person names them (a stage's output after the stage), not as fx does.
+    assert "layer2 = self.layer2(layer1)" in text and "_1 = self.layer" not in text
+    assert "add = bn2 + self.downsample(x)" in text
     assert list(torch.load(tmp_path / "net.pt")) == list(models.resnet18().state_dict())
     spec = (tmp_path / "net.toml").read_text()
     assert spec.count('repeat = "layers[') == 4 and 'name = "layer2"' in spec, spec

@@ -139,6 +139,8 @@ def _fingerprint(value: Any) -> Any:
     import torch
 
     if isinstance(value, torch.Tensor):
+        if value.is_meta:  # a lift at another argument (shapes only): nothing to sample
+            return ("tensor", tuple(value.shape), str(value.dtype))
         flat = value.detach().reshape(-1)
         sample = flat[:: max(1, flat.numel() // 97)].tolist() if flat.numel() else []
         return ("tensor", tuple(value.shape), str(value.dtype), tuple(sample))

@@ -100,6 +100,10 @@ def eject(
     return Ejected(Plan(plan.files + tuple(extra)), resolved, check, lifted.notes)
 
 
+# Builds the original with one argument changed, on a device.
+Build = Callable[..., "nn.Module"]
+
+
 @dataclass(frozen=True)
 class Kept:
     """A constructor argument kept as a parameter: its value, the model lifted with it kept,
@@ -109,7 +113,7 @@ class Kept:
     value: Value
     model: Model
     checked: Value
-    build: Callable[[Value], nn.Module]
+    build: Build
 
 
 def _kept_arguments(
@@ -123,10 +127,11 @@ def _kept_arguments(
     """The factory's integer arguments whose sizes the lift can write as expressions of them
     (eject.arguments): the model is built and lifted again at another value of each."""
     from torchscaffold.eject import arguments
-    from torchscaffold.eject.model import lift_model
 
-    def by_factory(name: str) -> Callable[[Value], nn.Module]:
-        return lambda v: target.build(factory, {**kwargs, name: v}, "cpu", "--args").eval()
+    def by_factory(name: str) -> Build:
+        return lambda v, device="cpu": target.build(
+            factory, {**kwargs, name: v}, device, "--args"
+        ).eval()
 
     values = arguments.integers(factory.make, kwargs)
     builds = {name: by_factory(name) for name in values}
@@ -142,13 +147,8 @@ def _kept_arguments(
     for name, value in list(values.items())[: arguments.MOST]:
         build = builds[name]
         moved, checked = arguments.other_values(value)
-        try:
-            other = build(moved)
-            again = example_input(other, req)
-            if [x.shape for x in again] != [x.shape for x in example]:
-                continue  # it sizes the input: that is the input's own parameter
-            lifted = lift_model(other, req.name, again).model
-        except TorchgenError:  # another value the model refuses (heads that must divide)
+        lifted = _lift_at(build, moved, req, example)
+        if lifted is None:
             continue
         found = arguments.keep(model, lifted, name, value, moved)
         if found is not None:
@@ -156,11 +156,38 @@ def _kept_arguments(
     return kept
 
 
-def _through(cls: type, bound: Any, name: str, label: str) -> Callable[[Value], nn.Module]:
+def _lift_at(
+    build: Build, value: Value, req: ModelRequest, example: list[torch.Tensor]
+) -> Model | None:
+    """The model built at ``value`` and lifted: on the meta device first, where its forward
+    computes nothing (what moves is the shapes), else on the CPU (a forward that reads its
+    values); None where that value is refused or sizes the input."""
+    from torchscaffold.eject.model import lift_model
+
+    for device in ("meta", "cpu"):
+        try:
+            other = build(value, device)
+            again = example_input(other, req)
+            if [x.shape for x in again] != [x.shape for x in example]:
+                return None  # it sizes the input: that is the input's own parameter
+            return lift_model(other, req.name, [x.to(device) for x in again]).model
+        except TorchgenError:  # another value the model refuses (heads that must divide)
+            if device == "cpu":
+                return None
+        except Exception:  # noqa: BLE001 - what the meta device cannot run: on the CPU then
+            if device == "cpu":
+                raise
+    return None
+
+
+def _through(cls: type, bound: Any, name: str, label: str) -> Build:
     from torchscaffold.eject import arguments
 
-    def build(value: Value) -> nn.Module:
-        with target.user_code(f"could not build {label}'s {cls.__name__}({name}={value})"):
+    def build(value: Value, device: str = "cpu") -> nn.Module:
+        import torch
+
+        what = f"could not build {label}'s {cls.__name__}({name}={value})"
+        with target.user_code(what), torch.device(device):
             return arguments.rebuild(cls, bound, name, value).eval()
 
     return build
@@ -289,7 +316,8 @@ def _convert_and_check(
             )
             for k in kept:
                 other = k.build(k.checked)
-                again = example_input(other, req)
+                # One sample will do: what the argument moves is the network, not the batch.
+                again = [x[:1] for x in example_input(other, req)]
                 try:
                     _, a, b = _run_both(
                         cls(**{k.name: k.checked}), other, again, label, lifted.called
