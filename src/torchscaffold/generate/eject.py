@@ -174,7 +174,7 @@ def _lift_at(
         except TorchgenError:  # another value the model refuses (heads that must divide)
             if device == "cpu":
                 return None
-        except Exception:  # noqa: BLE001 - what the meta device cannot run: on the CPU then
+        except Exception:
             if device == "cpu":
                 raise
     return None
