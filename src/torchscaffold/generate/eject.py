@@ -174,7 +174,7 @@ def _lift_at(
         except TorchgenError:  # another value the model refuses (heads that must divide)
             if device == "cpu":
                 return None
-        except Exception:
+        except Exception:  # what the meta device cannot run: on the CPU then
             if device == "cpu":
                 raise
     return None
