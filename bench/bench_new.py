@@ -149,29 +149,19 @@ def compare(
         torch.optim.AdamW(twin.parameters(), lr=1e-3, weight_decay=0.01),  # what anyone writes
         train.build_optimizer(config, same, runtime.device),
     ]
-    scheduler = train.build_schedule(config, optimizers[0], len(loader))
+    scheduler = train.build_schedule(config, optimizers[0], loader)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     loss_fn = runtime_module.build_loss(config)
-    progress = train.Progress()
+    state = train.State(model, optimizers[0], scheduler, scaler)
     run_dir = Path(tempfile.mkdtemp())
-    log = train.MetricsLog(run_dir, resumed_at=None, enabled=True)
+    rows: list[dict[str, float]] = []
     devnull = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
 
     def generated() -> float:
         with contextlib.redirect_stderr(devnull):
-            fit = train.run_epoch(
-                model,
-                loader,
-                runtime,
-                config,
-                loss_fn,
-                optimizer=optimizers[0],
-                scheduler=scheduler,
-                scaler=scaler,
-                progress=progress,
-                description="bench",
-            )
-        log.write({"epoch": 1, "step": progress.step, "train_loss": fit.loss})
+            fit = train.run_epoch(model, loader, runtime, config, loss_fn, state, "bench")
+        rows.append({"epoch": len(rows) + 1, "step": state.step, "train_loss": fit.loss})
+        train.write_metrics(run_dir, rows)
         return fit.throughput
 
     loops = {

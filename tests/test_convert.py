@@ -334,7 +334,8 @@ def test_a_projects_training_checkpoint(made, torch, tmp_path):
         "scaler": None,
         "epoch": 1,
         "step": 10,
-        "early_stop": {"best": 0.5, "bad": 0},
+        "best": 0.5,
+        "bad_epochs": 0,
         "rng": {"python": random.getstate(), "torch": torch.get_rng_state(), "cuda": []},
         "config": {"train": {"lr": 1e-3, "epochs": 2}, "model": {"name": "Net"}},
     }

@@ -78,7 +78,7 @@ def test_shared_code_is_the_plain_projects(projects: dict[str, Path], tmp_path: 
         "config": ["lookup", "build", "did_you_mean"],
         "predict": ["load_input", "stack_inputs", "classified"],
         "export": ["export"],
-        "lightning": ["param_groups", "rng_state", "set_rng_state"],
+        "lightning": ["param_groups", "warmup_cosine", "rng_state", "set_rng_state"],
     }.items():
         text = (lit / f"src/lit_tensor/{module}.py").read_text()
         plain_text = "".join(

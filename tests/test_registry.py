@@ -407,3 +407,41 @@ def test_cli_init_sets_the_default_scheme(tmp_path: Path) -> None:
     source = (tmp_path / "initializers.py").read_text()
     assert 'scheme: str = "trunc_normal"' in source
     assert source.splitlines()[0].endswith(": torchgen registry --init trunc_normal")
+
+
+def test_a_projects_lean_registry(tmp_path: Path) -> None:
+    """Inside a project (``torchgen new``) registry.py is the lean one its code uses: the three
+    decorator forms, build, list and ``in``; a taken name refused; the same definition loaded
+    again (the same file under another module name, as ``python -m pkg.models.net`` does)
+    replacing the older; an unknown name answered in one line with the close matches."""
+    plan_registry(tmp_path / "pkg", subpackages=True).apply()
+    source = (tmp_path / "pkg" / "registry.py").read_text()
+    assert "force" not in source and len(source.splitlines()) < 150
+    lean = import_file(tmp_path / "pkg" / "registry.py")
+    things = lean.Registry("THINGS")
+
+    @things.register
+    class Scale:
+        def __init__(self, factor: float = 2.0) -> None:
+            self.factor = factor
+
+    def double(x: float) -> float:
+        return 2 * x
+
+    assert things.register()(double) is double and things.register("twice")(double) is double
+    assert things.list() == ["Scale", "double", "twice"] and "Scale" in things
+    assert things.build({"type": "Scale"}, factor=3.0).factor == 3.0
+    with pytest.raises(KeyError) as missing:
+        things.get("scale")
+    assert str(missing.value) == (
+        "'scale' is not registered in THINGS. Did you mean: Scale? "
+        "Registered names: Scale, double, twice."
+    )
+    with pytest.raises(ValueError, match="THINGS already has 'double' from"):
+        things.register("double")(Scale)
+    helper = tmp_path / "helper.py"
+    helper.write_text("def helper(x):\n    return x\n")
+    first, again = (import_file(helper).helper for _ in range(2))
+    assert first.__module__ != again.__module__
+    things.register(first)
+    assert things.register(again) is again and things.get("helper") is again

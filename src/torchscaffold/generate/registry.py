@@ -13,6 +13,7 @@ FILES: tuple[tuple[str, str], ...] = (
     ("registry.py", "registry/registry.py.j2"),
     ("initializers.py", "registry/initializers.py.j2"),
 )
+PROJECT_FILES = (("registry.py", "project/registry.py.j2"), FILES[1])
 
 
 def plan_registry(
@@ -35,9 +36,11 @@ def plan_registry(
         "default_scheme": default_scheme,
         "subpackages": subpackages,
     }
+    # A project's registry is the lean one: what its own code uses, nothing more.
+    files = PROJECT_FILES if subpackages else FILES
     return Plan(
         files=tuple(
             PlannedFile(Path(out_dir) / name, render_python(template, **context))
-            for name, template in FILES
+            for name, template in files
         )
     )
