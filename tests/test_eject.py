@@ -252,7 +252,6 @@ def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
         ("DataDependent", "data-dependent control flow (node 'gt', eject_models.py:82)"),
         ("UnsupportedOp", "node 'cumsum' (eject_models.py:93): the function torch.cumsum"),
         ("UnsupportedLayer", "the module 'norm' (torch.nn.modules.activation.Hardtanh) is not"),
-        ("TakesAList", "node 'dense' (eject_models.py:190): it passes a list of 2 values"),
         ("broken", "ValueError: no model today"),
         ("Missing", "has no 'Missing'"),
     ],

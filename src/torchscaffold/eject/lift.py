@@ -11,7 +11,9 @@ time (``B, T, C = x.size()``) becomes an expression of the value it was read fro
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold import catalog, names
@@ -318,8 +320,8 @@ class _Lifter:
 
     def _module_call(self, node: fx.Node) -> None:
         sub = self.module.get_submodule(node.target)
-        inputs = tuple(self.ref(a, node) for a in node.args)
         user = is_user_class(sub)
+        inputs = self._block_inputs(node) if user else tuple(self.ref(a, node) for a in node.args)
         if user:
             inputs += self._keyword_inputs(sub, node)
             call: tuple = ()
@@ -381,6 +383,18 @@ class _Lifter:
         self._add(step, node)
         return True
 
+    def _block_inputs(self, node: fx.Node) -> tuple[str, ...]:
+        """A block's positional tensors, in order: a list of them (DenseNet's
+        ``layer(features)``) as that many inputs; a number or a flag (MaxViT's
+        ``partition_op(x, self.p)``) is a constant of the block's own trace, not an input."""
+        out: list[str] = []
+        for arg in node.args:
+            if isinstance(arg, (list, tuple)) and arg and all(self._is_tensor(a) for a in arg):
+                out += [self.ref(a, node) for a in arg]
+            elif hasattr(arg, "op") or isinstance(arg, (list, tuple, dict)):
+                out.append(self.ref(arg, node))
+        return tuple(out)
+
     def _keyword_inputs(self, sub: nn.Module, node: fx.Node) -> tuple[str, ...]:
         """A block's tensors passed by keyword (timm's ``self.attn(x, attn_mask=mask)``), as
         its inputs in the order its forward takes them; a keyword fixed to a constant (a mask
@@ -433,6 +447,10 @@ class _Lifter:
         except ops.Unsupported as exc:
             raise self.fail(node, str(exc)) from None
         inputs = tuple(self.ref(i, node) for i in lifted.inputs)
+        if lifted.op == "concat" and len(inputs) == 1 and not lifted.then:
+            # torch.cat of one tensor (DenseNet's first layer) is that tensor's values.
+            self.names[node] = inputs[0]
+            return
         args = tuple(lifted.args.items())
         for k, (op, more) in enumerate(lifted.then):
             first = f"{node.name}_{k}"
@@ -494,20 +512,28 @@ class _Lifter:
         return self._level(list(self.rows), 0)
 
     def _level(self, rows: list, depth: int) -> list[Step]:
+        runs: list[tuple[str | None, list]] = []  # consecutive rows of one group, or one row
+        for row in rows:
+            group = row[0][depth] if len(row[0]) > depth else None
+            if group is not None and runs and runs[-1][0] == group:
+                runs[-1][1].append(row)
+            else:
+                runs.append((group, [row]))
+        bodies = [None if g is None else self._level(members, depth + 1) for g, members in runs]
+        # A group whose members read other values than the previous one's output (DenseNet's
+        # layers, each reading all before it), or that ops of a traced-through forward split
+        # in two: its members are steps of the class, named by their path (not a namespace
+        # of the nested style, which would declare them in another order).
+        seen = Counter(g for g, _ in runs if g is not None)
+        broken = {g for (g, _), b in zip(runs, bodies) if g and (seen[g] > 1 or not _chain(b))}
         out: list[Step] = []
-        i = 0
-        while i < len(rows):
-            groups, step, _node = rows[i]
-            if len(groups) <= depth:
-                out.append(step)
-                i += 1
+        for (group, members), body in zip(runs, bodies):
+            if group is None:
+                out.append(members[0][1])
                 continue
-            group = groups[depth]
-            j = i
-            while j < len(rows) and len(rows[j][0]) > depth and rows[j][0][depth] == group:
-                j += 1
-            members = rows[i:j]
-            body = self._level(members, depth + 1)
+            if group in broken:
+                out += [replace(s, name=_flat(f"{group}.{s.name or s.target}")) for s in body]
+                continue
             first, last = members[0][1], members[-1][1]
             # A Sequential in a ModuleList or ModuleDict keeps its path (downs.0: eject.naming).
             name = group if depth == 0 else self._member_name(group)
@@ -522,7 +548,6 @@ class _Lifter:
                     outputs=last.outputs,
                 )
             )
-            i = j
         return out
 
     def _member_name(self, group: str) -> str:
@@ -532,3 +557,16 @@ class _Lifter:
         key = group.rsplit(".", 1)[-1]
         base = names.snake_case(type(module).__name__)
         return key if not key.isdigit() else f"{base}{key}"
+
+
+def _chain(steps: list[Step]) -> bool:
+    """Whether each step reads the one value the step before it computed."""
+    return all(
+        len(b.inputs or ()) == 1 and b.inputs == a.outputs and len(a.outputs or ()) == 1
+        for a, b in pairwise(steps)
+    )
+
+
+def _flat(path: str) -> str:
+    """``features.1.denselayer1`` as one attribute name: ``features_1_denselayer1``."""
+    return path.replace(".", "_").replace("-", "_")

@@ -47,7 +47,7 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
         args, kwargs = seen.calls.get(path, (tuple(example), {}))
         tensors, fixed = _arguments(sub, args, kwargs)
         if path and _holds_tensors(fixed):
-            continue  # called with a list of tensors: its caller's lift names the call and refuses
+            continue  # called with a dict of tensors: its caller's lift names the call and refuses
         where = f"{type(sub).__name__} {path!r}" if path else type(sub).__name__
         traced[path] = (sub, where, trace(sub, where, tensors, fixed, seen.output_of(path)))
         found = as_layer(traced[path][2], sub) if path else None
@@ -162,8 +162,8 @@ def _cloned(value: Any) -> Any:
 
     if isinstance(value, torch.Tensor):
         return value.clone()
-    if isinstance(value, tuple):
-        return tuple(_cloned(v) for v in value)
+    if isinstance(value, (tuple, list)):  # a list too: DenseNet appends to the one it passes
+        return type(value)(_cloned(v) for v in value)
     if isinstance(value, dict):
         return {k: _cloned(v) for k, v in value.items()}
     return value
@@ -177,13 +177,30 @@ def _arguments(module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict, dict
     signature = inspect.signature(module.forward)
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
+    from torch.fx._symbolic_trace import PH
+
     tensors, fixed = {}, {}
     for key, value in bound.arguments.items():
         if isinstance(value, torch.Tensor):
             tensors[key] = value
+        elif _spread(value):
+            # DenseNet's layer(features): one input per tensor of the list, as fx names them.
+            fixed[key] = type(value)(PH for _ in value)
+            tensors.update({f"{key}_{n}": v for n, v in enumerate(value, 1)})
         else:
             fixed[key] = value
     return tensors, fixed
+
+
+def _spread(value: Any) -> bool:
+    """A list or tuple of tensors, which the block receives as that many inputs."""
+    import torch
+
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(v, torch.Tensor) for v in value)
+    )
 
 
 def _holds_tensors(value: Any) -> bool:

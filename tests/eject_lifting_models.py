@@ -1,0 +1,122 @@
+"""Small models for the lifting mechanisms the zoos need (tests/test_eject_lifting.py): each is
+the shape of a torchvision model's forward, at a size that ejects in seconds."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, channels: int, growth: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        self.conv = nn.Conv2d(channels, growth, 3, padding=1, bias=False)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv(F.relu(self.norm(torch.cat(features, 1))))
+
+
+class DenseBlock(nn.ModuleDict):
+    """torchvision's _DenseBlock: a ModuleDict with a forward, each layer called with the list
+    of every output before it (the list grows after each call)."""
+
+    def __init__(self, layers: int, channels: int, growth: int) -> None:
+        super().__init__()
+        for i in range(layers):
+            self.add_module(f"denselayer{i + 1}", DenseLayer(channels + i * growth, growth))
+
+    def forward(self, init: torch.Tensor) -> torch.Tensor:
+        features = [init]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class TinyDenseNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), DenseBlock(3, 8, 4), nn.BatchNorm2d(20)
+        )
+        self.classifier = nn.Linear(20, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+class Permute(nn.Module):
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+
+class ScaledBlock(nn.Module):
+    """ConvNeXt's CNBlock in small: two Permutes that differ in a tuple (two classes, never a
+    parameter holding a list) and a learned scale sized by the block's width."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+            Permute([0, 2, 3, 1]),
+            nn.Linear(channels, channels),
+            Permute([0, 3, 1, 2]),
+        )
+        self.layer_scale = nn.Parameter(torch.rand(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layer_scale * self.block(x)
+
+
+class Expand(nn.Module):
+    def __init__(self, inp: int, out: int, hidden: int) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(inp, hidden, 1)
+        self.project = nn.Conv2d(hidden, out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(F.relu(self.expand(x)))
+
+
+class Stages(nn.Module):
+    """Stages of one class; the second's first block keeps the class's most common hidden
+    width while the others widen it (EfficientNetV2's stages): the repeated stage must say
+    the first's value, though it is the default."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 1)
+        self.stage1 = nn.Sequential(Expand(8, 8, 16), Expand(8, 8, 16), Expand(8, 8, 16))
+        self.stage2 = nn.Sequential(Expand(8, 12, 16), Expand(12, 12, 24), Expand(12, 12, 24))
+        self.scaled = nn.Sequential(ScaledBlock(12), ScaledBlock(12))
+        self.head = nn.Conv2d(12, 6, 1)
+        self.wide = ScaledBlock(6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.scaled(self.stage2(self.stage1(self.stem(x))))
+        return self.wide(self.head(x))
+
+
+class Partition(nn.Module):
+    def forward(self, x: torch.Tensor, size: int) -> torch.Tensor:
+        return x.reshape(x.size(0), x.size(1) // size, size * x.size(2), x.size(3))
+
+
+class Literals(nn.Module):
+    """MaxViT's ``self.partition_op(x, self.p)`` (a block given a number) and inception's
+    ``F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)`` (a builtin without a signature)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.partition = Partition()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.avg_pool2d(self.conv(x), kernel_size=3, stride=1, padding=1)
+        return self.partition(x, 2)
