@@ -120,3 +120,48 @@ class Literals(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.avg_pool2d(self.conv(x), kernel_size=3, stride=1, padding=1)
         return self.partition(x, 2)
+
+
+class RelativeBias(nn.Module):
+    """Swin's attention in small: a learned table, an int64 buffer, a mask buffer with
+    ``persistent=False``, and a constant the trace materialises (a tensor built in forward
+    from literals)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.table = nn.Parameter(torch.randn(7))
+        self.register_buffer("index", torch.tensor([6, 0, 3, 1]))
+        self.register_buffer("mask", torch.tensor([1.0, 0.0, 1.0, 1.0]), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.table[1:5] + self.index
+        return self.fc(x) * self.mask + bias + torch.tensor([0.5, -1.0, 2.0, 0.25])
+
+
+class Aux(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 4, 1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.conv(x), 1), 1))
+
+
+class WithAux(nn.Module):
+    """GoogLeNet's auxiliary head: called in training only, declared after the layers the
+    forward calls after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.body = nn.Conv2d(6, 8, 3, padding=1)
+        self.aux = Aux(6)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x = self.stem(x)
+        aux = self.aux(x) if self.training else None
+        out = self.head(torch.flatten(F.adaptive_avg_pool2d(self.body(x), 1), 1))
+        return (out, aux) if self.training else out

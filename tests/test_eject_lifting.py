@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from test_eject import assert_same_function, eject
 
+from conftest import import_file, run_cli
+from strategies import toml_spec
+
 MODELS = Path(__file__).resolve().parent / "eject_lifting_models.py"
 
 
@@ -50,3 +53,72 @@ def test_a_block_given_a_number_and_a_builtin_functional(torch, tmp_path):
     path, _ = eject(tmp_path, f"{MODELS}:Literals", "--input-shape", "4x6x6")
     assert "F.avg_pool2d(" in path.read_text() or "nn.AvgPool2d(" in path.read_text()
     assert_same_function(torch, path, eject_lifting_models.Literals(), torch.randn(2, 4, 6, 6))
+
+
+@pytest.mark.parametrize("style", ["explicit", "nested"])
+def test_tensors_the_forward_reads_are_the_classs_and_in_the_weights(torch, tmp_path, style):
+    """A parameter, an int64 buffer, a buffer with ``persistent=False`` and a constant the
+    trace materialises: each a tensor of the lifted class (the index keeps its dtype), each
+    persistent, so ``--weights`` holds its values."""
+    import eject_lifting_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:RelativeBias", "--style", style, "--input-shape", "4")
+    generated = import_file(path).Net().eval()
+    weights = torch.load(tmp_path / "net.pt")
+    generated.load_state_dict(weights, strict=True)
+    assert generated.index.dtype == torch.int64
+    assert set(weights) == {
+        "table", "index", "mask", "tensor_constant0", "fc.weight", "fc.bias"
+    }  # fmt: skip
+    original = eject_lifting_models.RelativeBias().eval()
+    original.load_state_dict({k: weights[k] for k in original.state_dict()}, strict=True)
+    x = torch.randn(3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        ({"shape": [3], "buffer": True, "dtype": "int64"}, None),
+        ({"shape": [3], "buffer": True, "init": "ones", "dtype": "bool"}, None),
+        ({"shape": [3], "dtype": "int64"}, "other than float32 only for a buffer"),
+        ({"shape": [3], "buffer": True, "init": "normal", "dtype": "int64"}, "only for a buffer"),
+        ({"shape": [3], "buffer": True, "dtype": "int8"}, "dtype must be one of"),
+    ],
+)
+def test_a_tensors_dtype_in_the_format(torch, tmp_path, table, error):
+    """An ejected index table is an int64 buffer in the description too: the file it
+    generates declares it so, and a dtype where it means nothing is one line."""
+    spec = {
+        "model": {"input": [3], "tensors": {"t": table}},
+        "layers": [{"op": "add", "in": ["x", "t"]}],
+    }
+    (tmp_path / "s.toml").write_text(toml_spec(spec))
+    result = run_cli("model", "Net", "--spec", "s.toml", cwd=tmp_path)
+    if error is not None:
+        assert result.exit_code == 1 and error in result.output, result.output
+        return
+    assert result.exit_code == 0, result.output
+    net = import_file(tmp_path / "net.py").Net()
+    assert str(net.t.dtype) == f"torch.{table['dtype']}"
+
+
+@pytest.mark.parametrize("style", ["explicit", "nested"])
+def test_a_head_only_training_calls_is_kept(torch, tmp_path, style):
+    """GoogLeNet's and Inception's auxiliary heads: eval's outputs, every tensor in the class
+    and the weights (the head after the value it reads, its output unread), and a note."""
+    import eject_lifting_models
+
+    torch.manual_seed(0)
+    path, output = eject(tmp_path, f"{MODELS}:WithAux", "--style", style, "--input-shape", "3x6x6")
+    assert "kept what only training calls: aux" in output
+    assert "_ = self.aux(stem)" in path.read_text()
+    generated = import_file(path).Net().eval()
+    weights = torch.load(tmp_path / "net.pt")
+    generated.load_state_dict(weights, strict=True)
+    original = eject_lifting_models.WithAux().eval()
+    original.load_state_dict(weights, strict=True)  # the same keys, in the order of the calls
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))

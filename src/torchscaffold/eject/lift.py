@@ -150,6 +150,7 @@ class _Lifter:
         self.rows: list[tuple[tuple[str, ...], Step, fx.Node]] = []  # (groups, step, last node)
         self.tensors: list[Tensor] = []
         self.called: dict[str, int] = {}
+        self.owned: dict[str, str] = {}  # tensor read -> its buffer's name (_own)
         self.passed: list[str] = []  # calls left out: what they return in eval is their input
         # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
         # layer, and the tensors it owns, which its forward reads through the functional.
@@ -475,14 +476,35 @@ class _Lifter:
         value = self.values.get(node)
         if not isinstance(value, torch.Tensor) or "." in str(node.target):
             raise self.fail(node, f"it reads {node.target!r}, not a tensor of its own")
-        name = str(node.target)
+        dtype = str(value.dtype).removeprefix("torch.")
+        if dtype not in ("float32", "int64", "bool"):
+            raise self.fail(node, f"it reads {node.target!r}, a tensor of {dtype}")
+        name = self._own(str(node.target), value)
         if all(t.name != name for t in self.tensors):
             buffer = not isinstance(value, torch.nn.Parameter)
-            persistent = name not in getattr(self.module, "_non_persistent_buffers_set", ())
-            self.tensors.append(
-                Tensor(name, tuple(value.shape), buffer=buffer, persistent=persistent)
-            )
+            self.tensors.append(Tensor(name, tuple(value.shape), buffer=buffer, dtype=dtype))
         self.names[node] = name
+
+    def _own(self, name: str, value: Any) -> str:
+        """The name of a tensor the forward reads, made a persistent buffer of the original
+        where it was not (a constant fx keeps on the module, ``_tensor_constant0``; a buffer
+        with ``persistent=False``): the lifted class holds it, and ``--weights`` copies its
+        values from the original's ``state_dict``, which now has it."""
+        module = self.module
+        if name in self.owned:
+            return self.owned[name]
+        if name in dict(module.named_parameters(recurse=False)):
+            return name
+        read = name
+        if name not in dict(module.named_buffers(recurse=False)):  # an fx constant
+            delattr(module, name)
+            name = name.lstrip("_")
+            while hasattr(module, name):
+                name += "_"
+            module.register_buffer(name, value)
+        module._non_persistent_buffers_set.discard(name)
+        self.owned[read] = name
+        return name
 
     def _outputs(self, node: fx.Node) -> tuple[str, ...]:
         result = node.args[0]

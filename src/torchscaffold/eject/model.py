@@ -39,6 +39,7 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
     """``module`` (in eval mode) as a Model named ``name``; an integer input's first
     dimension is a length that varies (token ids: ``seq``)."""
     seen = _record(module, example)
+    heads = _heads(module, example, seen)
     traced = {}
     layers: dict[str, tuple] = {}
     for path, sub in module.named_modules():
@@ -57,8 +58,20 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
     drafts = {
         path: lift(graph, sub, path, where, layers) for path, (sub, where, graph) in traced.items()
     }
+    for path in heads:
+        after = _attach(path, seen.calls[path][0], drafts, traced)
+        if after is not None:  # called (and declared) there: its weights are taken there
+            _move(seen.called, path, after)
     lifted = _assemble(module, name, drafts, example)
-    return replace(lifted, called=tuple(seen.called), output=seen.output)
+    notes = lifted.notes
+    if heads:
+        note = (
+            f"kept what only training calls: {', '.join(heads)} (its weights load; the lifted "
+            "forward computes it and leaves its output unread, so eval's outputs are the "
+            "original's)"
+        )
+        notes += (note,)
+    return replace(lifted, notes=notes, called=tuple(seen.called), output=seen.output)
 
 
 @dataclass
@@ -132,6 +145,86 @@ def _record(module: nn.Module, example: list[torch.Tensor]) -> _Recording:
     return seen
 
 
+def _heads(module: nn.Module, example: list[torch.Tensor], seen: _Recording) -> list[str]:
+    """The instances with tensors that eval never calls because their caller tests
+    ``self.training`` (GoogLeNet's ``aux1``, Inception's ``AuxLogits``): recorded in one more
+    forward with only their callers in train mode (so every other value is eval's), to be
+    lifted and kept, their tensors in the weights."""
+    unused: list[str] = []
+    for path, sub in module.named_modules():
+        if not path or path in seen.called or any(path.startswith(f"{u}.") for u in unused):
+            continue
+        if is_user_class(sub) and any(True for _ in [*sub.parameters(), *sub.buffers()]):
+            unused.append(path)
+    callers = {module} | {module.get_submodule(u.rpartition(".")[0]) for u in unused if "." in u}
+    callers = {c for c in callers if not c.training}
+    if not unused or not callers:
+        return []
+    for caller in callers:
+        caller.training = True
+    try:
+        again = _record(module, example)
+    except TorchgenError:
+        return []
+    finally:
+        for caller in callers:
+            caller.training = False
+    found = [u for u in unused if u in again.calls and u.rpartition(".")[0] in seen.called]
+    for key in list(again.called):
+        if any(key == u or key.startswith(f"{u}.") for u in found):
+            seen.called[key] = None
+            seen.returned[key] = again.returned[key]
+            if key in again.calls:
+                seen.calls[key] = again.calls[key]
+    return found
+
+
+def _move(called: dict[str, None], path: str, after: str) -> None:
+    """``path`` and what it contains moved in the call order to just after ``after``'s."""
+    moved = [k for k in called if k == path or k.startswith(f"{path}.")]
+    rest = [k for k in called if k not in moved]
+    at = max((i for i, k in enumerate(rest) if k == after or k.startswith(f"{after}.")), default=-1)
+    order = rest[: at + 1] + moved + rest[at + 1 :]
+    called.clear()
+    called.update(dict.fromkeys(order))
+
+
+def _attach(path: str, args: tuple, drafts: dict[str, Draft], traced: dict) -> str | None:
+    """A head only training calls, as a step of its caller after the value it is given; its
+    output is left unread, as eval leaves it. The module that computed that value, if one did."""
+    import torch
+
+    from torchscaffold.eject.lift import CHILD
+    from torchscaffold.shapes.scope import DISCARD
+
+    owner, _, name = path.rpartition(".")
+    draft = drafts.get(owner)
+    if draft is None or len(args) != 1 or not isinstance(args[0], torch.Tensor):
+        return
+    values = traced[owner][2].values
+    node = next(
+        (
+            node
+            for node, value in values.items()
+            if isinstance(value, torch.Tensor)
+            and value.shape == args[0].shape
+            and torch.equal(value, args[0])
+        ),
+        None,
+    )
+    given = getattr(node, "name", None)
+    at = next((i for i, s in enumerate(draft.steps) if given in (s.outputs or ())), None)
+    if at is None:
+        return None
+    if draft.outputs is None and draft.steps:
+        draft.outputs = draft.steps[-1].outputs
+    step = Step("block", CHILD + path, name=name, inputs=(given,), outputs=(DISCARD,))
+    draft.steps.insert(at + 1, step)
+    if node.op != "call_module":
+        return None
+    return f"{owner}.{node.target}" if owner else str(node.target)
+
+
 def _fingerprint(value: Any) -> Any:
     """Inputs, compared without keeping them: a tensor by its shape, dtype and a sample of
     about a hundred of its values (summing every value costs as much as a small layer; a
@@ -162,8 +255,10 @@ def _cloned(value: Any) -> Any:
 
     if isinstance(value, torch.Tensor):
         return value.clone()
-    if isinstance(value, (tuple, list)):  # a list too: DenseNet appends to the one it passes
-        return type(value)(_cloned(v) for v in value)
+    if isinstance(value, list):  # DenseNet appends to the list it passes
+        return [_cloned(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_cloned(v) for v in value)
     if isinstance(value, dict):
         return {k: _cloned(v) for k, v in value.items()}
     return value

@@ -39,11 +39,18 @@ class TensorSteps:
         if t.init == "tril" and (len(dims) < 2 or dims[-1].value != dims[-2].value):
             raise TorchgenError(f"{self.where}, {where}: a tril mask needs a square shape")
         self.ctor_exprs += [d.expr for d in dims]
-        self.values[t.name] = Val(tuple(dims), "bool" if t.init == "tril" else "float32", True)
+        self.values[t.name] = Val(tuple(dims), "bool" if t.init == "tril" else t.dtype, True)
         if not t.buffer:
             self.params += numel
         return RTensor(
-            t.name, tuple(d.expr for d in dims), t.init, t.std, t.buffer, t.persistent, numel
+            t.name,
+            tuple(d.expr for d in dims),
+            t.init,
+            t.std,
+            t.buffer,
+            t.persistent,
+            numel,
+            t.dtype,
         )
 
     def _tied(self) -> int:
