@@ -165,3 +165,65 @@ class WithAux(nn.Module):
         aux = self.aux(x) if self.training else None
         out = self.head(torch.flatten(F.adaptive_avg_pool2d(self.body(x), 1), 1))
         return (out, aux) if self.training else out
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, 4, 1)
+        self.fc2 = nn.Conv2d(4, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+
+
+class Inverted(nn.Module):
+    def __init__(self, channels: int, hidden: int, excite: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, hidden, 1), nn.ReLU()]
+        if excite:
+            layers.append(SqueezeExcite(hidden))
+        layers.append(nn.Conv2d(hidden, channels, 1))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class SometimesExcited(nn.Module):
+    """MobileNetV3's inverted residuals: a squeeze-excitation in some, as wide as their
+    hidden width; the ones that have it agree on that width, the others differ (another
+    squeeze-excitation, in the head, gives its class a width parameter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            Inverted(8, 16, True), Inverted(8, 24, False), Inverted(8, 16, True)
+        )
+        self.head = SqueezeExcite(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layers(x))
+
+
+class CalledTwice(nn.Module):
+    """A layer with weights and a norm with running statistics, each called twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.norm = nn.BatchNorm1d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.fc(x))
+        return self.norm(self.fc(torch.relu(x)))
+
+
+class TwiceInside(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = CalledTwice()
+        self.second = CalledTwice()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))

@@ -19,7 +19,8 @@ MODELS = Path(__file__).resolve().parent / "eject_lifting_models.py"
 def test_a_block_called_with_the_list_of_every_output_before_it(torch, tmp_path, style):
     """DenseNet: each layer gets the list so far as that many inputs (the list is recorded as
     it was at the call, not as it grew); the layers, which read more than the previous output,
-    are steps of the model; ``torch.cat`` of one tensor is that tensor."""
+    are steps of the model; ``torch.cat`` of one tensor is that tensor; the cat that meets a
+    layer's inputs moves to its call, so the layers are one class."""
     import eject_lifting_models
 
     torch.manual_seed(0)
@@ -27,7 +28,7 @@ def test_a_block_called_with_the_list_of_every_output_before_it(torch, tmp_path,
     path, output = eject(
         tmp_path, f"{MODELS}:TinyDenseNet", "--style", style, "--input-shape", "3x8x8"
     )
-    assert "lifted as 3 classes" in output  # one, two and three inputs
+    assert "lifted as" not in output and path.read_text().count("class DenseLayer") == 1
     assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
 
 
@@ -120,5 +121,43 @@ def test_a_head_only_training_calls_is_kept(torch, tmp_path, style):
     original = eject_lifting_models.WithAux().eval()
     original.load_state_dict(weights, strict=True)  # the same keys, in the order of the calls
     x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
+
+
+@pytest.mark.parametrize("style", ["explicit", "nested"])
+def test_a_block_some_instances_have_fits_the_others(torch, tmp_path, style):
+    """An absent block is still built from its arguments: one that follows the class's width
+    where it is present is written as that width, so it fits every instance."""
+    import eject_lifting_models
+
+    torch.manual_seed(0)
+    source = f"{MODELS}:SometimesExcited"
+    path, _ = eject(tmp_path, source, "--style", style, "--input-shape", "8x4x4")
+    assert "lifted as" not in path.read_text()
+    original = eject_lifting_models.SometimesExcited()
+    assert_same_function(torch, path, original, torch.randn(2, 8, 4, 4))
+
+
+@pytest.mark.parametrize(
+    ("source", "style"),
+    [("CalledTwice", "explicit"), ("CalledTwice", "nested"), ("TwiceInside", "explicit")],
+)
+def test_a_layer_with_weights_called_twice(torch, tmp_path, source, style):
+    """Each call a layer of its own, the second's tensors tied to the first's (running
+    statistics included), in the model or in a block: one set of weights, as the original."""
+    import eject_lifting_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:{source}", "--style", style, "--input-shape", "4")
+    assert "self.fc_1.weight = self.fc.weight" in path.read_text()
+    generated = import_file(path).Net().eval()
+    weights = torch.load(tmp_path / "net.pt")
+    generated.load_state_dict(weights, strict=True)
+    original = getattr(eject_lifting_models, source)().eval()
+    original.load_state_dict({k: weights[k] for k in original.state_dict()}, strict=True)
+    assert sum(p.numel() for p in generated.parameters()) == sum(
+        p.numel() for p in original.parameters()
+    )
+    x = torch.randn(3, 4)
     with torch.no_grad():
         torch.testing.assert_close(generated(x), original(x))

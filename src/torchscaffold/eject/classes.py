@@ -298,6 +298,7 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         passed = next(a[path] for a in absent if path in a)
         whens[path] = (flag, passed)
 
+    whens_flags = {flag for flag, _ in whens.values()}
     # Each instance's steps by the template's paths (None where it lacks one).
     rows = [_by_path(template.steps, d.steps, (), a) for d, a in zip(drafts, absent)]
 
@@ -326,6 +327,15 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
         for member in members:
             replaced[member] = expr
+    # A block only some instances have is built in every one (nn.Identity() where absent),
+    # from the arguments the present ones agree on: one that follows a parameter there
+    # (MobileNetV3's squeeze-excitation, as wide as its input) is written so, to fit every
+    # instance's width.
+    for path, arg, vector in slots:
+        if any(path[: n + 1] in whens for n in range(len(path))) and _constant(vector):
+            multiple = _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
+            if multiple is not None:
+                replaced[(path, arg)] = multiple
 
     steps = [
         _with_whens(_with_args(step, (i,), replaced), (i,), whens)
@@ -350,6 +360,7 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         outputs=template.outputs,
         params=tuple(params.items()),
         tensors=tensors,
+        ties=tuple(template.ties),
         doc=f"Lifted from {naming.origin(type(module))}.",
     )
     calls = {}
@@ -432,6 +443,8 @@ def _slots(
 ) -> None:
     instances = [row.get(path) for row in rows]
     keys = list(dict.fromkeys(k for s in instances if s is not None for k, _ in _all_args(s)))
+    if step.kind == "block" and None in instances:  # its arguments, to fit where it is absent
+        keys += [k for k in defaults.get(step.target, {}) if k not in keys]
     for key in keys:
         vector = []
         for s in instances:
@@ -503,14 +516,9 @@ def _parameter(
 ) -> Expr:
     """A new parameter for a varying argument, or a multiple of an existing one."""
     seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
-    if all(isinstance(v, int) and not isinstance(v, bool) and v for _, v in seen):
-        for name, other in values.items():
-            pairs = [(v, other[k]) for k, v in seen]
-            if all(isinstance(o, int) and not isinstance(o, bool) and o for _, o in pairs):
-                ratios = {v // o for v, o in pairs if v % o == 0}
-                if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
-                    ratio = ratios.pop()
-                    return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+    multiple = _multiple(vector, values)
+    if multiple is not None:
+        return multiple
     name = _attribute_named(arg.removeprefix("first:"), seen, drafts)
     if name is None and path == TENSOR:  # a tensor's size: layer_scale:0 -> layer_scale_size0
         name = arg.replace(":", "_size")
@@ -523,6 +531,21 @@ def _parameter(
     params[name] = _most_common(vector)
     values[name] = vector
     return Name(name)
+
+
+def _multiple(vector: list[Any], values: dict[str, list[Any]]) -> Expr | None:
+    """``vector`` as a fixed multiple of a parameter's values, where it is one."""
+    seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
+    if not seen or not all(isinstance(v, int) and not isinstance(v, bool) and v for _, v in seen):
+        return None
+    for name, other in values.items():
+        pairs = [(v, other[k]) for k, v in seen]
+        if all(isinstance(o, int) and not isinstance(o, bool) and o for _, o in pairs):
+            ratios = {v // o for v, o in pairs if v % o == 0}
+            if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
+                ratio = ratios.pop()
+                return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+    return None
 
 
 def _attribute_named(arg: str, seen: list[tuple[int, Any]], drafts: list[Draft]) -> str | None:

@@ -52,6 +52,7 @@ class Draft:
     outputs: tuple[str, ...] | None
     tensors: list[Tensor] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
+    ties: list[tuple[str, str]] = field(default_factory=list)  # a layer called twice
 
     @property
     def identity(self) -> bool:
@@ -150,6 +151,7 @@ class _Lifter:
         self.rows: list[tuple[tuple[str, ...], Step, fx.Node]] = []  # (groups, step, last node)
         self.tensors: list[Tensor] = []
         self.called: dict[str, int] = {}
+        self.ties: list[tuple[str, str]] = []
         self.owned: dict[str, str] = {}  # tensor read -> its buffer's name (_own)
         self.passed: list[str] = []  # calls left out: what they return in eval is their input
         # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
@@ -203,6 +205,7 @@ class _Lifter:
             outputs,
             self.tensors,
             self.passed,
+            self.ties,
         )
 
     # -- the graph ------------------------------------------------------------------------------
@@ -332,9 +335,9 @@ class _Lifter:
         count = self.called.get(str(node.target), 0)
         self.called[str(node.target)] = count + 1
         if count:
-            if self._has_state(node):
-                raise self.fail(node, f"the module {node.target!r} with weights is called twice")
             name = f"{name}_{count}"
+            if self._has_state(node):
+                self._again(node, sub, name, bool(groups or user))
         full = f"{self.path}.{node.target}" if self.path else str(node.target)
         layer = catalog_layer(sub)
         if full in self.layers:
@@ -359,6 +362,19 @@ class _Lifter:
                 node, f"the module {node.target!r} ({kind}) is not in torchgen's catalog"
             )
         self._add(step, node, groups)
+
+    def _again(self, node: fx.Node, sub: nn.Module, name: str, nested: bool) -> None:
+        """A layer with weights called again: a layer of its own whose tensors are the
+        first's (``self.fc_1.weight = self.fc.weight``), so both calls compute with one set
+        of weights and its state_dict lists them under both names, as a tie."""
+        if nested:
+            raise self.fail(
+                node,
+                f"the module {node.target!r} with weights is called twice (torchgen ties a "
+                "layer's tensors, not a block's or a Sequential member's)",
+            )
+        for key, _ in (*sub.named_parameters(), *sub.named_buffers()):
+            self.ties.append((f"{name}.{key}", f"{node.target}.{key}"))
 
     def _inherited_call(self, node: fx.Node) -> bool:
         """The functional of the layer the class inherits from, on the tensors it inherits

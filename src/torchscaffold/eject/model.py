@@ -341,11 +341,15 @@ def _assemble(
         draft.steps = _without(draft.steps, identities, mapping)
         if mapping and returns:
             draft.outputs = tuple(mapping.get(v, v) for v in returns)
+    _hoist_concats(drafts)
     taken = {name}
     for cls in _leaves_first(by_class, drafts):
         group = by_class[cls]
         for draft in group:
-            draft.steps = list(naming.writable(classes.resolve_children(draft.steps, calls), {}))
+            renamed_here: dict[str, str] = {}
+            resolved = classes.resolve_children(draft.steps, calls)
+            draft.steps = list(naming.writable(resolved, renamed_here))
+            draft.ties = list(naming.ties(tuple(draft.ties), renamed_here))
         base = _fresh(naming.class_name(cls.__name__), taken)
         defaults = {b.name: dict(b.params) for b in blocks}
         merged = classes.merge(base, group, defaults)
@@ -369,7 +373,7 @@ def _assemble(
         outputs=root.outputs,
         tensors=tuple(root.tensors),
         doc=f"Lifted from {naming.origin(type(module))}.",
-        ties=naming.ties(_ties(module), renamed),
+        ties=naming.ties(_ties(module) + tuple(root.ties), renamed),
     )
     inputs, lens = [], []
     for input_name, x in zip(root.inputs, example):
@@ -382,6 +386,55 @@ def _assemble(
     main, blocks = tidy_values(main), [tidy_values(b) for b in blocks]
     model = Model(name, tuple(inputs), main, tuple(blocks), lengths=tuple(lens), doc=main.doc)
     return Lifted(model, tuple(notes))
+
+
+def _hoist_concats(drafts: dict[str, Draft]) -> None:
+    """A block whose inputs meet only in one ``torch.cat`` of them all, first thing (DenseNet's
+    layer, given every output before it): the cat moves to where it is called, so the block
+    takes one tensor, and its instances, however many tensors they were given, are one class
+    (the input width is inferred)."""
+    from torchscaffold.eject.lift import CHILD
+    from torchscaffold.eject.tidy import renamed
+
+    callers = {
+        s.target.removeprefix(CHILD): owner
+        for owner, d in drafts.items()
+        for s in d.steps
+        if s.kind == "block" and s.inputs and len(s.inputs) > 1
+    }
+    hoisted: dict[str, tuple] = {}
+    for path, draft in drafts.items():
+        if path not in callers or len(draft.inputs) < 2 or not draft.steps:
+            continue
+        cat, rest = draft.steps[0], draft.steps[1:]
+        reads = {v for s in rest for v in (*(s.inputs or ()), s.otherwise) if v}
+        if (
+            cat.kind != "op"
+            or cat.target != "concat"
+            or cat.inputs != draft.inputs
+            or cat.when is not None
+            or len(cat.outputs or ()) != 1
+            or reads & set(draft.inputs)
+            or set(draft.outputs or ()) & set(draft.inputs)
+        ):
+            continue
+        mapping = {cat.outputs[0]: draft.inputs[0]}
+        draft.steps = [renamed(s, mapping) for s in rest]
+        if draft.outputs:
+            draft.outputs = tuple(mapping.get(v, v) for v in draft.outputs)
+        draft.inputs = draft.inputs[:1]
+        hoisted[path] = cat.args
+    for owner in set(callers.values()):
+        steps: list[Step] = []
+        for step in drafts[owner].steps:
+            args = hoisted.get(step.target.removeprefix(CHILD)) if step.kind == "block" else None
+            if args is not None and step.inputs and len(step.inputs) > 1:
+                value = f"{(step.outputs or (step.name,))[0]}_input"
+                steps.append(Step("op", "concat", args=args, name=value, inputs=step.inputs))
+                steps[-1] = replace(steps[-1], outputs=(value,))
+                step = replace(step, inputs=(value,))
+            steps.append(step)
+        drafts[owner].steps = steps
 
 
 def _without(steps: list[Step], identities: set[str], mapping: dict[str, str]) -> list[Step]:
