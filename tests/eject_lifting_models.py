@@ -227,3 +227,12 @@ class TwiceInside(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.second(self.first(x))
+
+
+class AuxTooLarge(WithAux):
+    """A head whose kernel is larger than what it is given on a small input: the model runs
+    in eval, not in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aux.conv = nn.Conv2d(6, 4, 5)

@@ -161,3 +161,17 @@ def test_a_layer_with_weights_called_twice(torch, tmp_path, source, style):
     x = torch.randn(3, 4)
     with torch.no_grad():
         torch.testing.assert_close(generated(x), original(x))
+
+
+def test_a_head_training_cannot_run_is_one_line(torch, tmp_path):
+    from conftest import tree_snapshot
+
+    before = tree_snapshot(tmp_path)
+    result = run_cli(
+        "model", "Net", "--from", f"{MODELS}:AuxTooLarge", "--input-shape", "3x4x4",
+        "--weights", "net.pt", cwd=tmp_path,
+    )  # fmt: skip
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0].startswith("Error: cannot lift aux: only training calls it, and in training")
+    assert tree_snapshot(tmp_path) == before

@@ -164,8 +164,11 @@ def _heads(module: nn.Module, example: list[torch.Tensor], seen: _Recording) -> 
         caller.training = True
     try:
         again = _record(module, example)
-    except TorchgenError:
-        return []
+    except TorchgenError as exc:  # its tensors could not be held: say why, not a misfit later
+        raise TorchgenError(
+            f"cannot lift {', '.join(unused)}: only training calls it, and in training mode "
+            f"{str(exc).removeprefix('Error: ')}"
+        ) from None
     finally:
         for caller in callers:
             caller.training = False
