@@ -83,11 +83,17 @@ def torchvision_names() -> list[str]:
     return out.stdout.split()
 
 
+# The input a model needs where 224x224 is not it (Inception's auxiliary head, which the lift
+# keeps, runs only from 299x299).
+SIZES = {"inception_v3": "299"}
+
+
 def eject(folder: Path, name: str, library: str, style: str, timeout: int) -> dict:
     args = json.dumps({"name": name, "library": library})
     command = [
         "torchgen", "model", "Net", "--from", "zoo_models.py:make", "--args", args,
         "--style", style, "-o", f"{name}.py", "--weights", f"{name}.pt", "--force",
+        "--input-size", SIZES.get(name, "224"),
     ]  # fmt: skip
     start = time.perf_counter()
     try:

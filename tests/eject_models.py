@@ -169,27 +169,6 @@ class ListUNet(nn.Module):
         return self.head(x)
 
 
-class DenseLayer(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(8, 4)
-
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        return self.fc(torch.cat(features, 1))
-
-
-class TakesAList(nn.Module):
-    """DenseNet's ``layer(features)``: a block called with a list of tensors."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-        self.dense = DenseLayer()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense([x, self.fc(x)])  # refused here
-
-
 class MyCNN(nn.Module):
     """Issue 15's example: a constructor argument the ejected class must keep."""
 

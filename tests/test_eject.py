@@ -283,7 +283,6 @@ def test_resnet18_ejects_with_its_depths_and_classes_in_every_style(torch, tmp_p
         ("DataDependent", "data-dependent control flow (node 'gt', eject_models.py:82)"),
         ("UnsupportedOp", "node 'cumsum' (eject_models.py:93): the function torch.cumsum"),
         ("UnsupportedLayer", "the module 'norm' (torch.nn.modules.activation.Hardtanh) is not"),
-        ("TakesAList", "node 'dense' (eject_models.py:190): it passes a list of 2 values"),
         ("broken", "ValueError: no model today"),
         ("Missing", "has no 'Missing'"),
     ],

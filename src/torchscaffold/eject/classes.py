@@ -31,6 +31,7 @@ class Call:
 
     block: str
     args: tuple[tuple[str, Any], ...]
+    params: tuple[tuple[str, Any], ...] = ()  # the class's parameters and their defaults
 
 
 @dataclass
@@ -42,18 +43,30 @@ class Merged:
 def resolve_children(steps: list[Step] | tuple[Step, ...], calls: dict[str, Call]) -> list[Step]:
     """Block steps with their class and arguments, in place of the instance they called; a
     run of ``h.0``, ``h.1``... of one class and arguments becomes ``h`` repeated."""
+    defaults = {c.block: dict(c.params) for c in calls.values()}
     out = []
     for step in steps:
         if step.kind == "block" and step.target.startswith(CHILD):
             call = calls[step.target[len(CHILD) :]]
             step = replace(step, target=call.block, args=call.args)
         elif step.kind == "group":
-            step = _stage(replace(step, body=tuple(resolve_children(step.body, calls))))
+            body = tuple(resolve_children(step.body, calls))
+            step = _stage(replace(step, body=body), defaults)
         out.append(step)
-    return _repeats(out)
+    return _repeats(out, defaults)
 
 
-def _stage(group: Step) -> Step:
+def _first(first: Step, rest: Step, defaults: dict[str, dict[str, Any]]) -> tuple:
+    """The first instance's arguments where they differ from the others' (a call names only
+    what differs from the class's defaults: the first's default is spelt out where the others
+    set another value)."""
+    own = dict(first.args)
+    params = defaults.get(first.target, {})
+    full = {k: own.get(k, params.get(k)) for k in dict.fromkeys([*own, *dict(rest.args)])}
+    return tuple((k, v) for k, v in full.items() if dict(rest.args).get(k, params.get(k)) != v)
+
+
+def _stage(group: Step, defaults: dict[str, dict[str, Any]]) -> Step:
     """An nn.Sequential of instances of one class that differ only in the first (torchvision's
     ``layer2``: a strided block with a downsample, then plain ones) as one block step repeated:
     the ``_make_layer`` of the references, with the same ``state_dict`` keys (``layer2.0.``)."""
@@ -70,7 +83,7 @@ def _stage(group: Step) -> Step:
         name=group.name,
         repeat=len(body),
         args=rest[0].args,
-        first=first.args if first.args != rest[0].args else (),
+        first=_first(first, rest[0], defaults),
         inputs=group.inputs,
         outputs=group.outputs,
         when=group.when,
@@ -78,7 +91,7 @@ def _stage(group: Step) -> Step:
     )
 
 
-def _repeats(steps: list[Step]) -> list[Step]:
+def _repeats(steps: list[Step], defaults: dict[str, dict[str, Any]]) -> list[Step]:
     out: list[Step] = []
     i = 0
     while i < len(steps):
@@ -106,7 +119,7 @@ def _repeats(steps: list[Step]) -> list[Step]:
                 name=head,
                 repeat=j - i,
                 args=args,
-                first=step.args if step.args != args else (),
+                first=_first(step, rest[0], defaults) if rest else (),
                 outputs=steps[j - 1].outputs,
             )
         )
@@ -120,8 +133,10 @@ def merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -
     partitions: list[list[Draft]] = []
     for draft in drafts:
         for part in partitions:
-            if _align(_template(part + [draft]), draft) is not None and all(
-                _align(_template(part + [draft]), d) is not None for d in part
+            if (
+                _align(_template(part + [draft]), draft) is not None
+                and all(_align(_template(part + [draft]), d) is not None for d in part)
+                and _writable(part + [draft], defaults)
             ):
                 part.append(draft)
                 break
@@ -142,6 +157,7 @@ def _template(drafts: list[Draft]) -> Draft:
 
 
 Path = tuple[int, ...]  # a step of the template: its index, then member indices in groups
+TENSOR: Path = ()  # the slots of the class's own tensors' sizes
 # What a missing step's output is where it is absent: the input it passes on (a chain member
 # passes on the previous one's output: None).
 Missing = dict[Path, "str | None"]
@@ -249,6 +265,23 @@ def _match(a: Step, b: Step, renamed: dict[str, str], path: Path) -> tuple[int, 
     return differ + body[0], body[1]
 
 
+def _writable(drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> bool:
+    """Whether each argument that differs between the drafts can be a constructor parameter:
+    a number, a flag or an expression (a ``permute`` order that differs, ConvNeXt's two
+    ``Permute``, makes two classes instead)."""
+    template = _template(drafts)
+    absent = [_align(template, d) or {} for d in drafts]
+    rows = [_by_path(template.steps, d.steps, (), a) for d, a in zip(drafts, absent)]
+    slots: list[tuple[tuple[int, ...], str, list[Any]]] = []
+    for i, step in enumerate(template.steps):
+        _slots(step, (i,), rows, slots, defaults)
+    return all(
+        _constant(vector)
+        or all(v is DONT_CARE or isinstance(v, (int, float, Expr)) for v in vector)
+        for _, _, vector in slots
+    )
+
+
 def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> Merged:
     template = _template(drafts)
     absent = [_align(template, d) or {} for d in drafts]
@@ -265,12 +298,14 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         passed = next(a[path] for a in absent if path in a)
         whens[path] = (flag, passed)
 
+    whens_flags = {flag for flag, _ in whens.values()}
     # Each instance's steps by the template's paths (None where it lacks one).
     rows = [_by_path(template.steps, d.steps, (), a) for d, a in zip(drafts, absent)]
 
     slots: list[tuple[tuple[int, ...], str, list[Any]]] = []  # (step path, arg, per instance)
     for i, step in enumerate(template.steps):
         _slots(step, (i,), rows, slots, defaults)
+    slots += _tensor_slots(drafts)
 
     # Varying arguments that agree wherever both are known share one parameter.
     groups: list[tuple[list[Any], list[tuple[tuple[int, ...], str]]]] = []
@@ -292,19 +327,40 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
         expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
         for member in members:
             replaced[member] = expr
+    # A block only some instances have is built in every one (nn.Identity() where absent),
+    # from the arguments the present ones agree on: one that follows a parameter there
+    # (MobileNetV3's squeeze-excitation, as wide as its input) is written so, to fit every
+    # instance's width.
+    for path, arg, vector in slots:
+        if any(path[: n + 1] in whens for n in range(len(path))) and _constant(vector):
+            multiple = _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
+            if multiple is not None:
+                replaced[(path, arg)] = multiple
 
     steps = [
         _with_whens(_with_args(step, (i,), replaced), (i,), whens)
         for i, step in enumerate(template.steps)
     ]
     module = drafts[0].module
+    tensors = tuple(
+        replace(
+            t,
+            shape=tuple(replaced.get((TENSOR, f"{t.name}:{d}"), n) for d, n in enumerate(t.shape)),
+        )
+        for t in template.tensors
+    )
+    tensors = tuple(
+        replace(t, shape=tuple(v if v is not DONT_CARE else n for v, n in zip(t.shape, o.shape)))
+        for t, o in zip(tensors, template.tensors)
+    )
     block = Block(
         name=name,
         steps=tuple(steps),
         inputs=template.inputs,
         outputs=template.outputs,
         params=tuple(params.items()),
-        tensors=tuple(template.tensors),
+        tensors=tensors,
+        ties=tuple(template.ties),
         doc=f"Lifted from {naming.origin(type(module))}.",
     )
     calls = {}
@@ -314,8 +370,22 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
             for p, vector in values.items()
             if vector[k] is not DONT_CARE and vector[k] != params[p]
         )
-        calls[draft.path] = Call(name, args)
+        calls[draft.path] = Call(name, args, tuple(params.items()))
     return Merged(block, calls)
+
+
+def _tensor_slots(drafts: list[Draft]) -> list[tuple[Path, str, list[Any]]]:
+    """The sizes of the tensors a class owns, per instance (ConvNeXt's ``layer_scale``, one
+    per channel of its stage), as arguments of the class: ``name:dim``."""
+    out: list[tuple[Path, str, list[Any]]] = []
+    for k, tensor in enumerate(drafts[0].tensors):
+        for dim in range(len(tensor.shape)):
+            vector = [
+                d.tensors[k].shape[dim] if len(d.tensors[k].shape) == len(tensor.shape) else None
+                for d in drafts
+            ]
+            out.append((TENSOR, f"{tensor.name}:{dim}", vector))
+    return out
 
 
 def _at(steps: tuple[Step, ...], path: Path) -> Step:
@@ -373,6 +443,8 @@ def _slots(
 ) -> None:
     instances = [row.get(path) for row in rows]
     keys = list(dict.fromkeys(k for s in instances if s is not None for k, _ in _all_args(s)))
+    if step.kind == "block" and None in instances:  # its arguments, to fit where it is absent
+        keys += [k for k in defaults.get(step.target, {}) if k not in keys]
     for key in keys:
         vector = []
         for s in instances:
@@ -444,19 +516,14 @@ def _parameter(
 ) -> Expr:
     """A new parameter for a varying argument, or a multiple of an existing one."""
     seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
-    if all(isinstance(v, int) and not isinstance(v, bool) and v for _, v in seen):
-        for name, other in values.items():
-            pairs = [(v, other[k]) for k, v in seen]
-            if all(isinstance(o, int) and not isinstance(o, bool) and o for _, o in pairs):
-                ratios = {v // o for v, o in pairs if v % o == 0}
-                if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
-                    ratio = ratios.pop()
-                    return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
-    step = template.steps[path[0]]
-    for member in path[1:]:
-        step = step.body[member]
+    multiple = _multiple(vector, values)
+    if multiple is not None:
+        return multiple
     name = _attribute_named(arg.removeprefix("first:"), seen, drafts)
+    if name is None and path == TENSOR:  # a tensor's size: layer_scale:0 -> layer_scale_size0
+        name = arg.replace(":", "_size")
     if name is None:
+        step = _at(template.steps, path)
         clean = arg.replace("first:", "first_")
         owner = names.snake_case(step.name or step.target)
         name = clean if arg_names[arg] == 1 else f"{owner}_{clean}"
@@ -464,6 +531,21 @@ def _parameter(
     params[name] = _most_common(vector)
     values[name] = vector
     return Name(name)
+
+
+def _multiple(vector: list[Any], values: dict[str, list[Any]]) -> Expr | None:
+    """``vector`` as a fixed multiple of a parameter's values, where it is one."""
+    seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
+    if not seen or not all(isinstance(v, int) and not isinstance(v, bool) and v for _, v in seen):
+        return None
+    for name, other in values.items():
+        pairs = [(v, other[k]) for k, v in seen]
+        if all(isinstance(o, int) and not isinstance(o, bool) and o for _, o in pairs):
+            ratios = {v // o for v, o in pairs if v % o == 0}
+            if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
+                ratio = ratios.pop()
+                return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+    return None
 
 
 def _attribute_named(arg: str, seen: list[tuple[int, Any]], drafts: list[Draft]) -> str | None:

@@ -11,7 +11,9 @@ time (``B, T, C = x.size()``) becomes an expression of the value it was read fro
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold import catalog, names
@@ -50,6 +52,7 @@ class Draft:
     outputs: tuple[str, ...] | None
     tensors: list[Tensor] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
+    ties: list[tuple[str, str]] = field(default_factory=list)  # a layer called twice
 
     @property
     def identity(self) -> bool:
@@ -148,6 +151,8 @@ class _Lifter:
         self.rows: list[tuple[tuple[str, ...], Step, fx.Node]] = []  # (groups, step, last node)
         self.tensors: list[Tensor] = []
         self.called: dict[str, int] = {}
+        self.ties: list[tuple[str, str]] = []
+        self.owned: dict[str, str] = {}  # tensor read -> its buffer's name (_own)
         self.passed: list[str] = []  # calls left out: what they return in eval is their input
         # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
         # layer, and the tensors it owns, which its forward reads through the functional.
@@ -200,6 +205,7 @@ class _Lifter:
             outputs,
             self.tensors,
             self.passed,
+            self.ties,
         )
 
     # -- the graph ------------------------------------------------------------------------------
@@ -318,8 +324,8 @@ class _Lifter:
 
     def _module_call(self, node: fx.Node) -> None:
         sub = self.module.get_submodule(node.target)
-        inputs = tuple(self.ref(a, node) for a in node.args)
         user = is_user_class(sub)
+        inputs = self._block_inputs(node) if user else tuple(self.ref(a, node) for a in node.args)
         if user:
             inputs += self._keyword_inputs(sub, node)
             call: tuple = ()
@@ -329,9 +335,9 @@ class _Lifter:
         count = self.called.get(str(node.target), 0)
         self.called[str(node.target)] = count + 1
         if count:
-            if self._has_state(node):
-                raise self.fail(node, f"the module {node.target!r} with weights is called twice")
             name = f"{name}_{count}"
+            if self._has_state(node):
+                self._again(node, sub, name, bool(groups or user))
         full = f"{self.path}.{node.target}" if self.path else str(node.target)
         layer = catalog_layer(sub)
         if full in self.layers:
@@ -357,6 +363,19 @@ class _Lifter:
             )
         self._add(step, node, groups)
 
+    def _again(self, node: fx.Node, sub: nn.Module, name: str, nested: bool) -> None:
+        """A layer with weights called again: a layer of its own whose tensors are the
+        first's (``self.fc_1.weight = self.fc.weight``), so both calls compute with one set
+        of weights and its state_dict lists them under both names, as a tie."""
+        if nested:
+            raise self.fail(
+                node,
+                f"the module {node.target!r} with weights is called twice (torchgen ties a "
+                "layer's tensors, not a block's or a Sequential member's)",
+            )
+        for key, _ in (*sub.named_parameters(), *sub.named_buffers()):
+            self.ties.append((f"{name}.{key}", f"{node.target}.{key}"))
+
     def _inherited_call(self, node: fx.Node) -> bool:
         """The functional of the layer the class inherits from, on the tensors it inherits
         (``F.batch_norm(x, self.running_mean, ...)``): that layer, as a step of the class."""
@@ -380,6 +399,18 @@ class _Lifter:
         )
         self._add(step, node)
         return True
+
+    def _block_inputs(self, node: fx.Node) -> tuple[str, ...]:
+        """A block's positional tensors, in order: a list of them (DenseNet's
+        ``layer(features)``) as that many inputs; a number or a flag (MaxViT's
+        ``partition_op(x, self.p)``) is a constant of the block's own trace, not an input."""
+        out: list[str] = []
+        for arg in node.args:
+            if isinstance(arg, (list, tuple)) and arg and all(self._is_tensor(a) for a in arg):
+                out += [self.ref(a, node) for a in arg]
+            elif hasattr(arg, "op") or isinstance(arg, (list, tuple, dict)):
+                out.append(self.ref(arg, node))
+        return tuple(out)
 
     def _keyword_inputs(self, sub: nn.Module, node: fx.Node) -> tuple[str, ...]:
         """A block's tensors passed by keyword (timm's ``self.attn(x, attn_mask=mask)``), as
@@ -433,6 +464,10 @@ class _Lifter:
         except ops.Unsupported as exc:
             raise self.fail(node, str(exc)) from None
         inputs = tuple(self.ref(i, node) for i in lifted.inputs)
+        if lifted.op == "concat" and len(inputs) == 1 and not lifted.then:
+            # torch.cat of one tensor (DenseNet's first layer) is that tensor's values.
+            self.names[node] = inputs[0]
+            return
         args = tuple(lifted.args.items())
         for k, (op, more) in enumerate(lifted.then):
             first = f"{node.name}_{k}"
@@ -457,14 +492,35 @@ class _Lifter:
         value = self.values.get(node)
         if not isinstance(value, torch.Tensor) or "." in str(node.target):
             raise self.fail(node, f"it reads {node.target!r}, not a tensor of its own")
-        name = str(node.target)
+        dtype = str(value.dtype).removeprefix("torch.")
+        if dtype not in ("float32", "int64", "bool"):
+            raise self.fail(node, f"it reads {node.target!r}, a tensor of {dtype}")
+        name = self._own(str(node.target), value)
         if all(t.name != name for t in self.tensors):
             buffer = not isinstance(value, torch.nn.Parameter)
-            persistent = name not in getattr(self.module, "_non_persistent_buffers_set", ())
-            self.tensors.append(
-                Tensor(name, tuple(value.shape), buffer=buffer, persistent=persistent)
-            )
+            self.tensors.append(Tensor(name, tuple(value.shape), buffer=buffer, dtype=dtype))
         self.names[node] = name
+
+    def _own(self, name: str, value: Any) -> str:
+        """The name of a tensor the forward reads, made a persistent buffer of the original
+        where it was not (a constant fx keeps on the module, ``_tensor_constant0``; a buffer
+        with ``persistent=False``): the lifted class holds it, and ``--weights`` copies its
+        values from the original's ``state_dict``, which now has it."""
+        module = self.module
+        if name in self.owned:
+            return self.owned[name]
+        if name in dict(module.named_parameters(recurse=False)):
+            return name
+        read = name
+        if name not in dict(module.named_buffers(recurse=False)):  # an fx constant
+            delattr(module, name)
+            name = name.lstrip("_")
+            while hasattr(module, name):
+                name += "_"
+            module.register_buffer(name, value)
+        module._non_persistent_buffers_set.discard(name)
+        self.owned[read] = name
+        return name
 
     def _outputs(self, node: fx.Node) -> tuple[str, ...]:
         result = node.args[0]
@@ -494,20 +550,28 @@ class _Lifter:
         return self._level(list(self.rows), 0)
 
     def _level(self, rows: list, depth: int) -> list[Step]:
+        runs: list[tuple[str | None, list]] = []  # consecutive rows of one group, or one row
+        for row in rows:
+            group = row[0][depth] if len(row[0]) > depth else None
+            if group is not None and runs and runs[-1][0] == group:
+                runs[-1][1].append(row)
+            else:
+                runs.append((group, [row]))
+        bodies = [None if g is None else self._level(members, depth + 1) for g, members in runs]
+        # A group whose members read other values than the previous one's output (DenseNet's
+        # layers, each reading all before it), or that ops of a traced-through forward split
+        # in two: its members are steps of the class, named by their path (not a namespace
+        # of the nested style, which would declare them in another order).
+        seen = Counter(g for g, _ in runs if g is not None)
+        broken = {g for (g, _), b in zip(runs, bodies) if g and (seen[g] > 1 or not _chain(b))}
         out: list[Step] = []
-        i = 0
-        while i < len(rows):
-            groups, step, _node = rows[i]
-            if len(groups) <= depth:
-                out.append(step)
-                i += 1
+        for (group, members), body in zip(runs, bodies):
+            if group is None:
+                out.append(members[0][1])
                 continue
-            group = groups[depth]
-            j = i
-            while j < len(rows) and len(rows[j][0]) > depth and rows[j][0][depth] == group:
-                j += 1
-            members = rows[i:j]
-            body = self._level(members, depth + 1)
+            if group in broken:
+                out += [replace(s, name=_flat(f"{group}.{s.name or s.target}")) for s in body]
+                continue
             first, last = members[0][1], members[-1][1]
             # A Sequential in a ModuleList or ModuleDict keeps its path (downs.0: eject.naming).
             name = group if depth == 0 else self._member_name(group)
@@ -522,7 +586,6 @@ class _Lifter:
                     outputs=last.outputs,
                 )
             )
-            i = j
         return out
 
     def _member_name(self, group: str) -> str:
@@ -532,3 +595,16 @@ class _Lifter:
         key = group.rsplit(".", 1)[-1]
         base = names.snake_case(type(module).__name__)
         return key if not key.isdigit() else f"{base}{key}"
+
+
+def _chain(steps: list[Step]) -> bool:
+    """Whether each step reads the one value the step before it computed."""
+    return all(
+        len(b.inputs or ()) == 1 and b.inputs == a.outputs and len(a.outputs or ()) == 1
+        for a, b in pairwise(steps)
+    )
+
+
+def _flat(path: str) -> str:
+    """``features.1.denselayer1`` as one attribute name: ``features_1_denselayer1``."""
+    return path.replace(".", "_").replace("-", "_")

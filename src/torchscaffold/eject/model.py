@@ -39,6 +39,7 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
     """``module`` (in eval mode) as a Model named ``name``; an integer input's first
     dimension is a length that varies (token ids: ``seq``)."""
     seen = _record(module, example)
+    heads = _heads(module, example, seen)
     traced = {}
     layers: dict[str, tuple] = {}
     for path, sub in module.named_modules():
@@ -47,7 +48,7 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
         args, kwargs = seen.calls.get(path, (tuple(example), {}))
         tensors, fixed = _arguments(sub, args, kwargs)
         if path and _holds_tensors(fixed):
-            continue  # called with a list of tensors: its caller's lift names the call and refuses
+            continue  # called with a dict of tensors: its caller's lift names the call and refuses
         where = f"{type(sub).__name__} {path!r}" if path else type(sub).__name__
         traced[path] = (sub, where, trace(sub, where, tensors, fixed, seen.output_of(path)))
         found = as_layer(traced[path][2], sub) if path else None
@@ -57,8 +58,20 @@ def lift_model(module: nn.Module, name: str, example: list[torch.Tensor]) -> Lif
     drafts = {
         path: lift(graph, sub, path, where, layers) for path, (sub, where, graph) in traced.items()
     }
+    for path in heads:
+        after = _attach(path, seen.calls[path][0], drafts, traced)
+        if after is not None:  # called (and declared) there: its weights are taken there
+            _move(seen.called, path, after)
     lifted = _assemble(module, name, drafts, example)
-    return replace(lifted, called=tuple(seen.called), output=seen.output)
+    notes = lifted.notes
+    if heads:
+        note = (
+            f"kept what only training calls: {', '.join(heads)} (its weights load; the lifted "
+            "forward computes it and leaves its output unread, so eval's outputs are the "
+            "original's)"
+        )
+        notes += (note,)
+    return replace(lifted, notes=notes, called=tuple(seen.called), output=seen.output)
 
 
 @dataclass
@@ -132,6 +145,89 @@ def _record(module: nn.Module, example: list[torch.Tensor]) -> _Recording:
     return seen
 
 
+def _heads(module: nn.Module, example: list[torch.Tensor], seen: _Recording) -> list[str]:
+    """The instances with tensors that eval never calls because their caller tests
+    ``self.training`` (GoogLeNet's ``aux1``, Inception's ``AuxLogits``): recorded in one more
+    forward with only their callers in train mode (so every other value is eval's), to be
+    lifted and kept, their tensors in the weights."""
+    unused: list[str] = []
+    for path, sub in module.named_modules():
+        if not path or path in seen.called or any(path.startswith(f"{u}.") for u in unused):
+            continue
+        if is_user_class(sub) and any(True for _ in [*sub.parameters(), *sub.buffers()]):
+            unused.append(path)
+    callers = {module} | {module.get_submodule(u.rpartition(".")[0]) for u in unused if "." in u}
+    callers = {c for c in callers if not c.training}
+    if not unused or not callers:
+        return []
+    for caller in callers:
+        caller.training = True
+    try:
+        again = _record(module, example)
+    except TorchgenError as exc:  # its tensors could not be held: say why, not a misfit later
+        raise TorchgenError(
+            f"cannot lift {', '.join(unused)}: only training calls it, and in training mode "
+            f"{str(exc).removeprefix('Error: ')}"
+        ) from None
+    finally:
+        for caller in callers:
+            caller.training = False
+    found = [u for u in unused if u in again.calls and u.rpartition(".")[0] in seen.called]
+    for key in list(again.called):
+        if any(key == u or key.startswith(f"{u}.") for u in found):
+            seen.called[key] = None
+            seen.returned[key] = again.returned[key]
+            if key in again.calls:
+                seen.calls[key] = again.calls[key]
+    return found
+
+
+def _move(called: dict[str, None], path: str, after: str) -> None:
+    """``path`` and what it contains moved in the call order to just after ``after``'s."""
+    moved = [k for k in called if k == path or k.startswith(f"{path}.")]
+    rest = [k for k in called if k not in moved]
+    at = max((i for i, k in enumerate(rest) if k == after or k.startswith(f"{after}.")), default=-1)
+    order = rest[: at + 1] + moved + rest[at + 1 :]
+    called.clear()
+    called.update(dict.fromkeys(order))
+
+
+def _attach(path: str, args: tuple, drafts: dict[str, Draft], traced: dict) -> str | None:
+    """A head only training calls, as a step of its caller after the value it is given; its
+    output is left unread, as eval leaves it. The module that computed that value, if one did."""
+    import torch
+
+    from torchscaffold.eject.lift import CHILD
+    from torchscaffold.shapes.scope import DISCARD
+
+    owner, _, name = path.rpartition(".")
+    draft = drafts.get(owner)
+    if draft is None or len(args) != 1 or not isinstance(args[0], torch.Tensor):
+        return
+    values = traced[owner][2].values
+    node = next(
+        (
+            node
+            for node, value in values.items()
+            if isinstance(value, torch.Tensor)
+            and value.shape == args[0].shape
+            and torch.equal(value, args[0])
+        ),
+        None,
+    )
+    given = getattr(node, "name", None)
+    at = next((i for i, s in enumerate(draft.steps) if given in (s.outputs or ())), None)
+    if at is None:
+        return None
+    if draft.outputs is None and draft.steps:
+        draft.outputs = draft.steps[-1].outputs
+    step = Step("block", CHILD + path, name=name, inputs=(given,), outputs=(DISCARD,))
+    draft.steps.insert(at + 1, step)
+    if node.op != "call_module":
+        return None
+    return f"{owner}.{node.target}" if owner else str(node.target)
+
+
 def _fingerprint(value: Any) -> Any:
     """Inputs, compared without keeping them: a tensor by its shape, dtype and a sample of
     about a hundred of its values (summing every value costs as much as a small layer; a
@@ -164,6 +260,8 @@ def _cloned(value: Any) -> Any:
 
     if isinstance(value, torch.Tensor):
         return value.clone()
+    if isinstance(value, list):  # DenseNet appends to the list it passes
+        return [_cloned(v) for v in value]
     if isinstance(value, tuple):
         return tuple(_cloned(v) for v in value)
     if isinstance(value, dict):
@@ -179,13 +277,30 @@ def _arguments(module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict, dict
     signature = inspect.signature(module.forward)
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
+    from torch.fx._symbolic_trace import PH
+
     tensors, fixed = {}, {}
     for key, value in bound.arguments.items():
         if isinstance(value, torch.Tensor):
             tensors[key] = value
+        elif _spread(value):
+            # DenseNet's layer(features): one input per tensor of the list, as fx names them.
+            fixed[key] = type(value)(PH for _ in value)
+            tensors.update({f"{key}_{n}": v for n, v in enumerate(value, 1)})
         else:
             fixed[key] = value
     return tensors, fixed
+
+
+def _spread(value: Any) -> bool:
+    """A list or tuple of tensors, which the block receives as that many inputs."""
+    import torch
+
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(v, torch.Tensor) for v in value)
+    )
 
 
 def _holds_tensors(value: Any) -> bool:
@@ -231,11 +346,15 @@ def _assemble(
         draft.steps = _without(draft.steps, identities, mapping)
         if mapping and returns:
             draft.outputs = tuple(mapping.get(v, v) for v in returns)
+    _hoist_concats(drafts)
     taken = {name}
     for cls in _leaves_first(by_class, drafts):
         group = by_class[cls]
         for draft in group:
-            draft.steps = list(naming.writable(classes.resolve_children(draft.steps, calls), {}))
+            renamed_here: dict[str, str] = {}
+            resolved = classes.resolve_children(draft.steps, calls)
+            draft.steps = list(naming.writable(resolved, renamed_here))
+            draft.ties = list(naming.ties(tuple(draft.ties), renamed_here))
         base = _fresh(naming.class_name(cls.__name__), taken)
         defaults = {b.name: dict(b.params) for b in blocks}
         merged = classes.merge(base, group, defaults)
@@ -259,7 +378,7 @@ def _assemble(
         outputs=root.outputs,
         tensors=tuple(root.tensors),
         doc=f"Lifted from {naming.origin(type(module))}.",
-        ties=naming.ties(_ties(module), renamed),
+        ties=naming.ties(_ties(module) + tuple(root.ties), renamed),
     )
     inputs, lens = [], []
     for input_name, x in zip(root.inputs, example):
@@ -272,6 +391,55 @@ def _assemble(
     main, blocks = tidy_values(main), [tidy_values(b) for b in blocks]
     model = Model(name, tuple(inputs), main, tuple(blocks), lengths=tuple(lens), doc=main.doc)
     return Lifted(model, tuple(notes))
+
+
+def _hoist_concats(drafts: dict[str, Draft]) -> None:
+    """A block whose inputs meet only in one ``torch.cat`` of them all, first thing (DenseNet's
+    layer, given every output before it): the cat moves to where it is called, so the block
+    takes one tensor, and its instances, however many tensors they were given, are one class
+    (the input width is inferred)."""
+    from torchscaffold.eject.lift import CHILD
+    from torchscaffold.eject.tidy import renamed
+
+    callers = {
+        s.target.removeprefix(CHILD): owner
+        for owner, d in drafts.items()
+        for s in d.steps
+        if s.kind == "block" and s.inputs and len(s.inputs) > 1
+    }
+    hoisted: dict[str, tuple] = {}
+    for path, draft in drafts.items():
+        if path not in callers or len(draft.inputs) < 2 or not draft.steps:
+            continue
+        cat, rest = draft.steps[0], draft.steps[1:]
+        reads = {v for s in rest for v in (*(s.inputs or ()), s.otherwise) if v}
+        if (
+            cat.kind != "op"
+            or cat.target != "concat"
+            or cat.inputs != draft.inputs
+            or cat.when is not None
+            or len(cat.outputs or ()) != 1
+            or reads & set(draft.inputs)
+            or set(draft.outputs or ()) & set(draft.inputs)
+        ):
+            continue
+        mapping = {cat.outputs[0]: draft.inputs[0]}
+        draft.steps = [renamed(s, mapping) for s in rest]
+        if draft.outputs:
+            draft.outputs = tuple(mapping.get(v, v) for v in draft.outputs)
+        draft.inputs = draft.inputs[:1]
+        hoisted[path] = cat.args
+    for owner in set(callers.values()):
+        steps: list[Step] = []
+        for step in drafts[owner].steps:
+            args = hoisted.get(step.target.removeprefix(CHILD)) if step.kind == "block" else None
+            if args is not None and step.inputs and len(step.inputs) > 1:
+                value = f"{(step.outputs or (step.name,))[0]}_input"
+                steps.append(Step("op", "concat", args=args, name=value, inputs=step.inputs))
+                steps[-1] = replace(steps[-1], outputs=(value,))
+                step = replace(step, inputs=(value,))
+            steps.append(step)
+        drafts[owner].steps = steps
 
 
 def _without(steps: list[Step], identities: set[str], mapping: dict[str, str]) -> list[Step]:

@@ -201,11 +201,10 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
     entry = catalog.op(name)
     try:
         bound = inspect.signature(node.target).bind(*node.args, **node.kwargs).arguments
-    except (TypeError, ValueError):
-        if len(node.args) != 1 or node.kwargs:
-            return None
-        bound = {"input": node.args[0]}
-    if isinstance(bound.get("args"), tuple):  # a boolean dispatch: F.max_pool2d(*args, **kw)
+    except (TypeError, ValueError):  # a builtin without one (F.avg_pool2d): bound as below
+        bound = {"args": tuple(node.args)}
+    # A boolean dispatch, F.max_pool2d(*args, **kw), or a builtin: by the layer's order.
+    if isinstance(bound.get("args"), tuple):
         positional = dict(zip(("input", *(a.name for a in entry.args)), node.args))
         bound = positional | dict(node.kwargs)
     value, *_ = bound.values()

@@ -120,6 +120,14 @@ def trace(
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
             return not is_container(m)
 
+        def create_node(self, kind: str, target: Any, *rest: Any, **kw: Any) -> fx.Node:
+            node = super().create_node(kind, target, *rest, **kw)
+            if kind == "get_attr" and node not in self.values:
+                # A buffer the forward reads, or a constant fx keeps on the module
+                # (``_tensor_constant0``): made without a proxy, so valued here.
+                self.values[node] = self._compute(node)
+            return node
+
         def create_proxy(
             self, kind: str, target: Any, args: Any, kwargs: Any, *more: Any, **kw: Any
         ):
@@ -171,7 +179,7 @@ def trace(
 
     tracer = Tracer()
     try:
-        with _no_autograd_functions():
+        with _no_autograd_functions(), _wrapped_traced_through():
             graph = tracer.trace(module, concrete_args=concrete or None)
     except Refused as exc:
         raise TorchgenError(f"cannot lift {label}: {exc}; nothing was written") from None
@@ -219,6 +227,24 @@ def _no_autograd_functions() -> Iterator[None]:
         yield
     finally:
         torch.autograd.Function.apply = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _wrapped_traced_through() -> Iterator[None]:
+    """Functions a library marks ``torch.fx.wrap`` (torchvision's
+    ``shifted_window_attention``, ``stochastic_depth``) are one opaque call to fx; traced
+    through, they are the ops a reader can follow and edit, which torchgen's catalog has."""
+    from torch.fx import _symbolic_trace
+
+    functions = dict(_symbolic_trace._wrapped_fns_to_patch)
+    methods = list(_symbolic_trace._wrapped_methods_to_patch)
+    _symbolic_trace._wrapped_fns_to_patch.clear()
+    _symbolic_trace._wrapped_methods_to_patch.clear()
+    try:
+        yield
+    finally:
+        _symbolic_trace._wrapped_fns_to_patch.update(functions)
+        _symbolic_trace._wrapped_methods_to_patch.extend(methods)
 
 
 def _contains(tree: Any, item: object) -> bool:

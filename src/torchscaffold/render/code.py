@@ -195,6 +195,8 @@ def tensor(t: RTensor) -> str:
         return f"torch.tril(torch.ones({shape}, dtype=torch.bool))"
     if t.init == "normal":
         return f"torch.empty({shape}).normal_(std={t.std!r})"
+    if t.dtype != "float32":
+        return f"torch.{t.init}({shape}, dtype=torch.{t.dtype})"
     return f"torch.{t.init}({shape})"
 
 

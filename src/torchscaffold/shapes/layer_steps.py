@@ -60,6 +60,7 @@ class LayerSteps:
             self.inplace_steps.append((len(self.steps), w.inputs[0]))
         if entry.weight is not None:
             self.weights[w.name] = entry.weight(values)
+        self.layers_built[w.name] = (entry.name, rendered, params)
         if entry.integer_input:
             source = self._root(w.inputs[0])
             if source in self.b.inputs:  # ids of that input must stay below the table's size

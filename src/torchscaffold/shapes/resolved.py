@@ -104,6 +104,7 @@ class RTensor:
     buffer: bool
     persistent: bool
     numel: int = field(compare=False, default=0)
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,7 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
         self.inplace_steps: list[tuple[int, str]] = []
         self.residual_norm: str | None = None  # set by residual.attach
         self.weights: dict[str, tuple[int, ...]] = {}  # layer -> its weight's shape (ties)
+        self.layers_built: dict[str, tuple] = {}  # layer -> (type, arguments, parameters)
         self.guards: list[symbolic.Guard] = []  # decisions on parameters the code relies on
         for position, (name, val) in enumerate(inputs.items()):
             self.values[name] = self._bind_input(name, position, val) if auto else val

@@ -39,17 +39,34 @@ class TensorSteps:
         if t.init == "tril" and (len(dims) < 2 or dims[-1].value != dims[-2].value):
             raise TorchgenError(f"{self.where}, {where}: a tril mask needs a square shape")
         self.ctor_exprs += [d.expr for d in dims]
-        self.values[t.name] = Val(tuple(dims), "bool" if t.init == "tril" else "float32", True)
+        self.values[t.name] = Val(tuple(dims), "bool" if t.init == "tril" else t.dtype, True)
         if not t.buffer:
             self.params += numel
         return RTensor(
-            t.name, tuple(d.expr for d in dims), t.init, t.std, t.buffer, t.persistent, numel
+            t.name,
+            tuple(d.expr for d in dims),
+            t.init,
+            t.std,
+            t.buffer,
+            t.persistent,
+            numel,
+            t.dtype,
         )
 
     def _tied(self) -> int:
         """Tied weights count once: subtract each tie's replaced weight."""
         total = 0
+        layers = {}  # a layer whose tensors are another's alike (eject: a layer called twice)
         for dst, src in self.b.ties:
+            (mine, _, attr), other = dst.rpartition("."), src.rpartition(".")[0]
+            built, theirs = self.layers_built.get(mine), self.layers_built.get(other)
+            # The same type and count (its arguments may be written otherwise: in_features).
+            if attr != "weight" and built and theirs and built[::2] == theirs[::2]:
+                layers[mine] = built[2]
+        total += sum(layers.values())
+        for dst, src in self.b.ties:
+            if dst.rpartition(".")[0] in layers:
+                continue
             shapes = []
             for path in (dst, src):
                 layer, _, attr = path.rpartition(".")

@@ -82,6 +82,8 @@ def _tensor(t: Tensor) -> dict[str, Any]:
         out["buffer"] = t.buffer
     if not t.persistent:
         out["persistent"] = False
+    if t.dtype != "float32":
+        out["dtype"] = t.dtype
     return out
 
 

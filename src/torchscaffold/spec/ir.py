@@ -59,6 +59,7 @@ class Tensor:
     std: float = 0.02
     buffer: bool = False
     persistent: bool = True
+    dtype: str = "float32"  # a buffer's: int64 for an index (Swin's relative_position_index)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ BLOCK_KEYS = (*CLASS_KEYS, "inputs", "residual", "projection", "after", "shortcu
 KIND_KEYS = ("type", "block", "op", "group")
 STEP_KEYS = ("name", "in", "out", "when", "otherwise")
 DTYPES = ("float32", "int64", "bool")
-TENSOR_KEYS = ("shape", "init", "std", "buffer", "persistent")
+TENSOR_KEYS = ("shape", "init", "std", "buffer", "persistent", "dtype")
 INITS = ("zeros", "ones", "normal", "tril")
 # The model's parameters that its input's feature size fills (spec.options.finalize): read by
 # the first layer whose argument is inferred, never named in a step.
@@ -343,6 +343,12 @@ def _tensors(data: Any, where: str) -> tuple[Tensor, ...]:
         if "std" in table and init != "normal":
             raise TorchgenError(f'{where}.{key}: std goes with init = "normal"; nothing reads it')
         buffer = _bool(table.get("buffer", init == "tril"), f"{where}.{key} buffer")
+        dtype = table.get("dtype", "float32")
+        if dtype not in DTYPES or dtype != "float32" and (not buffer or init not in INITS[:2]):
+            raise TorchgenError(
+                f"{where}.{key}: dtype must be one of {', '.join(DTYPES)}, and other than "
+                f"float32 only for a buffer of zeros or ones, got {dtype!r}"
+            )
         out.append(
             Tensor(
                 key,
@@ -351,6 +357,7 @@ def _tensors(data: Any, where: str) -> tuple[Tensor, ...]:
                 float(std),
                 buffer,
                 _bool(table.get("persistent", True), f"{where}.{key} persistent"),
+                dtype,
             )
         )
     return tuple(out)

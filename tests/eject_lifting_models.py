@@ -1,0 +1,238 @@
+"""Small models for the lifting mechanisms the zoos need (tests/test_eject_lifting.py): each is
+the shape of a torchvision model's forward, at a size that ejects in seconds."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, channels: int, growth: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        self.conv = nn.Conv2d(channels, growth, 3, padding=1, bias=False)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv(F.relu(self.norm(torch.cat(features, 1))))
+
+
+class DenseBlock(nn.ModuleDict):
+    """torchvision's _DenseBlock: a ModuleDict with a forward, each layer called with the list
+    of every output before it (the list grows after each call)."""
+
+    def __init__(self, layers: int, channels: int, growth: int) -> None:
+        super().__init__()
+        for i in range(layers):
+            self.add_module(f"denselayer{i + 1}", DenseLayer(channels + i * growth, growth))
+
+    def forward(self, init: torch.Tensor) -> torch.Tensor:
+        features = [init]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class TinyDenseNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), DenseBlock(3, 8, 4), nn.BatchNorm2d(20)
+        )
+        self.classifier = nn.Linear(20, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+class Permute(nn.Module):
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+
+class ScaledBlock(nn.Module):
+    """ConvNeXt's CNBlock in small: two Permutes that differ in a tuple (two classes, never a
+    parameter holding a list) and a learned scale sized by the block's width."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+            Permute([0, 2, 3, 1]),
+            nn.Linear(channels, channels),
+            Permute([0, 3, 1, 2]),
+        )
+        self.layer_scale = nn.Parameter(torch.rand(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layer_scale * self.block(x)
+
+
+class Expand(nn.Module):
+    def __init__(self, inp: int, out: int, hidden: int) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(inp, hidden, 1)
+        self.project = nn.Conv2d(hidden, out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(F.relu(self.expand(x)))
+
+
+class Stages(nn.Module):
+    """Stages of one class; the second's first block keeps the class's most common hidden
+    width while the others widen it (EfficientNetV2's stages): the repeated stage must say
+    the first's value, though it is the default."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 1)
+        self.stage1 = nn.Sequential(Expand(8, 8, 16), Expand(8, 8, 16), Expand(8, 8, 16))
+        self.stage2 = nn.Sequential(Expand(8, 12, 16), Expand(12, 12, 24), Expand(12, 12, 24))
+        self.scaled = nn.Sequential(ScaledBlock(12), ScaledBlock(12))
+        self.head = nn.Conv2d(12, 6, 1)
+        self.wide = ScaledBlock(6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.scaled(self.stage2(self.stage1(self.stem(x))))
+        return self.wide(self.head(x))
+
+
+class Partition(nn.Module):
+    def forward(self, x: torch.Tensor, size: int) -> torch.Tensor:
+        return x.reshape(x.size(0), x.size(1) // size, size * x.size(2), x.size(3))
+
+
+class Literals(nn.Module):
+    """MaxViT's ``self.partition_op(x, self.p)`` (a block given a number) and inception's
+    ``F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)`` (a builtin without a signature)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.partition = Partition()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.avg_pool2d(self.conv(x), kernel_size=3, stride=1, padding=1)
+        return self.partition(x, 2)
+
+
+class RelativeBias(nn.Module):
+    """Swin's attention in small: a learned table, an int64 buffer, a mask buffer with
+    ``persistent=False``, and a constant the trace materialises (a tensor built in forward
+    from literals)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.table = nn.Parameter(torch.randn(7))
+        self.register_buffer("index", torch.tensor([6, 0, 3, 1]))
+        self.register_buffer("mask", torch.tensor([1.0, 0.0, 1.0, 1.0]), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.table[1:5] + self.index
+        return self.fc(x) * self.mask + bias + torch.tensor([0.5, -1.0, 2.0, 0.25])
+
+
+class Aux(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 4, 1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.conv(x), 1), 1))
+
+
+class WithAux(nn.Module):
+    """GoogLeNet's auxiliary head: called in training only, declared after the layers the
+    forward calls after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.body = nn.Conv2d(6, 8, 3, padding=1)
+        self.aux = Aux(6)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x = self.stem(x)
+        aux = self.aux(x) if self.training else None
+        out = self.head(torch.flatten(F.adaptive_avg_pool2d(self.body(x), 1), 1))
+        return (out, aux) if self.training else out
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, 4, 1)
+        self.fc2 = nn.Conv2d(4, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+
+
+class Inverted(nn.Module):
+    def __init__(self, channels: int, hidden: int, excite: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, hidden, 1), nn.ReLU()]
+        if excite:
+            layers.append(SqueezeExcite(hidden))
+        layers.append(nn.Conv2d(hidden, channels, 1))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class SometimesExcited(nn.Module):
+    """MobileNetV3's inverted residuals: a squeeze-excitation in some, as wide as their
+    hidden width; the ones that have it agree on that width, the others differ (another
+    squeeze-excitation, in the head, gives its class a width parameter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            Inverted(8, 16, True), Inverted(8, 24, False), Inverted(8, 16, True)
+        )
+        self.head = SqueezeExcite(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layers(x))
+
+
+class CalledTwice(nn.Module):
+    """A layer with weights and a norm with running statistics, each called twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.norm = nn.BatchNorm1d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.fc(x))
+        return self.norm(self.fc(torch.relu(x)))
+
+
+class TwiceInside(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = CalledTwice()
+        self.second = CalledTwice()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))
+
+
+class AuxTooLarge(WithAux):
+    """A head whose kernel is larger than what it is given on a small input: the model runs
+    in eval, not in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aux.conv = nn.Conv2d(6, 4, 5)
