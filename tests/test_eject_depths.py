@@ -19,6 +19,8 @@ def model(repeats: list[int], default: int) -> object:
         {"block": "Unit", "name": f"stage{k}", "repeat": r, "width": 8 * (k + 1)}
         for k, r in enumerate(repeats)
     ]
+    for stage in stages[1:]:  # the first block of a later stage strides, as ResNet's do
+        stage["first"] = {"stride": 2}
     for stage in stages:
         if stage["width"] == default:
             del stage["width"]
@@ -27,8 +29,15 @@ def model(repeats: list[int], default: int) -> object:
         "layers": [{"type": "Conv2d", "out_channels": 8, "kernel_size": 1}, *stages],
         "blocks": {
             "Unit": {
-                "params": {"width": default},
-                "layers": [{"type": "Conv2d", "out_channels": "width", "kernel_size": 1}],
+                "params": {"width": default, "stride": 1},
+                "layers": [
+                    {
+                        "type": "Conv2d",
+                        "out_channels": "width",
+                        "kernel_size": 1,
+                        "stride": "stride",
+                    }
+                ],
             }
         },
     }

@@ -195,17 +195,20 @@ def _rebased(model: Model, defaults: dict[str, dict[str, Any]]) -> Model:
     parameters in the blocks' own order), and its blocks given those defaults."""
     own = {b.name: dict(b.params) for b in model.blocks}
 
-    def args(items: Any, block: str) -> Any:
-        full = own[block] | dict(items)
-        return tuple((k, full[k]) for k in defaults[block] if full.get(k) != defaults[block][k])
-
     def step(s: Step) -> Step:
         s = replace(s, body=tuple(step(b) for b in s.body))
         if s.kind != "block" or s.target not in defaults or s.target not in own:
             return s
         if set(own[s.target]) != set(defaults[s.target]):
             raise _Moved
-        return replace(s, args=args(s.args, s.target), first=s.first and args(s.first, s.target))
+        order = defaults[s.target]
+        rest = own[s.target] | dict(s.args)
+        first = rest | dict(s.first)  # the first's overrides are on top of the others' call
+        return replace(
+            s,
+            args=tuple((k, rest[k]) for k in order if rest[k] != order[k]),
+            first=tuple((k, first[k]) for k in order if first[k] != rest[k]),
+        )
 
     try:
         blocks = tuple(

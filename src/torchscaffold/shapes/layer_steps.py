@@ -60,7 +60,8 @@ class LayerSteps:
             self.inplace_steps.append((len(self.steps), w.inputs[0]))
         if entry.weight is not None:
             self.weights[w.name] = entry.weight(values)
-        self.layers_built[w.name] = (entry.name, rendered, params)
+        ctor = self._ctor_args(entry.args, args)
+        self.layers_built[w.name] = (entry.name, ctor, params)
         if entry.integer_input:
             source = self._root(w.inputs[0])
             if source in self.b.inputs:  # ids of that input must stay below the table's size
@@ -71,7 +72,7 @@ class LayerSteps:
                 kind="layer",
                 name=w.name,
                 entry=entry,
-                args=self._ctor_args(entry.args, args),
+                args=ctor,
                 inputs=w.inputs,
                 outputs=w.outputs,
                 call=call,
