@@ -90,7 +90,7 @@ class UnsupportedOp(nn.Module):
         self.fc = nn.Linear(4, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cumsum(self.fc(x), dim=1)  # refused here
+        return torch.diff(self.fc(x), dim=1)  # refused here
 
 
 class UnsupportedLayer(nn.Module):
@@ -309,3 +309,31 @@ class Unbound(nn.Module):
         qkv = self.qkv(x).reshape(B, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         return nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+
+
+class FunctionalOps(nn.Module):
+    """Ordinary forward code on tensors of its own: functional norms, a padded depthwise
+    convolution, a reshaped scale (convnext), roll (swin), softmax as a method, slices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depthwise = nn.Parameter(torch.randn(4, 1, 3, 3))
+        self.weight = nn.Parameter(torch.randn(4))
+        self.bias = nn.Parameter(torch.randn(4))
+        self.gamma = nn.Parameter(torch.randn(4))
+        self.proj = nn.Parameter(torch.randn(3, 4))
+        self.unfold = nn.Unfold(kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.conv2d(
+            nn.functional.pad(x, (1, 1, 1, 1)), self.depthwise, None, 1, 0, 1, 4
+        )
+        y = nn.functional.layer_norm(y.permute(0, 2, 3, 1), (4,), self.weight, self.bias, 1e-6)
+        y = y.permute(0, 3, 1, 2) * self.gamma.reshape(1, -1, 1, 1)
+        y = nn.functional.group_norm(y, 2)
+        y = torch.roll(y, shifts=(1, -1), dims=(2, 3)).clamp(min=-3.0, max=3.0)
+        a = y.flatten(2).transpose(1, 2)
+        a = (a @ a.transpose(-2, -1)).softmax(dim=-1) @ a
+        a = torch.addcmul(a, a.sigmoid(), a, value=0.5)[:, 1:]
+        a = torch.maximum(nn.functional.linear(a, self.proj), a[:, :, :3])
+        return torch.cat([a.mean(dim=1), self.unfold(y).mean(dim=-1)], dim=1)

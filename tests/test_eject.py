@@ -220,6 +220,27 @@ def test_a_subclass_of_a_layer_reading_its_own_tensors(torch, tmp_path):
     assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
 
 
+def test_functional_calls_on_its_own_tensors(torch, tmp_path):
+    """Functions and methods ordinary forward code calls (catalog.table), on tensors of the
+    model's own, are written as the same calls; defaults left out, as a reader leaves them."""
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:FunctionalOps", "--input-shape", "4x6x6")
+    text = path.read_text()
+    for call in (
+        "F.pad(x, (1, 1, 1, 1))",
+        "F.conv2d(pad, self.depthwise, groups=4)",
+        "F.layer_norm(permute, (4,), self.weight, self.bias, eps=1e-06)",
+        "self.gamma.reshape(1, -1, 1, 1)",
+        "torch.roll(group_norm, (1, -1), dims=(2, 3))",
+        "F.softmax(matmul, dim=-1)",
+        "addcmul[:, 1:]",
+        "F.unfold(clamp, kernel_size=2, stride=2)",
+    ):
+        assert call in text, call
+    assert_same_function(torch, path, eject_models.FunctionalOps(), torch.randn(3, 4, 6, 6))
+
+
 def test_unbind(torch, tmp_path):
     import eject_models
 
@@ -250,7 +271,7 @@ def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
     [
         ("CustomFunction", "custom autograd.Function, Twice.apply (eject_models.py:73)"),
         ("DataDependent", "data-dependent control flow (node 'gt', eject_models.py:82)"),
-        ("UnsupportedOp", "node 'cumsum' (eject_models.py:93): the function torch.cumsum"),
+        ("UnsupportedOp", "node 'diff' (eject_models.py:93): the function torch.diff"),
         ("UnsupportedLayer", "the module 'norm' (torch.nn.modules.activation.Hardtanh) is not"),
         ("TakesAList", "node 'dense' (eject_models.py:190): it passes a list of 2 values"),
         ("broken", "ValueError: no model today"),

@@ -506,8 +506,14 @@ def select(dims: Dims, dim: int, index: int) -> Dims:
     return (*dims[:d], *dims[d + 1 :])
 
 
-def narrow(dims: Dims, dim: int, start: int, length: Dim) -> Dims:
+def narrow(dims: Dims, dim: int, start: int, length: Dim | None) -> Dims:
+    """``length`` None: to the end (``x[:, start:]``)."""
     d = axis(dim, len(dims))
+    if length is None:
+        if not dims[d].varying and start >= dims[d].value:
+            raise ShapeError(f"start {start} is past the end of a dim of size {dims[d].value}")
+        rest = dims[d].value - start
+        length = combine("-", dims[d], Dim.literal(start), rest) if start else dims[d]
     if not dims[d].varying and start + length.value > dims[d].value:
         raise ShapeError(
             f"narrow({dim}, {start}, {length.value}) runs past the end of a dim of size "
@@ -630,3 +636,29 @@ def attention_params(a: Args) -> int:
     if a["add_bias_kv"]:
         total += 2 * e
     return total
+
+
+def unfold(shape: Shape, a: Args) -> Shape:
+    """``nn.Unfold`` on a (C, H, W) sample: (C * kh * kw, L), L the sliding windows."""
+    if len(shape) != 3:
+        raise ShapeError(f"expects input of shape (C, H, W), got {fmt(shape)}")
+    k, d, p, s = (per_dim(a, x, 2) for x in ("kernel_size", "dilation", "padding", "stride"))
+    windows = 1
+    for size, ki, di, pi, si in zip(shape[1:], k, d, p, s):
+        span = di * (ki - 1) + 1
+        if size + 2 * pi < span:
+            raise ShapeError(f"kernel of size {span} is bigger than the padded input")
+        windows *= (size + 2 * pi - span) // si + 1
+    return (shape[0] * k[0] * k[1], windows)
+
+
+def unsqueeze(dims: Dims, dim: int) -> Dims:
+    d = axis(dim, len(dims) + 1)
+    return (*dims[:d], Dim.literal(1), *dims[d:])
+
+
+def squeeze(dims: Dims, dim: int) -> Dims:
+    d = axis(dim, max(len(dims), 1))
+    if not dims or dims[d].varying or dims[d].value != 1:
+        return dims  # torch leaves a dimension that is not 1
+    return (*dims[:d], *dims[d + 1 :])

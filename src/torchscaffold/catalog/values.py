@@ -93,6 +93,14 @@ def check_value(arg: Arg, value: Any) -> str | None:
         ),
         "shape": (lambda v: _ints(v, 1, max_len=8), "a positive integer or a list of them"),
         "opt_shape": (lambda v: _ints(v, 1), "a positive integer or a list of them"),
+        "new_shape": (
+            lambda v: _is_int(v)
+            and (v >= 1 or v == -1)
+            or isinstance(v, (list, tuple))
+            and 1 <= len(v) <= 8
+            and all(_is_int(x) and (x >= 1 or x == -1) for x in v),
+            "a positive integer or a list of them (-1 for the size that is left)",
+        ),
         "opt_scale": (_positive_numbers, "a positive number or a list of them"),
         "dim": (_is_int, "an integer"),
         "dims": (
@@ -128,6 +136,8 @@ def check_value(arg: Arg, value: Any) -> str | None:
         "opt_index": "dim",
         "opt_int": "int",
         "opt_value": "value",
+        "opt_number": "number",
+        "opt_dims": "dims_or_dim",
     }
     test, expected = rules[aliases.get(arg.kind, arg.kind)]
     items = value if isinstance(value, (list, tuple)) else (value,)
@@ -147,6 +157,7 @@ EXPR_KINDS = frozenset(
         "padding",
         "pad",
         "shape",
+        "new_shape",
         "opt_shape",
         "sizes",
         "dim",

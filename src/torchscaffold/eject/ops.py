@@ -38,26 +38,28 @@ BINARY = {
     "sub": ("sub", "isub", "__sub__", "__isub__", "sub_"),
     "mul": ("mul", "imul", "__mul__", "__imul__", "mul_"),
     "div": ("truediv", "itruediv", "div", "__truediv__", "div_"),
+    "pow": ("pow", "ipow", "__pow__", "pow_"),
+    "floordiv": ("floordiv", "ifloordiv", "__floordiv__", "floor_divide"),
+    "mod": ("mod", "imod", "__mod__", "remainder"),
     "matmul": ("matmul", "__matmul__"),
 }
 COMMUTATIVE = ("add", "mul")
 # Methods (and torch functions) whose first argument is the value and the rest one argument.
 SHAPE_ARGS = {"view": "shape", "reshape": "shape", "permute": "dims", "expand": "sizes"}
 SIMPLE = {
-    "transpose": ("dim0", "dim1"),
     "flatten": ("start_dim", "end_dim"),
-    "unsqueeze": ("dim",),
-    "squeeze": ("dim",),
-    "contiguous": (),
-    "float": (),
-    "mean": ("dim", "keepdim"),
-    "sum": ("dim", "keepdim"),
-    "amax": ("dim", "keepdim"),
     "split": ("split_size", "dim"),
     "chunk": ("chunks", "dim"),
     "unbind": ("dim",),
     "unflatten": ("dim", "sizes"),
-    "logical_not": (),
+}
+# Tensor methods that are a parameter-free layer's functional (``x.sigmoid()``,
+# ``attn.softmax(dim=-1)``): that op, its arguments in the method's order.
+METHOD_FUNCTIONALS = {
+    "softmax": ("dim",),
+    "sigmoid": (),
+    "tanh": (),
+    "relu": (),
 }
 DEFAULTS = {
     "flatten": {"start_dim": 0},
@@ -96,7 +98,12 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
         )
         return Lifted(name, (args[0],), {k: size_of(v) for k, v in bound.items()})
     if node.op == "call_function" and node.target is operator.getitem:
-        return _index(args[0], args[1], size_of)
+        return _index(args[0], args[1], size_of, is_tensor)
+    if node.op == "call_method" and name in METHOD_FUNCTIONALS:
+        return _method_functional(name, args, kwargs, size_of)
+    row = _row(node)
+    if row is not None:
+        return _bind_row(row, args, kwargs, size_of, is_tensor)
     if node.op == "call_function" and node.target is F.scaled_dot_product_attention:
         return _attention(args, kwargs, size_of)
     if node.op == "call_function" and node.target is torch.arange:
@@ -105,6 +112,77 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
     if functional is not None:
         return functional(size_of)
     raise Unsupported(f"{_describe(node)} has no op in torchgen's catalog")
+
+
+def _row(node: fx.Node) -> catalog.OpType | None:
+    """The op table's row for a torch function or tensor method, if it has one."""
+    import torch
+    import torch.nn.functional as F
+
+    if node.op == "call_method":
+        return next((o for o in _rows() if node.target in o.methods), None)
+    if node.op != "call_function":
+        return None
+    if node.target is operator.neg:
+        return catalog.op("neg")
+    for o in _rows():
+        for name in o.functions:
+            if any(node.target is getattr(m, name, None) for m in (torch, F, torch._C._nn)):
+                return o
+    return None
+
+
+def _rows() -> list[catalog.OpType]:
+    return [o for o in catalog.ALL_OPS.values() if o.call]
+
+
+def _bind_row(
+    op: catalog.OpType, args: list, kwargs: dict, size_of: Callable, is_tensor: Callable
+) -> Lifted:
+    """A call bound to its row's parameters: the tensors its inputs (the optional ones as
+    far as given), the rest its arguments."""
+    first, *params = ("input", *op.params)
+    bound = dict(zip((first, *params), args))
+    for key, v in kwargs.items():
+        bound[first if key not in params and key in ("input", "self", "condition") else key] = v
+    inputs = [bound.pop(first)]
+    gap = None
+    for name in op.tensors:
+        v = bound.pop(name, None)
+        if v is None:
+            gap = gap or name
+        elif gap is not None or not is_tensor(v):
+            why = f"{gap}=None before {name}" if gap else f"{name}={v!r}, not a tensor"
+            raise Unsupported(f"{op.call} with {why}")
+        else:
+            inputs.append(v)
+    defaults = {a.name: a.default for a in op.args if not a.required and not a.always}
+    out = {}
+    for key, v in bound.items():
+        if key not in {a.name for a in op.args}:
+            if v in (None, False):
+                continue
+            raise Unsupported(f"{op.call} with {key}={v!r}")
+        value = size_of(v)
+        # Arguments at torch's default are left out, as a reader leaves them out.
+        if value is not None and not (key in defaults and _same(value, defaults[key])):
+            out[key] = value
+    return Lifted(op.name, tuple(inputs), out)
+
+
+def _same(value: Any, default: Any) -> bool:
+    plain = (int, float, str, bool)
+    if isinstance(value, tuple) and len(set(value)) == 1 and not isinstance(default, tuple):
+        value = value[0]  # stride=(1, 1) is stride=1
+    return isinstance(value, plain) and type(value) is type(default) and value == default
+
+
+def _method_functional(name: str, args: list, kwargs: dict, size_of: Callable) -> Lifted:
+    bound = dict(zip(METHOD_FUNCTIONALS[name], args[1:])) | kwargs
+    extra = {k: v for k, v in bound.items() if k not in METHOD_FUNCTIONALS[name]}
+    if any(v is not None for v in extra.values()):
+        raise Unsupported(f"the method .{name}() with {', '.join(extra)}")
+    return Lifted(name, (args[0],), {k: size_of(v) for k, v in bound.items() if k not in extra})
 
 
 def _name(node: fx.Node) -> str:
@@ -131,14 +209,17 @@ def _binary(op: str, args: list, size_of: Callable, is_tensor: Callable) -> Lift
     return Lifted(op, (a,), {"other": size_of(b)})
 
 
-def _index(value: fx.Node, index: Any, size_of: Callable) -> Lifted:
-    """``x[:, 0]`` -> select; ``x[:, 1:3]`` -> narrow: one dimension indexed, the others whole."""
+def _index(value: fx.Node, index: Any, size_of: Callable, is_tensor: Callable) -> Lifted:
+    """``x[:, 0]`` -> select; ``x[:, 1:3]`` -> narrow; ``x[:, idx]`` (an integer tensor) ->
+    index: one dimension indexed, the others whole."""
     items = index if isinstance(index, tuple) else (index,)
     whole = [isinstance(i, slice) and i == slice(None) for i in items]
     if whole.count(False) != 1:
         raise Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
     dim = whole.index(False)
     item = items[dim]
+    if is_tensor(item):
+        return Lifted("index", (value, item), {"dim": dim})
     if isinstance(item, int):
         return Lifted("select", (value,), {"dim": dim, "index": item})
     if isinstance(item, list) and len(item) == 1 and isinstance(item[0], int):
@@ -150,6 +231,8 @@ def _index(value: fx.Node, index: Any, size_of: Callable) -> Lifted:
         start, stop = item.start or 0, item.stop
         if isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop:
             return Lifted("narrow", (value,), {"dim": dim, "start": start, "length": stop - start})
+        if isinstance(start, int) and stop is None and start >= 0:
+            return Lifted("narrow", (value,), {"dim": dim, "start": start})
     raise Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
 
 
@@ -196,7 +279,7 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
     name = _name(node)
     if name not in catalog.ALL_OPS or node.op != "call_function":
         return None
-    if node.target not in (getattr(F, name, None), getattr(torch, name, None)):
+    if node.target not in [getattr(m, name, None) for m in (F, torch, torch._C._nn)]:
         return None
     entry = catalog.op(name)
     try:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchscaffold import catalog
 from torchscaffold.catalog.types import (
+    DIM_KINDS,
     Dims,
     OpType,
     ShapeError,
@@ -91,7 +92,7 @@ class OpSteps:
         )
 
     def _op_arg(self: _ClassScope, arg: catalog.Arg, raw: Any, first: Dims, what: str) -> Any:
-        if arg.kind in ("int", "ints", "shape"):
+        if arg.kind in DIM_KINDS:
             items = raw if isinstance(raw, tuple) else (raw,)
             dims = tuple(
                 self._dim(r if isinstance(r, Expr) else Lit(r), what, first) for r in items
