@@ -337,3 +337,18 @@ class FunctionalOps(nn.Module):
         a = torch.addcmul(a, a.sigmoid(), a, value=0.5)[:, 1:]
         a = torch.maximum(nn.functional.linear(a, self.proj), a[:, :, :3])
         return torch.cat([a.mean(dim=1), self.unfold(y).mean(dim=-1)], dim=1)
+
+
+class Indexing(nn.Module):
+    """Slices to sizes read at run time and from the end, new axes, ``...`` (swin's windows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, length, _ = x.shape
+        y = self.fc(x)[:, : length - 1]
+        y = y[:, None, 1:, :4]
+        y = y[..., 1:, None] + y[..., :-1, None]
+        return y[:, 0, :, -1, 0]

@@ -241,6 +241,14 @@ def test_functional_calls_on_its_own_tensors(torch, tmp_path):
     assert_same_function(torch, path, eject_models.FunctionalOps(), torch.randn(3, 4, 6, 6))
 
 
+def test_indexing(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:Indexing", "--input-shape", "5x6")
+    assert "fc[:, : x.size(1) - 1]" in path.read_text()
+    assert_same_function(torch, path, eject_models.Indexing(), torch.randn(3, 5, 6))
+
+
 def test_unbind(torch, tmp_path):
     import eject_models
 

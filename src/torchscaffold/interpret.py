@@ -210,7 +210,10 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "select": lambda xs, a: torch.select(xs[0], a["dim"], a["index"]),
     "index": lambda xs, a: xs[0][(slice(None),) * (a["dim"] % xs[0].dim()) + (xs[1],)],
     "narrow": lambda xs, a: torch.narrow(
-        xs[0], a["dim"], a["start"], a["length"] or xs[0].size(a["dim"]) - a["start"]
+        xs[0],
+        a["dim"],
+        a["start"],
+        a["length"] or xs[0].size(a["dim"]) + (a["stop"] or 0) - a["start"],
     ),
     "scaled_dot_product_attention": lambda xs, a: F.scaled_dot_product_attention(
         *xs, is_causal=a["is_causal"], dropout_p=a["dropout_p"]

@@ -77,7 +77,7 @@ def _select(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
 
 
 def _narrow(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
-    return (rules.narrow(inputs[0], a["dim"], a["start"], a["length"]),)
+    return (rules.narrow(inputs[0], a["dim"], a["start"], a["length"], a["stop"]),)
 
 
 def _matmul(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
@@ -265,12 +265,13 @@ OPS: dict[str, OpType] = {
         ),
         OpType(
             name="narrow",
-            help="x.narrow(dim, start, length), written x[:, start:start + length] (x[:, start:] "
-            "without length)",
+            help="x.narrow(dim, start, length), written x[:, start:start + length]; without "
+            "length x[:, start:], or x[:, start:stop] to a stop counted from the end (< 0)",
             args=(
                 Arg("dim", "dim"),
                 Arg("start", "dim", 0, minimum=0),
                 Arg("length", "int", None),
+                Arg("stop", "dim", None),
             ),
             rule=_narrow,
             code="{0}[{slice@dim}]",

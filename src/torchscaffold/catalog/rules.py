@@ -506,14 +506,20 @@ def select(dims: Dims, dim: int, index: int) -> Dims:
     return (*dims[:d], *dims[d + 1 :])
 
 
-def narrow(dims: Dims, dim: int, start: int, length: Dim | None) -> Dims:
-    """``length`` None: to the end (``x[:, start:]``)."""
+def narrow(dims: Dims, dim: int, start: int, length: Dim | None, stop: int | None = None) -> Dims:
+    """``length`` None: to the end (``x[:, start:]``), or to ``stop`` counted from the end
+    (``x[:, start:-1]``)."""
     d = axis(dim, len(dims))
     if length is None:
-        if not dims[d].varying and start >= dims[d].value:
-            raise ShapeError(f"start {start} is past the end of a dim of size {dims[d].value}")
-        rest = dims[d].value - start
-        length = combine("-", dims[d], Dim.literal(start), rest) if start else dims[d]
+        if stop is not None and stop >= 0:
+            raise ShapeError(f"stop={stop} must count from the end (below 0); give length")
+        cut = -(stop or 0) + start
+        if not dims[d].varying and cut >= dims[d].value:
+            raise ShapeError(
+                f"[{start}:{stop or ''}] leaves nothing of a dim of size {dims[d].value}"
+            )
+        rest = dims[d].value - cut
+        length = combine("-", dims[d], Dim.literal(cut), rest) if cut else dims[d]
     if not dims[d].varying and start + length.value > dims[d].value:
         raise ShapeError(
             f"narrow({dim}, {start}, {length.value}) runs past the end of a dim of size "

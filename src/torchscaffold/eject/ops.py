@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold import catalog
+from torchscaffold.spec.expr import BinOp, Lit
 
 if TYPE_CHECKING:
     from torch import fx
@@ -210,30 +211,77 @@ def _binary(op: str, args: list, size_of: Callable, is_tensor: Callable) -> Lift
 
 
 def _index(value: fx.Node, index: Any, size_of: Callable, is_tensor: Callable) -> Lifted:
-    """``x[:, 0]`` -> select; ``x[:, 1:3]`` -> narrow; ``x[:, idx]`` (an integer tensor) ->
-    index: one dimension indexed, the others whole."""
+    """Basic indexing as ops, one per indexed dimension, in order: ``x[:, 0]`` -> select,
+    ``x[:, 1:3]`` and ``x[:, :H]`` -> narrow, ``x[:, None]`` -> unsqueeze, ``x[:, [i]]`` ->
+    select and unsqueeze; after an ``...``, dims count from the end. An integer tensor
+    (``x[:, idx]``) -> index, the other dims whole."""
     items = index if isinstance(index, tuple) else (index,)
-    whole = [isinstance(i, slice) and i == slice(None) for i in items]
-    if whole.count(False) != 1:
-        raise Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
-    dim = whole.index(False)
-    item = items[dim]
-    if is_tensor(item):
-        return Lifted("index", (value, item), {"dim": dim})
+    refused = Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
+    tensors = [k for k, item in enumerate(items) if is_tensor(item)]
+    if tensors:
+        rest = [item for k, item in enumerate(items) if k != tensors[0]]
+        if len(tensors) > 1 or any(item != slice(None) for item in rest):
+            raise refused
+        return Lifted("index", (value, items[tensors[0]]), {"dim": tensors[0]})
+    cut = next((k for k, item in enumerate(items) if item is Ellipsis), len(items))
+    if Ellipsis in items[cut + 1 :]:
+        raise refused
+    steps: list[tuple[str, dict[str, Any]]] = []
+    d = 0
+    for item in items[:cut]:
+        d += _index_item(item, d, 1, steps, size_of, refused)
+    d = -1
+    for item in reversed(items[cut + 1 :]):
+        d -= _index_item(item, d, -1, steps, size_of, refused)
+    if not steps:
+        raise refused
+    (op, args), *then = steps
+    return Lifted(op, (value,), args, then=tuple(then))
+
+
+def _index_item(
+    item: Any,
+    d: int,
+    way: int,
+    steps: list[tuple[str, dict[str, Any]]],
+    size_of: Callable,
+    refused: Unsupported,
+) -> int:
+    """The ops one index item at dim ``d`` adds; how far the next item's dim moves (``way``:
+    1 left to right, -1 right to left from the end)."""
+    if item == slice(None):
+        return 1
     if isinstance(item, int):
-        return Lifted("select", (value,), {"dim": dim, "index": item})
+        steps.append(("select", {"dim": d, "index": item}))
+        return 0  # the dim is gone: the next item reads the same position
+    if item is None:
+        steps.append(("unsqueeze", {"dim": d}))
+        return 1
     if isinstance(item, list) and len(item) == 1 and isinstance(item[0], int):
         # nanoGPT's x[:, [-1], :]: the one position, its dimension kept.
-        return Lifted(
-            "select", (value,), {"dim": dim, "index": item[0]}, then=(("unsqueeze", {"dim": dim}),)
-        )
+        steps += [("select", {"dim": d, "index": item[0]}), ("unsqueeze", {"dim": d})]
+        return 1
     if isinstance(item, slice) and item.step in (None, 1):
         start, stop = item.start or 0, item.stop
-        if isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop:
-            return Lifted("narrow", (value,), {"dim": dim, "start": start, "length": stop - start})
-        if isinstance(start, int) and stop is None and start >= 0:
-            return Lifted("narrow", (value,), {"dim": dim, "start": start})
-    raise Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
+        if not isinstance(start, int) or start < 0:
+            raise refused
+        if stop is None:
+            steps.append(("narrow", {"dim": d, "start": start}))
+            return 1
+        end = size_of(stop)
+        if isinstance(end, int) and end < 0:
+            steps.append(("narrow", {"dim": d, "start": start, "stop": end}))
+            return 1
+        if isinstance(end, int) and end <= start:
+            raise refused
+        length = (
+            end - start
+            if isinstance(end, int)
+            else end if not start else BinOp("-", end, Lit(start))
+        )
+        steps.append(("narrow", {"dim": d, "start": start, "length": length}))
+        return 1
+    raise refused
 
 
 def _attention(args: list, kwargs: dict, size_of: Callable) -> Lifted:

@@ -211,7 +211,7 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
             )
         if "@" in key:
             what, dim_name = key.split("@")
-            used.update({dim_name, "index", "start", "length"})
+            used.update({dim_name, "index", "start", "length", "stop"})
             if what.isdigit():  # an input as the index: x[:, idx]
                 return _indexing("item", {**args, "item": inputs[int(what)]}, dim_name, names)
             return _indexing(what, args, dim_name, names)
@@ -259,6 +259,9 @@ def _indexing(what: str, args: dict[str, Any], dim_name: str, names: Names) -> s
     start = args.get("start", 0)
     start_text = value(start, names)
     length = value(args["length"], names) if args.get("length") is not None else None
-    end = "" if length is None else length if start_text == "0" else f"{start_text} + {length}"
+    stop = args.get("stop")
+    end = "" if stop is None else value(stop, names)
+    if length is not None:
+        end = length if start_text == "0" else f"{start_text} + {length}"
     begin = "" if start_text == "0" else start_text
     return f"{lead}{begin}:{end}{trail}"
