@@ -313,7 +313,8 @@ class Unbound(nn.Module):
 
 class FunctionalOps(nn.Module):
     """Ordinary forward code on tensors of its own: functional norms, a padded depthwise
-    convolution, a reshaped scale (convnext), roll (swin), softmax as a method, slices."""
+    convolution, a reshaped scale (convnext), roll (swin), softmax as a method, slices, an
+    interpolation to the input's size."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -336,7 +337,8 @@ class FunctionalOps(nn.Module):
         a = (a @ a.transpose(-2, -1)).softmax(dim=-1) @ a
         a = torch.addcmul(a, a.sigmoid(), a, value=0.5)[:, 1:]
         a = torch.maximum(nn.functional.linear(a, self.proj), a[:, :, :3])
-        return torch.cat([a.mean(dim=1), self.unfold(y).mean(dim=-1)], dim=1)
+        z = nn.functional.interpolate(nn.functional.avg_pool2d(y, 2), size=x.shape[-2:])
+        return torch.cat([a.mean(dim=1), self.unfold(z).mean(dim=-1)], dim=1)
 
 
 class Indexing(nn.Module):

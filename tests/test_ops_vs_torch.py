@@ -207,3 +207,23 @@ def test_every_row_is_reachable_by_its_names(torch):
         assert any(hasattr(m, n) for m in (torch, F) for n in op.functions) or op.methods, op.name
         for m in op.methods:
             assert hasattr(torch.Tensor, m), f"{op.name}: no method {m}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_index_by_a_tensor_matches_torch(torch, data):
+    """``x[:, idx]``: the index op's rule and its written form against torch."""
+    from torchscaffold.catalog import op
+
+    entry = op("index")
+    x, idx = _shape(data, "x"), _shape(data, "idx", 1, 2)
+    dim = data.draw(st.integers(-len(x) - 1, len(x)), label="dim")
+    predicted = _predict(entry, [x, idx], {"dim": dim})
+    call = _call(entry, {"dim": dim}, 2)
+    scope = {"x0": torch.rand(x, device="meta"), "x1": torch.zeros(idx, dtype=torch.long)}
+    try:
+        y = eval(call, scope | {"x1": scope["x1"].to("meta")})
+    except Exception:  # noqa: BLE001 - any refusal by torch counts
+        assert predicted is None, call
+        return
+    assert tuple(y.shape) == predicted, call

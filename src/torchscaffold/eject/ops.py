@@ -330,14 +330,14 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
     if node.target not in [getattr(m, name, None) for m in (F, torch, torch._C._nn)]:
         return None
     entry = catalog.op(name)
+    # A builtin (torch._C._nn.avg_pool2d) has no signature, a boolean dispatch
+    # (F.max_pool2d(*args, **kw)) none of use: both take the layer's arguments in its order.
+    positional = dict(zip(("input", *(a.name for a in entry.args)), node.args))
     try:
         bound = inspect.signature(node.target).bind(*node.args, **node.kwargs).arguments
     except (TypeError, ValueError):
-        if len(node.args) != 1 or node.kwargs:
-            return None
-        bound = {"input": node.args[0]}
-    if isinstance(bound.get("args"), tuple):  # a boolean dispatch: F.max_pool2d(*args, **kw)
-        positional = dict(zip(("input", *(a.name for a in entry.args)), node.args))
+        bound = positional | dict(node.kwargs)
+    if isinstance(bound.get("args"), tuple):
         bound = positional | dict(node.kwargs)
     value, *_ = bound.values()
     known = {a.name for a in entry.args}
