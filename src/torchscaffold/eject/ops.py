@@ -327,17 +327,16 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
     name = _name(node)
     if name not in catalog.ALL_OPS or node.op != "call_function":
         return None
-    if node.target not in [getattr(m, name, None) for m in (F, torch, torch._C._nn)]:
+    if node.target not in (getattr(F, name, None), getattr(torch, name, None)):
         return None
     entry = catalog.op(name)
-    # A builtin (torch._C._nn.avg_pool2d) has no signature, a boolean dispatch
-    # (F.max_pool2d(*args, **kw)) none of use: both take the layer's arguments in its order.
-    positional = dict(zip(("input", *(a.name for a in entry.args)), node.args))
     try:
         bound = inspect.signature(node.target).bind(*node.args, **node.kwargs).arguments
-    except (TypeError, ValueError):
-        bound = positional | dict(node.kwargs)
+    except (TypeError, ValueError):  # a builtin without one (F.avg_pool2d): bound as below
+        bound = {"args": tuple(node.args)}
+    # A boolean dispatch, F.max_pool2d(*args, **kw), or a builtin: by the layer's order.
     if isinstance(bound.get("args"), tuple):
+        positional = dict(zip(("input", *(a.name for a in entry.args)), node.args))
         bound = positional | dict(node.kwargs)
     value, *_ = bound.values()
     known = {a.name for a in entry.args}
