@@ -53,6 +53,7 @@ def _draw_arg(data, op: OpType, arg, x: tuple[int, ...]) -> Any:
     kinds = {
         "dim": dim,
         "dims_or_dim": dim | st.lists(dim, min_size=1, max_size=2),
+        "dims": st.lists(dim, min_size=1, max_size=3),
         "opt_dims": st.none() | dim | st.lists(dim, min_size=1, max_size=2),
         "bool": st.booleans(),
         "float": st.floats(0.1, 3.0),
@@ -223,6 +224,36 @@ def test_index_by_a_tensor_matches_torch(torch, data):
     scope = {"x0": torch.rand(x, device="meta"), "x1": torch.zeros(idx, dtype=torch.long)}
     try:
         y = eval(call, scope | {"x1": scope["x1"].to("meta")})
+    except Exception:  # noqa: BLE001 - any refusal by torch counts
+        assert predicted is None, call
+        return
+    assert tuple(y.shape) == predicted, call
+
+
+BINARY = ["add", "sub", "mul", "div", "pow", "floordiv", "mod", "gt", "lt", "ge", "le", "eq", "ne"]
+
+
+@pytest.mark.parametrize("name", [*BINARY, "stack"])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_operators_and_stack_match_torch(torch, name, data):
+    """The written operators (``x > y``, ``x // 2``) and ``torch.stack`` against torch."""
+    from torchscaffold.catalog import op
+
+    entry = op(name)
+    x = _shape(data, "x")
+    count = data.draw(st.integers(1, 3), label="inputs") if name == "stack" else 2
+    shapes = [x] + [_near(data, x, f"y{i}") for i in range(count - 1)]
+    args = {"dim": data.draw(st.integers(-len(x) - 2, len(x) + 1), label="dim")}
+    if name != "stack":
+        args = {}
+        if data.draw(st.booleans(), label="a number"):
+            shapes, args = [x], {"other": data.draw(st.floats(0.5, 2.0), label="other")}
+    predicted = _predict(entry, shapes, args)
+    call = _call(entry, args, len(shapes))
+    tensors = {f"x{i}": torch.rand(s, device="meta") for i, s in enumerate(shapes)}
+    try:
+        y = eval(call, {"torch": torch, **tensors})
     except Exception:  # noqa: BLE001 - any refusal by torch counts
         assert predicted is None, call
         return

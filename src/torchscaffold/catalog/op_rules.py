@@ -103,6 +103,14 @@ def roll(inputs: Inputs, a: dict[str, Any]) -> Out:
     return (x,)
 
 
+def flip(inputs: Inputs, a: dict[str, Any]) -> Out:
+    x = inputs[0]
+    dims = [rules.axis(d, max(len(x), 1)) for d in a["dims"]]
+    if len(set(dims)) != len(dims):
+        raise ShapeError(f"dims {list(a['dims'])} names a dimension twice")
+    return (x,)
+
+
 def layer_norm(inputs: Inputs, a: dict[str, Any]) -> Out:
     """Normalised over the trailing dims ``normalized_shape``; weight and bias of that shape."""
     x, *tensors = inputs

@@ -17,7 +17,7 @@ from torchscaffold.catalog.types import Arg, Dim, Dims, LayerType, OpType, Shape
 Inputs = list[Dims]
 
 
-def _binary(name: str, symbol: str, help: str) -> OpType:
+def _binary(name: str, symbol: str, help: str, dtype: str | None = None) -> OpType:
     def rule(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
         if len(inputs) == 1 and a.get("other") is None:
             raise ShapeError(f"{name} needs two inputs, or one and other = a number")
@@ -33,11 +33,22 @@ def _binary(name: str, symbol: str, help: str) -> OpType:
         code=f"{{0}} {symbol} {{1|other}}",
         inputs=(1, 2),
         roles=frozenset({"elementwise"}),
+        dtype=dtype,
     )
 
 
 def _concat(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return (rules.concat(inputs, a["dim"]),)
+
+
+def _stack(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    first = inputs[0]
+    if any(len(x) != len(first) or not all(map(rules.same_dim, x, first)) for x in inputs):
+        raise ShapeError(
+            "cannot stack values of different shapes: " + ", ".join(map(rules.fmt_dims, inputs))
+        )
+    d = rules.axis(a["dim"], len(first) + 1)
+    return ((*first[:d], Dim.literal(len(inputs)), *first[d:]),)
 
 
 def _split(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
@@ -156,6 +167,19 @@ OPS: dict[str, OpType] = {
         _binary("pow", "**", "x ** y (broadcasting), or x ** other"),
         _binary("floordiv", "//", "x // y (broadcasting), or x // other: index arithmetic"),
         _binary("mod", "%", "x % y (broadcasting), or x % other: index arithmetic"),
+        *(
+            _binary(
+                name, symbol, f"x {symbol} y (broadcasting), or x {symbol} other: a mask", "bool"
+            )
+            for name, symbol in (
+                ("gt", ">"),
+                ("lt", "<"),
+                ("ge", ">="),
+                ("le", "<="),
+                ("eq", "=="),
+                ("ne", "!="),
+            )
+        ),
         OpType(
             name="matmul",
             help="x @ y: matrix product, batched over leading dims",
@@ -171,6 +195,14 @@ OPS: dict[str, OpType] = {
             rule=_concat,
             code="torch.cat([{inputs}], {args})",
             inputs=(2, None),
+        ),
+        OpType(
+            name="stack",
+            help="torch.stack of the inputs along a new dim (all of one shape)",
+            args=(Arg("dim", "dim", 0),),
+            rule=_stack,
+            code="torch.stack([{inputs}], {args})",
+            inputs=(1, None),
         ),
         OpType(
             name="split",

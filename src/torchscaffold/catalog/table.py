@@ -264,6 +264,13 @@ ROWS: tuple[OpType, ...] = (
         "torch.roll(x, shifts, dims): rotated along dims (a window shift)",
     ),
     row(
+        "flip",
+        "torch.flip",
+        (Arg("dims", "dims"),),
+        r.flip,
+        "torch.flip(x, dims): reversed along dims",
+    ),
+    row(
         "gather",
         "torch.gather",
         (DIM, T("index")),

@@ -42,6 +42,7 @@ BINARY = {
     "pow": ("pow", "ipow", "__pow__", "pow_"),
     "floordiv": ("floordiv", "ifloordiv", "__floordiv__", "floor_divide"),
     "mod": ("mod", "imod", "__mod__", "remainder"),
+    **{n: (n, f"__{n}__") for n in ("gt", "lt", "ge", "le", "eq", "ne")},
     "matmul": ("matmul", "__matmul__"),
 }
 COMMUTATIVE = ("add", "mul")
@@ -81,10 +82,11 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
     for op, names in BINARY.items():
         if name in names:
             return _binary(op, args, size_of, is_tensor)
-    if name in ("cat", "concat"):
+    if name in ("cat", "concat", "stack") and node.op == "call_function":
         tensors = args[0] if args else kwargs.pop("tensors")
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-        return Lifted("concat", tuple(tensors), {"dim": size_of(dim)})
+        op = "stack" if name == "stack" else "concat"
+        return Lifted(op, tuple(tensors), {"dim": size_of(dim)})
     if name in SHAPE_ARGS:
         rest = args[1:]
         if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
