@@ -342,7 +342,8 @@ class FunctionalOps(nn.Module):
 
 
 class Indexing(nn.Module):
-    """Slices to sizes read at run time and from the end, new axes, ``...`` (swin's windows)."""
+    """Slices to sizes read at run time and from the end, new axes, ``...`` (swin's windows),
+    a mask filled."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -353,4 +354,5 @@ class Indexing(nn.Module):
         y = self.fc(x)[:, : length - 1]
         y = y[:, None, 1:, :4]
         y = y[..., 1:, None] + y[..., :-1, None]
+        y = y.masked_fill(y > 0.5, -1.0)
         return y[:, 0, :, -1, 0]

@@ -169,7 +169,7 @@ def _predict(op: OpType, shapes: list[tuple], args: dict[str, Any]) -> tuple | N
 
 
 @pytest.mark.parametrize("name", sorted(ROWS))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_row_matches_torch(torch, name, data):
     from torchscaffold import interpret

@@ -215,13 +215,6 @@ ROWS: tuple[OpType, ...] = (
         r.broadcast,
         "x.masked_fill(mask, value): value where the mask is true (broadcast)",
     ),
-    row(
-        "type_as",
-        ".type_as",
-        (T("other"),),
-        r.keep,
-        "x.type_as(y): x in y's dtype",
-    ),
     # Views, but of strides shapes.layout does not follow: aliases of their input.
     *(
         row(n, f".{n}", (T("other"),), rule, f"x.{n}(y): {w}", roles=("alias",))

@@ -9,6 +9,7 @@ expression. A call without a catalog op raises ``Unsupported`` with what it was.
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,6 +167,8 @@ def _bind_row(
             if v in (None, False):
                 continue
             raise Unsupported(f"{op.call} with {key}={v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise Unsupported(f"{op.call} with {key}={v}: a description holds finite numbers")
         value = size_of(v)
         # Arguments at torch's default are left out, as a reader leaves them out.
         if value is not None and not (key in defaults and _same(value, defaults[key])):
