@@ -286,6 +286,7 @@ def test_emit_spec_regenerates_the_same_file(torch, tmp_path):
         ("TakesAList", "node 'dense' (eject_models.py:190): it passes a list of 2 values"),
         ("broken", "ValueError: no model today"),
         ("Missing", "has no 'Missing'"),
+        ("NoWeightButBias", "F.layer_norm with weight=None before bias"),
     ],
 )
 def test_refusals_are_one_line_and_write_nothing(torch, tmp_path, source, message):
