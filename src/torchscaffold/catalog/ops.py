@@ -156,7 +156,6 @@ def _masked_mean(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return ((*x[:d], *x[d + 1 :]),)
 
 
-DIM = Arg("dim", "dim", keyword=True)
 OPS: dict[str, OpType] = {
     op.name: op
     for op in [
@@ -301,7 +300,7 @@ OPS: dict[str, OpType] = {
             "length x[:, start:], or x[:, start:stop] to a stop counted from the end (< 0)",
             args=(
                 Arg("dim", "dim"),
-                Arg("start", "dim", 0, minimum=0),
+                Arg("start", "int", 0, minimum=0),
                 Arg("length", "int", None),
                 Arg("stop", "dim", None),
             ),

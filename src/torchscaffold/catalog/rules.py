@@ -506,23 +506,26 @@ def select(dims: Dims, dim: int, index: int) -> Dims:
     return (*dims[:d], *dims[d + 1 :])
 
 
-def narrow(dims: Dims, dim: int, start: int, length: Dim | None, stop: int | None = None) -> Dims:
+def narrow(dims: Dims, dim: int, start: Dim, length: Dim | None, stop: int | None = None) -> Dims:
     """``length`` None: to the end (``x[:, start:]``), or to ``stop`` counted from the end
-    (``x[:, start:-1]``)."""
+    (``x[:, start:-1]``). ``start`` may be a size read at run time (pit's ``x[:, tokens:]``)."""
     d = axis(dim, len(dims))
+    if start.value < 0:
+        raise ShapeError(f"start={start.value} must not be negative")
     if length is None:
         if stop is not None and stop >= 0:
             raise ShapeError(f"stop={stop} must count from the end (below 0); give length")
-        cut = -(stop or 0) + start
-        if not dims[d].varying and cut >= dims[d].value:
+        cut_value = start.value - (stop or 0)
+        if not dims[d].varying and cut_value >= dims[d].value:
             raise ShapeError(
-                f"[{start}:{stop or ''}] leaves nothing of a dim of size {dims[d].value}"
+                f"[{start.value}:{stop or ''}] leaves nothing of a dim of size {dims[d].value}"
             )
-        rest = dims[d].value - cut
-        length = combine("-", dims[d], Dim.literal(cut), rest) if cut else dims[d]
-    if not dims[d].varying and start + length.value > dims[d].value:
+        cut = combine("-", start, Dim.literal(stop), cut_value) if stop else start
+        rest = dims[d].value - cut_value
+        length = combine("-", dims[d], cut, rest) if cut_value else dims[d]
+    if not dims[d].varying and start.value + length.value > dims[d].value:
         raise ShapeError(
-            f"narrow({dim}, {start}, {length.value}) runs past the end of a dim of size "
+            f"narrow({dim}, {start.value}, {length.value}) runs past the end of a dim of size "
             f"{dims[d].value}"
         )
     return (*dims[:d], length, *dims[d + 1 :])

@@ -267,26 +267,29 @@ def _index_item(
         steps += [("select", {"dim": d, "index": item[0]}), ("unsqueeze", {"dim": d})]
         return 1
     if isinstance(item, slice) and item.step in (None, 1):
-        start, stop = item.start or 0, item.stop
-        if not isinstance(start, int) or start < 0:
+        start = size_of(item.start or 0)  # a number, or a size read at run time
+        if isinstance(start, int) and start < 0:
             raise refused
-        if stop is None:
+        if item.stop is None:
             steps.append(("narrow", {"dim": d, "start": start}))
             return 1
-        end = size_of(stop)
+        end = size_of(item.stop)
         if isinstance(end, int) and end < 0:
             steps.append(("narrow", {"dim": d, "start": start, "stop": end}))
             return 1
-        if isinstance(end, int) and end <= start:
-            raise refused
-        length = (
-            end - start
-            if isinstance(end, int)
-            else end if not start else BinOp("-", end, Lit(start))
-        )
+        if isinstance(end, int) and isinstance(start, int):
+            if end <= start:
+                raise refused
+            length = end - start
+        else:
+            length = end if start == 0 else BinOp("-", _expr(end), _expr(start))
         steps.append(("narrow", {"dim": d, "start": start, "length": length}))
         return 1
     raise refused
+
+
+def _expr(value: Any) -> Any:
+    return Lit(value) if isinstance(value, int) else value
 
 
 def _attention(args: list, kwargs: dict, size_of: Callable) -> Lifted:
