@@ -368,3 +368,26 @@ class NoWeightButBias(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.layer_norm(x, (4,), None, self.bias)
+
+
+class Scaled(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = dim**-0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * self.scale
+
+
+class TwoScales(nn.Module):
+    """A number an op takes differs between instances of one class (crossvit's attention
+    scale): a parameter of the class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = Scaled(4)
+        self.b = Scaled(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x))

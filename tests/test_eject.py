@@ -252,6 +252,14 @@ def test_indexing(torch, tmp_path):
     assert_same_function(torch, path, eject_models.Indexing(), torch.randn(3, 5, 6))
 
 
+def test_an_op_number_that_differs_is_a_parameter(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:TwoScales", "--input-shape", "4")
+    assert "other=0.25" in path.read_text()
+    assert_same_function(torch, path, eject_models.TwoScales(), torch.randn(3, 4))
+
+
 def test_unbind(torch, tmp_path):
     import eject_models
 

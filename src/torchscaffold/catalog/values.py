@@ -147,8 +147,9 @@ def check_value(arg: Arg, value: Any) -> str | None:
 
 
 # Kinds whose value (or each of whose list items) may be an expression of the constructor's
-# parameters, written as a string: ``out_channels = "channels * 4"``; a probability or a flag
-# names a parameter (``p = "dropout"``, ``bias = "bias"``), checked once it has a value.
+# parameters, written as a string: ``out_channels = "channels * 4"``; a probability, a flag or
+# an op's number names a parameter (``p = "dropout"``, ``bias = "bias"``, ``other = "scale"``),
+# checked once it has a value.
 EXPR_KINDS = frozenset(
     {
         "int",
@@ -165,5 +166,5 @@ EXPR_KINDS = frozenset(
         "dims",
         "ints",
     }
-    | {"prob", "bool"}
+    | {"prob", "bool", "number"}
 )
