@@ -248,7 +248,7 @@ def test_indexing(torch, tmp_path):
     path, _ = eject(tmp_path, f"{MODELS}:Indexing", "--input-shape", "5x6")
     text = path.read_text()
     assert "fc[:, : x.size(1) - 1]" in text and "[:, x.size(1) - 4 :]" in text
-    assert "masked_fill(gt, -1.0)" in text
+    assert "masked_fill(gt, -1.0)" in text and "getitem_8_0[:, ::2]" in text
     assert_same_function(torch, path, eject_models.Indexing(), torch.randn(3, 5, 6))
 
 

@@ -185,6 +185,16 @@ def _table_call(entry: OpType, xs: list[Any], a: dict[str, Any]) -> Any:
     return getattr({"torch": torch, "F": F}[module], name)(xs[0], **keywords)
 
 
+def _narrow(x: torch.Tensor, a: dict[str, Any]) -> torch.Tensor:
+    span = a["length"] or x.size(a["dim"]) + (a["stop"] or 0) - a["start"]
+    out = torch.narrow(x, a["dim"], a["start"], span)
+    return (
+        out
+        if a["step"] == 1
+        else out[(slice(None),) * (a["dim"] % x.dim()) + (slice(None, None, a["step"]),)]
+    )
+
+
 def _binary(fn: Callable[[Any, Any], Any]) -> Callable[[list, dict], Any]:
     return lambda xs, a: fn(xs[0], xs[1] if len(xs) > 1 else a["other"])
 
@@ -211,12 +221,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "expand": lambda xs, a: xs[0].expand(*a["sizes"]),
     "select": lambda xs, a: torch.select(xs[0], a["dim"], a["index"]),
     "index": lambda xs, a: xs[0][(slice(None),) * (a["dim"] % xs[0].dim()) + (xs[1],)],
-    "narrow": lambda xs, a: torch.narrow(
-        xs[0],
-        a["dim"],
-        a["start"],
-        a["length"] or xs[0].size(a["dim"]) + (a["stop"] or 0) - a["start"],
-    ),
+    "narrow": lambda xs, a: _narrow(xs[0], a),
     "scaled_dot_product_attention": lambda xs, a: F.scaled_dot_product_attention(
         *xs, is_causal=a["is_causal"], dropout_p=a["dropout_p"]
     ),

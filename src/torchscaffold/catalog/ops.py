@@ -88,7 +88,9 @@ def _select(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
 
 
 def _narrow(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
-    return (rules.narrow(inputs[0], a["dim"], a["start"], a["length"], a["stop"]),)
+    start, step = (v if isinstance(v, Dim) else Dim.literal(v) for v in (a["start"], a["step"]))
+    out = rules.narrow(inputs[0], a["dim"], start, a["length"], a["stop"])
+    return (rules.every(out, a["dim"], step),)
 
 
 def _matmul(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
@@ -297,12 +299,14 @@ OPS: dict[str, OpType] = {
         OpType(
             name="narrow",
             help="x.narrow(dim, start, length), written x[:, start:start + length]; without "
-            "length x[:, start:], or x[:, start:stop] to a stop counted from the end (< 0)",
+            "length x[:, start:], or x[:, start:stop] to a stop counted from the end (< 0); "
+            "every step-th of them with step (x[:, ::2])",
             args=(
                 Arg("dim", "dim"),
                 Arg("start", "int", 0, minimum=0),
                 Arg("length", "int", None),
                 Arg("stop", "dim", None),
+                Arg("step", "int", 1),
             ),
             rule=_narrow,
             code="{0}[{slice@dim}]",

@@ -531,6 +531,18 @@ def narrow(dims: Dims, dim: int, start: Dim, length: Dim | None, stop: int | Non
     return (*dims[:d], length, *dims[d + 1 :])
 
 
+def every(dims: Dims, dim: int, step: Dim) -> Dims:
+    """Every ``step``-th position along ``dim`` (``x[:, ::2]``): ceil(size / step) of them."""
+    if step.value < 1:
+        raise ShapeError(f"step={step.value} must be positive")
+    if step.value == 1:
+        return dims
+    d = axis(dim, len(dims))
+    count = -(-dims[d].value // step.value)
+    kept = Dim(count, Name(VARYING)) if dims[d].varying else Dim.literal(count)
+    return (*dims[:d], kept, *dims[d + 1 :])
+
+
 def matmul(a: Dims, b: Dims) -> Dims:
     if len(a) < 1 or len(b) < 1:
         raise ShapeError("matmul needs values of at least one dimension")

@@ -266,16 +266,17 @@ def _index_item(
         # nanoGPT's x[:, [-1], :]: the one position, its dimension kept.
         steps += [("select", {"dim": d, "index": item[0]}), ("unsqueeze", {"dim": d})]
         return 1
-    if isinstance(item, slice) and item.step in (None, 1):
+    if isinstance(item, slice) and (item.step is None or isinstance(item.step, int)):
         start = size_of(item.start or 0)  # a number, or a size read at run time
-        if isinstance(start, int) and start < 0:
+        every = {"step": item.step} if item.step not in (None, 1) else {}
+        if isinstance(start, int) and start < 0 or item.step is not None and item.step < 1:
             raise refused
         if item.stop is None:
-            steps.append(("narrow", {"dim": d, "start": start}))
+            steps.append(("narrow", {"dim": d, "start": start, **every}))
             return 1
         end = size_of(item.stop)
         if isinstance(end, int) and end < 0:
-            steps.append(("narrow", {"dim": d, "start": start, "stop": end}))
+            steps.append(("narrow", {"dim": d, "start": start, "stop": end, **every}))
             return 1
         if isinstance(end, int) and isinstance(start, int):
             if end <= start:
@@ -283,7 +284,7 @@ def _index_item(
             length = end - start
         else:
             length = end if start == 0 else BinOp("-", _expr(end), _expr(start))
-        steps.append(("narrow", {"dim": d, "start": start, "length": length}))
+        steps.append(("narrow", {"dim": d, "start": start, "length": length, **every}))
         return 1
     raise refused
 

@@ -211,7 +211,7 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
             )
         if "@" in key:
             what, dim_name = key.split("@")
-            used.update({dim_name, "index", "start", "length", "stop"})
+            used.update({dim_name, "index", "start", "length", "stop", "step"})
             if what.isdigit():  # an input as the index: x[:, idx]
                 return _indexing("item", {**args, "item": inputs[int(what)]}, dim_name, names)
             return _indexing(what, args, dim_name, names)
@@ -264,4 +264,5 @@ def _indexing(what: str, args: dict[str, Any], dim_name: str, names: Names) -> s
     if length is not None:
         end = length if start_text == "0" else f"{start_text} + {length}"
     begin = "" if start_text == "0" else start_text
-    return f"{lead}{begin}:{end}{trail}"
+    step = value(args["step"], names) if args.get("step") not in (None, 1) else ""
+    return f"{lead}{begin}:{end}{':' + step if step else ''}{trail}"
