@@ -258,3 +258,38 @@ def test_operators_and_stack_match_torch(torch, name, data):
         assert predicted is None, call
         return
     assert tuple(y.shape) == predicted, call
+
+
+EQUATIONS = [
+    "bhid,bhjd->bhij",
+    "B G H I J, B G H J D -> B G H I D",
+    "ij,jk",
+    "nm,hnm->h",
+    "bij->bji",
+    "byhwc,hkc->byhwk",
+]
+
+
+@pytest.mark.parametrize("equation", EQUATIONS)
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_einsum_matches_torch(torch, equation, data):
+    """The einsum rule against torch: a size per letter, now and then one that does not fit."""
+    from torchscaffold.catalog import op
+
+    entry = op("einsum")
+    sizes = {c: data.draw(SIZE, label=c) for c in sorted(set(equation) - set(" ,->"))}
+    terms = equation.replace(" ", "").split("->")[0].split(",")
+    shapes = [[sizes[c] for c in term] for term in terms]
+    if not data.draw(st.integers(0, 3), label="fits"):
+        shapes[-1][-1] += 1
+    shapes = [tuple(s) for s in shapes]
+    predicted = _predict(entry, shapes, {"equation": equation})
+    call = _call(entry, {"equation": equation}, len(shapes))
+    tensors = {f"x{i}": torch.rand(s, device="meta") for i, s in enumerate(shapes)}
+    try:
+        y = eval(call, {"torch": torch, **tensors})
+    except Exception:  # noqa: BLE001 - any refusal by torch counts
+        assert predicted is None, call
+        return
+    assert tuple(y.shape) == predicted, call

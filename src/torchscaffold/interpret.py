@@ -209,6 +209,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "mod": _binary(torch.remainder),
     **{n: _binary(getattr(torch, n)) for n in ("gt", "lt", "ge", "le", "eq", "ne")},
     "stack": lambda xs, a: torch.stack(xs, dim=a["dim"]),
+    "einsum": lambda xs, a: torch.einsum(a["equation"], *xs),
     "matmul": lambda xs, a: torch.matmul(xs[0], xs[1]),
     "concat": lambda xs, a: torch.cat(xs, dim=a["dim"]),
     "split": lambda xs, a: torch.split(xs[0], a["split_size"], dim=a["dim"]),

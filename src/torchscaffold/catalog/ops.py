@@ -51,6 +51,37 @@ def _stack(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return ((*first[:d], Dim.literal(len(inputs)), *first[d:]),)
 
 
+def _einsum(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    """``torch.einsum(equation, *xs)``: one letter per dim of each input (spaces allowed, no
+    ``...``); the output's letters after ``->``, else those used once, in order."""
+    equation = a["equation"].replace(" ", "")
+    given, _, wanted = equation.partition("->")
+    terms = given.split(",")
+    if (
+        "." in equation
+        or len(terms) != len(inputs)
+        or not equation.replace(",", "").replace("->", "").isalpha()
+    ):
+        raise ShapeError(f"einsum {a['equation']!r} does not name each dim of {len(inputs)} inputs")
+    sizes: dict[str, Dim] = {}
+    for term, x in zip(terms, inputs):
+        if len(term) != len(x) or len(set(term)) != len(term):
+            raise ShapeError(f"einsum term {term!r} does not fit {rules.fmt_dims(x)}")
+        for letter, d in zip(term, x):
+            if letter in sizes and not rules.same_dim(sizes[letter], d):
+                if sizes[letter].value == 1 and not sizes[letter].varying:
+                    sizes[letter] = d
+                elif not (d.value == 1 and not d.varying):
+                    raise ShapeError(f"einsum dim {letter!r} is {sizes[letter]} and {d}")
+            sizes.setdefault(letter, d)
+    if "->" not in equation:
+        counts = given.replace(",", "")
+        wanted = "".join(sorted(c for c in sizes if counts.count(c) == 1))
+    if len(set(wanted)) != len(wanted) or any(c not in sizes for c in wanted):
+        raise ShapeError(f"einsum output {wanted!r} names a dim twice or one no input has")
+    return (tuple(sizes[c] for c in wanted),)
+
+
 def _split(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return rules.split(inputs[0], a["split_size"], a["dim"])
 
@@ -196,6 +227,14 @@ OPS: dict[str, OpType] = {
             rule=_concat,
             code="torch.cat([{inputs}], {args})",
             inputs=(2, None),
+        ),
+        OpType(
+            name="einsum",
+            help='torch.einsum(equation, x, y...): "bhid,bhjd->bhij", one letter per dim',
+            args=(Arg("equation", "equation"),),
+            rule=_einsum,
+            code="torch.einsum({equation}, {inputs})",
+            inputs=(1, None),
         ),
         OpType(
             name="stack",

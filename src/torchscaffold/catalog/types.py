@@ -94,7 +94,7 @@ class Arg:
     name: str
     # int | size | padding | pad | float | pos_float | prob | bool | choice | shape | sizes |
     # dim | dims | opt_size | opt_float | opt_bool | opt_index | opt_shape | opt_scale |
-    # opt_int | opt_number | opt_dims | number | new_shape | value (values.check_value says what each
+    # opt_int | opt_number | opt_dims | number | new_shape | equation | value (values.check_value says what each
     # accepts)
     kind: str
     default: Any = REQUIRED

@@ -127,6 +127,10 @@ def check_value(arg: Arg, value: Any) -> str | None:
             "an integer or a list of them",
         ),
         "value": (lambda v: isinstance(v, str), "the name of a value"),
+        "equation": (
+            lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isascii(),
+            'an einsum equation ("bij,bjk->bik")',
+        ),
     }
     # Optional kinds take the same values as their plain kind (TOML has no None to give).
     aliases = {

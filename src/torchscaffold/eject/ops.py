@@ -88,6 +88,9 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
         op = "stack" if name == "stack" else "concat"
         return Lifted(op, tuple(tensors), {"dim": size_of(dim)})
+    if name == "einsum" and node.op == "call_function" and args and isinstance(args[0], str):
+        tensors = args[1] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:]
+        return Lifted("einsum", tuple(tensors), {"equation": args[0]})
     if name in SHAPE_ARGS:
         rest = args[1:]
         if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
