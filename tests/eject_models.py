@@ -90,7 +90,7 @@ class UnsupportedOp(nn.Module):
         self.fc = nn.Linear(4, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cumsum(self.fc(x), dim=1)  # refused here
+        return torch.diff(self.fc(x), dim=1)  # refused here
 
 
 class UnsupportedLayer(nn.Module):
@@ -322,3 +322,85 @@ class Staged(nn.Module):
 
 def staged(*, pretrained: bool = False, **kwargs: object) -> Staged:
     return Staged([2, 3], **kwargs)
+
+
+class FunctionalOps(nn.Module):
+    """Ordinary forward code on tensors of its own: functional norms, a padded depthwise
+    convolution, a reshaped scale (convnext), roll (swin), softmax as a method, slices, an
+    interpolation to the input's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depthwise = nn.Parameter(torch.randn(4, 1, 3, 3))
+        self.weight = nn.Parameter(torch.randn(4))
+        self.bias = nn.Parameter(torch.randn(4))
+        self.gamma = nn.Parameter(torch.randn(4))
+        self.proj = nn.Parameter(torch.randn(3, 4))
+        self.unfold = nn.Unfold(kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.conv2d(
+            nn.functional.pad(x, (1, 1, 1, 1)), self.depthwise, None, 1, 0, 1, 4
+        )
+        y = nn.functional.layer_norm(y.permute(0, 2, 3, 1), (4,), self.weight, self.bias, 1e-6)
+        y = y.permute(0, 3, 1, 2) * self.gamma.reshape(1, -1, 1, 1)
+        y = nn.functional.group_norm(y, 2)
+        y = torch.roll(y, shifts=(1, -1), dims=(2, 3)).clamp(min=-3.0, max=3.0)
+        a = y.flatten(2).transpose(1, 2)
+        a = (a @ a.transpose(-2, -1)).softmax(dim=-1) @ a
+        a = torch.addcmul(a, a.sigmoid(), a, value=0.5)[:, 1:]
+        a = torch.maximum(nn.functional.linear(a, self.proj), a[:, :, :3])
+        z = nn.functional.interpolate(nn.functional.avg_pool2d(y, 2), size=x.shape[-2:])
+        return torch.cat([a.mean(dim=1), self.unfold(z).mean(dim=-1)], dim=1)
+
+
+class Indexing(nn.Module):
+    """Slices to sizes read at run time and from the end, with a step (levit's subsampling), new
+    axes, ``...`` (swin's windows), a mask filled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, length, _ = x.shape
+        y = self.fc(x)[:, : length - 1]
+        y = y[:, length - 4 :]  # from a size read at run time (pit's x[:, tokens:])
+        y = y[:, None, 1:, :4]
+        y = y[..., 1:, None] + y[..., :-1, None]
+        y = y.masked_fill(y > 0.5, -1.0)
+        return y[:, 0, ::2, -1, 0]
+
+
+class NoWeightButBias(nn.Module):
+    """``F.layer_norm(x, shape, None, bias)``: a tensor after one left out is refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.layer_norm(x, (4,), None, self.bias)
+
+
+class Scaled(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = dim**-0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * self.scale
+
+
+class TwoScales(nn.Module):
+    """A number an op takes differs between instances of one class (crossvit's attention
+    scale): a parameter of the class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = Scaled(4)
+        self.b = Scaled(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x))

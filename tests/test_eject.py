@@ -228,6 +228,46 @@ def test_a_subclass_of_a_layer_reading_its_own_tensors(torch, tmp_path):
     assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
 
 
+def test_functional_calls_on_its_own_tensors(torch, tmp_path):
+    """Functions and methods ordinary forward code calls (catalog.table), on tensors of the
+    model's own, are written as the same calls; defaults left out, as a reader leaves them."""
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:FunctionalOps", "--input-shape", "4x6x6")
+    text = path.read_text()
+    for call in (
+        "F.pad(x, (1, 1, 1, 1))",
+        "F.conv2d(pad, self.depthwise, groups=4)",
+        "F.layer_norm(permute, (4,), self.weight, self.bias, eps=1e-06)",
+        "self.gamma.reshape(1, -1, 1, 1)",
+        "torch.roll(group_norm, (1, -1), dims=(2, 3))",
+        "F.softmax(matmul, dim=-1)",
+        "addcmul[:, 1:]",
+        "F.interpolate(avg_pool2d, size=(6, 6))",
+        "F.unfold(interpolate, kernel_size=2, stride=2)",
+    ):
+        assert call in text, call
+    assert_same_function(torch, path, eject_models.FunctionalOps(), torch.randn(3, 4, 6, 6))
+
+
+def test_indexing(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:Indexing", "--input-shape", "5x6")
+    text = path.read_text()
+    assert "fc[:, : x.size(1) - 1]" in text and "[:, x.size(1) - 4 :]" in text
+    assert "masked_fill(gt, -1.0)" in text and "getitem_8_0[:, ::2]" in text
+    assert_same_function(torch, path, eject_models.Indexing(), torch.randn(3, 5, 6))
+
+
+def test_an_op_number_that_differs_is_a_parameter(torch, tmp_path):
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:TwoScales", "--input-shape", "4")
+    assert "other=0.25" in path.read_text()
+    assert_same_function(torch, path, eject_models.TwoScales(), torch.randn(3, 4))
+
+
 def test_unbind(torch, tmp_path):
     import eject_models
 
@@ -281,10 +321,11 @@ def test_resnet18_ejects_with_its_depths_and_classes_in_every_style(torch, tmp_p
     [
         ("CustomFunction", "custom autograd.Function, Twice.apply (eject_models.py:73)"),
         ("DataDependent", "data-dependent control flow (node 'gt', eject_models.py:82)"),
-        ("UnsupportedOp", "node 'cumsum' (eject_models.py:93): the function torch.cumsum"),
+        ("UnsupportedOp", "node 'diff' (eject_models.py:93): the function torch.diff"),
         ("UnsupportedLayer", "the module 'norm' (torch.nn.modules.activation.Hardtanh) is not"),
         ("broken", "ValueError: no model today"),
         ("Missing", "has no 'Missing'"),
+        ("NoWeightButBias", "F.layer_norm with weight=None before bias"),
     ],
 )
 def test_refusals_are_one_line_and_write_nothing(torch, tmp_path, source, message):

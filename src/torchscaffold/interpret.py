@@ -171,8 +171,28 @@ def _op(
     for arg in entry.args:
         if arg.while_training and not training:
             a[arg.name] = 0.0
-    out = OPS[entry.name](args, a)
+    out = _table_call(entry, args, a) if entry.call else OPS[entry.name](args, a)
     return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _table_call(entry: OpType, xs: list[Any], a: dict[str, Any]) -> Any:
+    """A row of the op table as torch's own call: the tensors after the first and the other
+    arguments by keyword."""
+    keywords = {**dict(zip(entry.tensors, xs[1:])), **a}
+    if entry.call.startswith("."):
+        return getattr(xs[0], entry.call[1:])(**keywords)
+    module, name = entry.call.split(".")
+    return getattr({"torch": torch, "F": F}[module], name)(xs[0], **keywords)
+
+
+def _narrow(x: torch.Tensor, a: dict[str, Any]) -> torch.Tensor:
+    span = a["length"] or x.size(a["dim"]) + (a["stop"] or 0) - a["start"]
+    out = torch.narrow(x, a["dim"], a["start"], span)
+    return (
+        out
+        if a["step"] == 1
+        else out[(slice(None),) * (a["dim"] % x.dim()) + (slice(None, None, a["step"]),)]
+    )
 
 
 def _binary(fn: Callable[[Any, Any], Any]) -> Callable[[list, dict], Any]:
@@ -184,6 +204,12 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "sub": _binary(torch.sub),
     "mul": _binary(torch.mul),
     "div": _binary(torch.div),
+    "pow": _binary(torch.pow),
+    "floordiv": _binary(torch.floor_divide),
+    "mod": _binary(torch.remainder),
+    **{n: _binary(getattr(torch, n)) for n in ("gt", "lt", "ge", "le", "eq", "ne")},
+    "stack": lambda xs, a: torch.stack(xs, dim=a["dim"]),
+    "einsum": lambda xs, a: torch.einsum(a["equation"], *xs),
     "matmul": lambda xs, a: torch.matmul(xs[0], xs[1]),
     "concat": lambda xs, a: torch.cat(xs, dim=a["dim"]),
     "split": lambda xs, a: torch.split(xs[0], a["split_size"], dim=a["dim"]),
@@ -192,25 +218,19 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "view": lambda xs, a: xs[0].reshape(a["shape"]),
     "flatten": lambda xs, a: torch.flatten(xs[0], a["start_dim"], a["end_dim"]),
     "unflatten": lambda xs, a: torch.unflatten(xs[0], a["dim"], a["sizes"]),
-    "transpose": lambda xs, a: torch.transpose(xs[0], a["dim0"], a["dim1"]),
     "permute": lambda xs, a: torch.permute(xs[0], a["dims"]),
-    "contiguous": lambda xs, a: xs[0].contiguous(),
-    "unsqueeze": lambda xs, a: torch.unsqueeze(xs[0], a["dim"]),
-    "squeeze": lambda xs, a: torch.squeeze(xs[0], a["dim"]),
     "expand": lambda xs, a: xs[0].expand(*a["sizes"]),
-    "mean": lambda xs, a: torch.mean(xs[0], dim=a["dim"], keepdim=a["keepdim"]),
-    "sum": lambda xs, a: torch.sum(xs[0], dim=a["dim"], keepdim=a["keepdim"]),
-    "amax": lambda xs, a: torch.amax(xs[0], dim=a["dim"], keepdim=a["keepdim"]),
     "select": lambda xs, a: torch.select(xs[0], a["dim"], a["index"]),
-    "narrow": lambda xs, a: torch.narrow(xs[0], a["dim"], a["start"], a["length"]),
+    "index": lambda xs, a: xs[0][(slice(None),) * (a["dim"] % xs[0].dim()) + (xs[1],)],
+    "narrow": lambda xs, a: _narrow(xs[0], a),
     "scaled_dot_product_attention": lambda xs, a: F.scaled_dot_product_attention(
         *xs, is_causal=a["is_causal"], dropout_p=a["dropout_p"]
     ),
     "arange": lambda xs, a: torch.arange(a["end"], device=xs[0].device),
-    "masked_mean": lambda xs, a: torch.sum(xs[0] * xs[1].unsqueeze(-1), dim=a["dim"])
-    / torch.sum(xs[1], dim=a["dim"], keepdim=True),
-    "float": lambda xs, a: xs[0].float(),
-    "logical_not": lambda xs, a: torch.logical_not(xs[0]),
+    "masked_mean": lambda xs, a: (
+        torch.sum(xs[0] * xs[1].unsqueeze(-1), dim=a["dim"])
+        / torch.sum(xs[1], dim=a["dim"], keepdim=True)
+    ),
 }
 
 

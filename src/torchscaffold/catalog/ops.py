@@ -1,8 +1,8 @@
 """Tensor ops: what a forward computes besides calling layers. One entry each.
 
 Rules see whole values, the batch dimension included, and count dimensions as torch does, so a
-spec says ``dim = 1`` where the code says ``dim=1``. Arguments of kind ``int``, ``ints`` and
-``shape`` arrive as ``Dim``s (they may be expressions, ``size(i)`` included); the others as
+spec says ``dim = 1`` where the code says ``dim=1``. Arguments of the kinds ``DIM_KINDS`` arrive
+as ``Dim``s (they may be expressions, ``size(i)`` included); the others as
 plain values. The parameter-free layers (``relu``, ``max_pool2d``, ``softmax``...) are ops too,
 under their functional names: see ``functional_ops``.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from torchscaffold.catalog import rules
+from torchscaffold.catalog import op_rules, rules, table
 from torchscaffold.catalog.types import Arg, Dim, Dims, LayerType, OpType, ShapeError
 
 Inputs = list[Dims]
 
 
-def _binary(name: str, symbol: str, help: str) -> OpType:
+def _binary(name: str, symbol: str, help: str, dtype: str | None = None) -> OpType:
     def rule(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
         if len(inputs) == 1 and a.get("other") is None:
             raise ShapeError(f"{name} needs two inputs, or one and other = a number")
@@ -33,11 +33,53 @@ def _binary(name: str, symbol: str, help: str) -> OpType:
         code=f"{{0}} {symbol} {{1|other}}",
         inputs=(1, 2),
         roles=frozenset({"elementwise"}),
+        dtype=dtype,
     )
 
 
 def _concat(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return (rules.concat(inputs, a["dim"]),)
+
+
+def _stack(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    first = inputs[0]
+    if any(len(x) != len(first) or not all(map(rules.same_dim, x, first)) for x in inputs):
+        raise ShapeError(
+            "cannot stack values of different shapes: " + ", ".join(map(rules.fmt_dims, inputs))
+        )
+    d = rules.axis(a["dim"], len(first) + 1)
+    return ((*first[:d], Dim.literal(len(inputs)), *first[d:]),)
+
+
+def _einsum(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
+    """``torch.einsum(equation, *xs)``: one letter per dim of each input (spaces allowed, no
+    ``...``); the output's letters after ``->``, else those used once, in order."""
+    equation = a["equation"].replace(" ", "")
+    given, _, wanted = equation.partition("->")
+    terms = given.split(",")
+    if (
+        "." in equation
+        or len(terms) != len(inputs)
+        or not equation.replace(",", "").replace("->", "").isalpha()
+    ):
+        raise ShapeError(f"einsum {a['equation']!r} does not name each dim of {len(inputs)} inputs")
+    sizes: dict[str, Dim] = {}
+    for term, x in zip(terms, inputs):
+        if len(term) != len(x) or len(set(term)) != len(term):
+            raise ShapeError(f"einsum term {term!r} does not fit {rules.fmt_dims(x)}")
+        for letter, d in zip(term, x):
+            if letter in sizes and not rules.same_dim(sizes[letter], d):
+                if sizes[letter].value == 1 and not sizes[letter].varying:
+                    sizes[letter] = d
+                elif not (d.value == 1 and not d.varying):
+                    raise ShapeError(f"einsum dim {letter!r} is {sizes[letter]} and {d}")
+            sizes.setdefault(letter, d)
+    if "->" not in equation:
+        counts = given.replace(",", "")
+        wanted = "".join(sorted(c for c in sizes if counts.count(c) == 1))
+    if len(set(wanted)) != len(wanted) or any(c not in sizes for c in wanted):
+        raise ShapeError(f"einsum output {wanted!r} names a dim twice or one no input has")
+    return (tuple(sizes[c] for c in wanted),)
 
 
 def _split(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
@@ -68,16 +110,8 @@ def _unflatten(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return (rules.unflatten(inputs[0], a["dim"], list(a["sizes"])),)
 
 
-def _transpose(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
-    return (rules.transpose(inputs[0], a["dim0"], a["dim1"]),)
-
-
 def _permute(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return (rules.permute(inputs[0], a["dims"]),)
-
-
-def _reduce(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
-    return (rules.reduce(inputs[0], a["dim"], a["keepdim"]),)
 
 
 def _select(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
@@ -85,25 +119,13 @@ def _select(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
 
 
 def _narrow(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
-    return (rules.narrow(inputs[0], a["dim"], a["start"], a["length"]),)
+    start, step = (v if isinstance(v, Dim) else Dim.literal(v) for v in (a["start"], a["step"]))
+    out = rules.narrow(inputs[0], a["dim"], start, a["length"], a["stop"])
+    return (rules.every(out, a["dim"], step),)
 
 
 def _matmul(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return (rules.matmul(inputs[0], inputs[1]),)
-
-
-def _unsqueeze(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
-    dims = inputs[0]
-    d = rules.axis(a["dim"], len(dims) + 1)
-    return ((*dims[:d], Dim.literal(1), *dims[d:]),)
-
-
-def _squeeze(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
-    dims = inputs[0]
-    d = rules.axis(a["dim"], len(dims))
-    if dims[d].varying or dims[d].value != 1:
-        return (dims,)  # torch leaves a dimension that is not 1
-    return ((*dims[:d], *dims[d + 1 :]),)
 
 
 def _expand(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
@@ -167,7 +189,6 @@ def _masked_mean(inputs: Inputs, a: dict[str, Any]) -> tuple[Dims, ...]:
     return ((*x[:d], *x[d + 1 :]),)
 
 
-DIM = Arg("dim", "dim", keyword=True)
 OPS: dict[str, OpType] = {
     op.name: op
     for op in [
@@ -175,6 +196,22 @@ OPS: dict[str, OpType] = {
         _binary("sub", "-", "x - y (broadcasting), or x - other"),
         _binary("mul", "*", "x * y (broadcasting), or x * other"),
         _binary("div", "/", "x / y (broadcasting), or x / other"),
+        _binary("pow", "**", "x ** y (broadcasting), or x ** other"),
+        _binary("floordiv", "//", "x // y (broadcasting), or x // other: index arithmetic"),
+        _binary("mod", "%", "x % y (broadcasting), or x % other: index arithmetic"),
+        *(
+            _binary(
+                name, symbol, f"x {symbol} y (broadcasting), or x {symbol} other: a mask", "bool"
+            )
+            for name, symbol in (
+                ("gt", ">"),
+                ("lt", "<"),
+                ("ge", ">="),
+                ("le", "<="),
+                ("eq", "=="),
+                ("ne", "!="),
+            )
+        ),
         OpType(
             name="matmul",
             help="x @ y: matrix product, batched over leading dims",
@@ -190,6 +227,22 @@ OPS: dict[str, OpType] = {
             rule=_concat,
             code="torch.cat([{inputs}], {args})",
             inputs=(2, None),
+        ),
+        OpType(
+            name="einsum",
+            help='torch.einsum(equation, x, y...): "bhid,bhjd->bhij", one letter per dim',
+            args=(Arg("equation", "equation"),),
+            rule=_einsum,
+            code="torch.einsum({equation}, {inputs})",
+            inputs=(1, None),
+        ),
+        OpType(
+            name="stack",
+            help="torch.stack of the inputs along a new dim (all of one shape)",
+            args=(Arg("dim", "dim", 0),),
+            rule=_stack,
+            code="torch.stack([{inputs}], {args})",
+            inputs=(1, None),
         ),
         OpType(
             name="split",
@@ -219,7 +272,7 @@ OPS: dict[str, OpType] = {
         OpType(
             name="reshape",
             help="x.reshape(shape): shape counts the batch; -1 once, size(i) for a run-time size",
-            args=(Arg("shape", "shape"),),
+            args=(Arg("shape", "new_shape"),),
             rule=_reshape,
             code="{0}.reshape({shape*})",
             roles=frozenset({"view"}),
@@ -227,7 +280,7 @@ OPS: dict[str, OpType] = {
         OpType(
             name="view",
             help="x.view(shape): as reshape, on a contiguous value",
-            args=(Arg("shape", "shape"),),
+            args=(Arg("shape", "new_shape"),),
             rule=_reshape,
             code="{0}.view({shape*})",
             roles=frozenset({"view"}),
@@ -243,17 +296,9 @@ OPS: dict[str, OpType] = {
         OpType(
             name="unflatten",
             help="x.unflatten(dim, sizes): one dim into several (-1 once)",
-            args=(Arg("dim", "dim"), Arg("sizes", "shape")),
+            args=(Arg("dim", "dim"), Arg("sizes", "new_shape")),
             rule=_unflatten,
             code="{0}.unflatten({dim}, {sizes})",
-            roles=frozenset({"view"}),
-        ),
-        OpType(
-            name="transpose",
-            help="x.transpose(dim0, dim1)",
-            args=(Arg("dim0", "dim"), Arg("dim1", "dim")),
-            rule=_transpose,
-            code="{0}.transpose({dim0}, {dim1})",
             roles=frozenset({"view"}),
         ),
         OpType(
@@ -265,47 +310,13 @@ OPS: dict[str, OpType] = {
             roles=frozenset({"view"}),
         ),
         OpType(
-            name="contiguous",
-            help="x.contiguous(): the same values, laid out in order",
-            args=(),
-            rule=_same,
-            code="{0}.contiguous()",
-            roles=frozenset({"view"}),
-        ),
-        OpType(
-            name="unsqueeze",
-            help="x.unsqueeze(dim): a new dimension of size 1",
-            args=(Arg("dim", "dim"),),
-            rule=_unsqueeze,
-            code="{0}.unsqueeze({dim})",
-            roles=frozenset({"view"}),
-        ),
-        OpType(
-            name="squeeze",
-            help="x.squeeze(dim): drop dim if it is 1",
-            args=(Arg("dim", "dim"),),
-            rule=_squeeze,
-            code="{0}.squeeze({dim})",
-            roles=frozenset({"view"}),
-        ),
-        OpType(
             name="expand",
             help="x.expand(sizes): repeat dimensions of size 1 without copying (-1 keeps one); "
             'sizes ["x.size(0)", -1, -1] expand a class token to x\'s batch',
-            args=(Arg("sizes", "shape"),),
+            args=(Arg("sizes", "new_shape"),),
             rule=_expand,
             code="{0}.expand({sizes*})",
             roles=frozenset({"view"}),
-        ),
-        *(
-            OpType(
-                name=name,
-                help=f"x.{name}(dim, keepdim): {what} over dim (an int or a list)",
-                args=(Arg("dim", "dims_or_dim"), Arg("keepdim", "bool", False)),
-                rule=_reduce,
-                code=f"{{0}}.{name}({{args}})",
-            )
-            for name, what in (("mean", "the mean"), ("sum", "the sum"), ("amax", "the maximum"))
         ),
         OpType(
             name="select",
@@ -316,9 +327,26 @@ OPS: dict[str, OpType] = {
             roles=frozenset({"view"}),
         ),
         OpType(
+            name="index",
+            help="x[:, idx]: the positions an integer tensor idx holds along dim (idx's shape "
+            "takes that dim's place)",
+            args=(Arg("dim", "dim", 0),),
+            rule=op_rules.take,
+            code="{0}[{1@dim}]",
+            inputs=(2, 2),
+        ),
+        OpType(
             name="narrow",
-            help="x.narrow(dim, start, length), written x[:, start:start + length]",
-            args=(Arg("dim", "dim"), Arg("start", "dim", 0, minimum=0), Arg("length", "int")),
+            help="x.narrow(dim, start, length), written x[:, start:start + length]; without "
+            "length x[:, start:], or x[:, start:stop] to a stop counted from the end (< 0); "
+            "every step-th of them with step (x[:, ::2])",
+            args=(
+                Arg("dim", "dim"),
+                Arg("start", "int", 0, minimum=0),
+                Arg("length", "int", None),
+                Arg("stop", "dim", None),
+                Arg("step", "int", 1),
+            ),
             rule=_narrow,
             code="{0}[{slice@dim}]",
             roles=frozenset({"view"}),
@@ -352,22 +380,7 @@ OPS: dict[str, OpType] = {
             inputs=(2, 2),
             dtype="float32",
         ),
-        OpType(
-            name="float",
-            help="x.float(): a mask or ids as float32",
-            args=(),
-            rule=_same,
-            code="{0}.float()",
-            dtype="float32",
-        ),
-        OpType(
-            name="logical_not",
-            help="x.logical_not(): a mask inverted (a key padding mask from an attention mask)",
-            args=(),
-            rule=_same,
-            code="{0}.logical_not()",
-            dtype="bool",
-        ),
+        *table.ROWS,
     ]
 }
 

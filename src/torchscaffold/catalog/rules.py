@@ -506,14 +506,41 @@ def select(dims: Dims, dim: int, index: int) -> Dims:
     return (*dims[:d], *dims[d + 1 :])
 
 
-def narrow(dims: Dims, dim: int, start: int, length: Dim) -> Dims:
+def narrow(dims: Dims, dim: int, start: Dim, length: Dim | None, stop: int | None = None) -> Dims:
+    """``length`` None: to the end (``x[:, start:]``), or to ``stop`` counted from the end
+    (``x[:, start:-1]``). ``start`` may be a size read at run time (pit's ``x[:, tokens:]``)."""
     d = axis(dim, len(dims))
-    if not dims[d].varying and start + length.value > dims[d].value:
+    if start.value < 0:
+        raise ShapeError(f"start={start.value} must not be negative")
+    if length is None:
+        if stop is not None and stop >= 0:
+            raise ShapeError(f"stop={stop} must count from the end (below 0); give length")
+        cut_value = start.value - (stop or 0)
+        if not dims[d].varying and cut_value >= dims[d].value:
+            raise ShapeError(
+                f"[{start.value}:{stop or ''}] leaves nothing of a dim of size {dims[d].value}"
+            )
+        cut = combine("-", start, Dim.literal(stop), cut_value) if stop else start
+        rest = dims[d].value - cut_value
+        length = combine("-", dims[d], cut, rest) if cut_value else dims[d]
+    if not dims[d].varying and start.value + length.value > dims[d].value:
         raise ShapeError(
-            f"narrow({dim}, {start}, {length.value}) runs past the end of a dim of size "
+            f"narrow({dim}, {start.value}, {length.value}) runs past the end of a dim of size "
             f"{dims[d].value}"
         )
     return (*dims[:d], length, *dims[d + 1 :])
+
+
+def every(dims: Dims, dim: int, step: Dim) -> Dims:
+    """Every ``step``-th position along ``dim`` (``x[:, ::2]``): ceil(size / step) of them."""
+    if step.value < 1:
+        raise ShapeError(f"step={step.value} must be positive")
+    if step.value == 1:
+        return dims
+    d = axis(dim, len(dims))
+    count = -(-dims[d].value // step.value)
+    kept = Dim(count, Name(VARYING)) if dims[d].varying else Dim.literal(count)
+    return (*dims[:d], kept, *dims[d + 1 :])
 
 
 def matmul(a: Dims, b: Dims) -> Dims:
@@ -630,3 +657,29 @@ def attention_params(a: Args) -> int:
     if a["add_bias_kv"]:
         total += 2 * e
     return total
+
+
+def unfold(shape: Shape, a: Args) -> Shape:
+    """``nn.Unfold`` on a (C, H, W) sample: (C * kh * kw, L), L the sliding windows."""
+    if len(shape) != 3:
+        raise ShapeError(f"expects input of shape (C, H, W), got {fmt(shape)}")
+    k, d, p, s = (per_dim(a, x, 2) for x in ("kernel_size", "dilation", "padding", "stride"))
+    windows = 1
+    for size, ki, di, pi, si in zip(shape[1:], k, d, p, s):
+        span = di * (ki - 1) + 1
+        if size + 2 * pi < span:
+            raise ShapeError(f"kernel of size {span} is bigger than the padded input")
+        windows *= (size + 2 * pi - span) // si + 1
+    return (shape[0] * k[0] * k[1], windows)
+
+
+def unsqueeze(dims: Dims, dim: int) -> Dims:
+    d = axis(dim, len(dims) + 1)
+    return (*dims[:d], Dim.literal(1), *dims[d:])
+
+
+def squeeze(dims: Dims, dim: int) -> Dims:
+    d = axis(dim, max(len(dims), 1))
+    if not dims or dims[d].varying or dims[d].value != 1:
+        return dims  # torch leaves a dimension that is not 1
+    return (*dims[:d], *dims[d + 1 :])

@@ -94,7 +94,8 @@ class Arg:
     name: str
     # int | size | padding | pad | float | pos_float | prob | bool | choice | shape | sizes |
     # dim | dims | opt_size | opt_float | opt_bool | opt_index | opt_shape | opt_scale |
-    # opt_int | value (values.check_value says what each accepts)
+    # opt_int | opt_number | opt_dims | number | new_shape | equation | value (values.check_value says what each
+    # accepts)
     kind: str
     default: Any = REQUIRED
     minimum: int = 1  # for int-like kinds
@@ -108,6 +109,10 @@ class Arg:
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+
+# The kinds whose values an op's rule sees as ``Dim``s (they may be sizes read at run time).
+DIM_KINDS = frozenset({"int", "ints", "shape", "new_shape"})
 
 
 def _no_params(args: Args) -> int:
@@ -201,6 +206,15 @@ class OpType:
     needs_training: bool = False  # dropout: training=self.training
     integer_output: bool = False  # argmax, arange: an index tensor
     dtype: str | None = None  # the output's dtype where it is not the input's (float, a mask)
+    # A row of the op table (catalog.table): the torch call it is (``F.layer_norm``, or
+    # ``.softmax`` for a method), the names of its tensor inputs after the first and of all its
+    # parameters after the first, in torch's order, and the names eject knows it by: functions
+    # of torch, F or torch._C._nn, and tensor methods.
+    call: str | None = None
+    tensors: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
 
     def has(self, role: str) -> bool:
         return role in self.roles

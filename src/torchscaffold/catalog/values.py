@@ -93,6 +93,14 @@ def check_value(arg: Arg, value: Any) -> str | None:
         ),
         "shape": (lambda v: _ints(v, 1, max_len=8), "a positive integer or a list of them"),
         "opt_shape": (lambda v: _ints(v, 1), "a positive integer or a list of them"),
+        "new_shape": (
+            lambda v: _is_int(v)
+            and (v >= 1 or v == -1)
+            or isinstance(v, (list, tuple))
+            and 1 <= len(v) <= 8
+            and all(_is_int(x) and (x >= 1 or x == -1) for x in v),
+            "a positive integer or a list of them (-1 for the size that is left)",
+        ),
         "opt_scale": (_positive_numbers, "a positive number or a list of them"),
         "dim": (_is_int, "an integer"),
         "dims": (
@@ -119,6 +127,10 @@ def check_value(arg: Arg, value: Any) -> str | None:
             "an integer or a list of them",
         ),
         "value": (lambda v: isinstance(v, str), "the name of a value"),
+        "equation": (
+            lambda v: isinstance(v, str) and 0 < len(v) <= 200 and v.isascii(),
+            'an einsum equation ("bij,bjk->bik")',
+        ),
     }
     # Optional kinds take the same values as their plain kind (TOML has no None to give).
     aliases = {
@@ -128,6 +140,8 @@ def check_value(arg: Arg, value: Any) -> str | None:
         "opt_index": "dim",
         "opt_int": "int",
         "opt_value": "value",
+        "opt_number": "number",
+        "opt_dims": "dims_or_dim",
     }
     test, expected = rules[aliases.get(arg.kind, arg.kind)]
     items = value if isinstance(value, (list, tuple)) else (value,)
@@ -137,8 +151,9 @@ def check_value(arg: Arg, value: Any) -> str | None:
 
 
 # Kinds whose value (or each of whose list items) may be an expression of the constructor's
-# parameters, written as a string: ``out_channels = "channels * 4"``; a probability or a flag
-# names a parameter (``p = "dropout"``, ``bias = "bias"``), checked once it has a value.
+# parameters, written as a string: ``out_channels = "channels * 4"``; a probability, a flag or
+# an op's number names a parameter (``p = "dropout"``, ``bias = "bias"``, ``other = "scale"``),
+# checked once it has a value.
 EXPR_KINDS = frozenset(
     {
         "int",
@@ -147,6 +162,7 @@ EXPR_KINDS = frozenset(
         "padding",
         "pad",
         "shape",
+        "new_shape",
         "opt_shape",
         "sizes",
         "dim",
@@ -154,5 +170,5 @@ EXPR_KINDS = frozenset(
         "dims",
         "ints",
     }
-    | {"prob", "bool"}
+    | {"prob", "bool", "number"}
 )

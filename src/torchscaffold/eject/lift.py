@@ -279,8 +279,28 @@ class _Lifter:
             if isinstance(value, (int, float, bool, str)) or value is None:
                 return value
             raise self.fail(user, f"an argument {value!r} torchgen cannot write")
+        several = self._shape_read(value)
+        if several is not None:  # x.shape[-2:]: one size each
+            tensor, dims = several
+            exprs = (self._size(tensor, d, user) for d in dims)
+            return tuple(e.value if isinstance(e, Lit) else e for e in exprs)
         expr = self._expr(value, user)
         return expr.value if isinstance(expr, Lit) else expr
+
+    def _shape_read(self, node: fx.Node) -> tuple[fx.Node, range] | None:
+        """``x.shape``, ``x.size()`` or a slice of either: the tensor and the dims read."""
+        dims: slice = slice(None)
+        if node.op == "call_function" and node.target is operator.getitem:
+            node, dims = node.args
+            if not isinstance(dims, slice) or not hasattr(node, "op"):
+                return None
+        reads = (node.op == "call_method" and node.target == "size" and len(node.args) == 1) or (
+            node.op == "call_function" and node.target is getattr and node.args[1] == "shape"
+        )
+        if not reads or not self._is_tensor(node.args[0]):
+            return None
+        tensor = node.args[0]
+        return tensor, range(self.values[tensor].dim())[dims]
 
     def _expr(self, node: fx.Node, user: fx.Node) -> Expr:
         import torch

@@ -9,12 +9,14 @@ expression. A call without a catalog op raises ``Unsupported`` with what it was.
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold import catalog
+from torchscaffold.spec.expr import BinOp, Lit
 
 if TYPE_CHECKING:
     from torch import fx
@@ -38,26 +40,29 @@ BINARY = {
     "sub": ("sub", "isub", "__sub__", "__isub__", "sub_"),
     "mul": ("mul", "imul", "__mul__", "__imul__", "mul_"),
     "div": ("truediv", "itruediv", "div", "__truediv__", "div_"),
+    "pow": ("pow", "ipow", "__pow__", "pow_"),
+    "floordiv": ("floordiv", "ifloordiv", "__floordiv__", "floor_divide"),
+    "mod": ("mod", "imod", "__mod__", "remainder"),
+    **{n: (n, f"__{n}__") for n in ("gt", "lt", "ge", "le", "eq", "ne")},
     "matmul": ("matmul", "__matmul__"),
 }
 COMMUTATIVE = ("add", "mul")
 # Methods (and torch functions) whose first argument is the value and the rest one argument.
 SHAPE_ARGS = {"view": "shape", "reshape": "shape", "permute": "dims", "expand": "sizes"}
 SIMPLE = {
-    "transpose": ("dim0", "dim1"),
     "flatten": ("start_dim", "end_dim"),
-    "unsqueeze": ("dim",),
-    "squeeze": ("dim",),
-    "contiguous": (),
-    "float": (),
-    "mean": ("dim", "keepdim"),
-    "sum": ("dim", "keepdim"),
-    "amax": ("dim", "keepdim"),
     "split": ("split_size", "dim"),
     "chunk": ("chunks", "dim"),
     "unbind": ("dim",),
     "unflatten": ("dim", "sizes"),
-    "logical_not": (),
+}
+# Tensor methods that are a parameter-free layer's functional (``x.sigmoid()``,
+# ``attn.softmax(dim=-1)``): that op, its arguments in the method's order.
+METHOD_FUNCTIONALS = {
+    "softmax": ("dim",),
+    "sigmoid": (),
+    "tanh": (),
+    "relu": (),
 }
 DEFAULTS = {
     "flatten": {"start_dim": 0},
@@ -78,10 +83,14 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
     for op, names in BINARY.items():
         if name in names:
             return _binary(op, args, size_of, is_tensor)
-    if name in ("cat", "concat"):
+    if name in ("cat", "concat", "stack") and node.op == "call_function":
         tensors = args[0] if args else kwargs.pop("tensors")
         dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-        return Lifted("concat", tuple(tensors), {"dim": size_of(dim)})
+        op = "stack" if name == "stack" else "concat"
+        return Lifted(op, tuple(tensors), {"dim": size_of(dim)})
+    if name == "einsum" and node.op == "call_function" and args and isinstance(args[0], str):
+        tensors = args[1] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:]
+        return Lifted("einsum", tuple(tensors), {"equation": args[0]})
     if name in SHAPE_ARGS:
         rest = args[1:]
         if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
@@ -96,7 +105,12 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
         )
         return Lifted(name, (args[0],), {k: size_of(v) for k, v in bound.items()})
     if node.op == "call_function" and node.target is operator.getitem:
-        return _index(args[0], args[1], size_of)
+        return _index(args[0], args[1], size_of, is_tensor)
+    if node.op == "call_method" and name in METHOD_FUNCTIONALS:
+        return _method_functional(name, args, kwargs, size_of)
+    row = _row(node)
+    if row is not None:
+        return _bind_row(row, args, kwargs, size_of, is_tensor)
     if node.op == "call_function" and node.target is F.scaled_dot_product_attention:
         return _attention(args, kwargs, size_of)
     if node.op == "call_function" and node.target is torch.arange:
@@ -105,6 +119,79 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
     if functional is not None:
         return functional(size_of)
     raise Unsupported(f"{_describe(node)} has no op in torchgen's catalog")
+
+
+def _row(node: fx.Node) -> catalog.OpType | None:
+    """The op table's row for a torch function or tensor method, if it has one."""
+    import torch
+    import torch.nn.functional as F
+
+    if node.op == "call_method":
+        return next((o for o in _rows() if node.target in o.methods), None)
+    if node.op != "call_function":
+        return None
+    if node.target is operator.neg:
+        return catalog.op("neg")
+    for o in _rows():
+        for name in o.functions:
+            if any(node.target is getattr(m, name, None) for m in (torch, F, torch._C._nn)):
+                return o
+    return None
+
+
+def _rows() -> list[catalog.OpType]:
+    return [o for o in catalog.ALL_OPS.values() if o.call]
+
+
+def _bind_row(
+    op: catalog.OpType, args: list, kwargs: dict, size_of: Callable, is_tensor: Callable
+) -> Lifted:
+    """A call bound to its row's parameters: the tensors its inputs (the optional ones as
+    far as given), the rest its arguments."""
+    first, *params = ("input", *op.params)
+    bound = dict(zip((first, *params), args))
+    for key, v in kwargs.items():
+        bound[first if key not in params and key in ("input", "self", "condition") else key] = v
+    inputs = [bound.pop(first)]
+    gap = None
+    for name in op.tensors:
+        v = bound.pop(name, None)
+        if v is None:
+            gap = gap or name
+        elif gap is not None or not is_tensor(v):
+            why = f"{gap}=None before {name}" if gap else f"{name}={v!r}, not a tensor"
+            raise Unsupported(f"{op.call} with {why}")
+        else:
+            inputs.append(v)
+    defaults = {a.name: a.default for a in op.args if not a.required and not a.always}
+    out = {}
+    for key, v in bound.items():
+        if key not in {a.name for a in op.args}:
+            if v in (None, False):
+                continue
+            raise Unsupported(f"{op.call} with {key}={v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise Unsupported(f"{op.call} with {key}={v}: a description holds finite numbers")
+        value = size_of(v)
+        # Arguments at torch's default are left out, as a reader leaves them out.
+        if value is not None and not (key in defaults and _same(value, defaults[key])):
+            out[key] = value
+    return Lifted(op.name, tuple(inputs), out)
+
+
+def _same(value: Any, default: Any) -> bool:
+    plain = (int, float, str, bool)
+    if isinstance(value, tuple) and len(set(value)) == 1 and not isinstance(default, tuple):
+        value = value[0]  # stride=(1, 1) is stride=1
+    return isinstance(value, plain) and type(value) is type(default) and value == default
+
+
+def _method_functional(name: str, args: list, kwargs: dict, size_of: Callable) -> Lifted:
+    bound = dict(zip(METHOD_FUNCTIONALS[name], args[1:])) | kwargs
+    extra = {k: v for k, v in bound.items() if k not in METHOD_FUNCTIONALS[name]}
+    if any(v is not None for v in extra.values()):
+        raise Unsupported(f"the method .{name}() with {', '.join(extra)}")
+    return Lifted(name, (args[0],), {k: size_of(v) for k, v in bound.items() if k not in extra})
 
 
 def _name(node: fx.Node) -> str:
@@ -131,26 +218,82 @@ def _binary(op: str, args: list, size_of: Callable, is_tensor: Callable) -> Lift
     return Lifted(op, (a,), {"other": size_of(b)})
 
 
-def _index(value: fx.Node, index: Any, size_of: Callable) -> Lifted:
-    """``x[:, 0]`` -> select; ``x[:, 1:3]`` -> narrow: one dimension indexed, the others whole."""
+def _index(value: fx.Node, index: Any, size_of: Callable, is_tensor: Callable) -> Lifted:
+    """Basic indexing as ops, one per indexed dimension, in order: ``x[:, 0]`` -> select,
+    ``x[:, 1:3]`` and ``x[:, :H]`` -> narrow, ``x[:, None]`` -> unsqueeze, ``x[:, [i]]`` ->
+    select and unsqueeze; after an ``...``, dims count from the end. An integer tensor
+    (``x[:, idx]``) -> index, the other dims whole."""
     items = index if isinstance(index, tuple) else (index,)
-    whole = [isinstance(i, slice) and i == slice(None) for i in items]
-    if whole.count(False) != 1:
-        raise Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
-    dim = whole.index(False)
-    item = items[dim]
+    refused = Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
+    tensors = [k for k, item in enumerate(items) if is_tensor(item)]
+    if tensors:
+        rest = [item for k, item in enumerate(items) if k != tensors[0]]
+        if len(tensors) > 1 or any(item != slice(None) for item in rest):
+            raise refused
+        return Lifted("index", (value, items[tensors[0]]), {"dim": tensors[0]})
+    cut = next((k for k, item in enumerate(items) if item is Ellipsis), len(items))
+    if Ellipsis in items[cut + 1 :]:
+        raise refused
+    steps: list[tuple[str, dict[str, Any]]] = []
+    d = 0
+    for item in items[:cut]:
+        d += _index_item(item, d, 1, steps, size_of, refused)
+    d = -1
+    for item in reversed(items[cut + 1 :]):
+        d -= _index_item(item, d, -1, steps, size_of, refused)
+    if not steps:
+        raise refused
+    (op, args), *then = steps
+    return Lifted(op, (value,), args, then=tuple(then))
+
+
+def _index_item(
+    item: Any,
+    d: int,
+    way: int,
+    steps: list[tuple[str, dict[str, Any]]],
+    size_of: Callable,
+    refused: Unsupported,
+) -> int:
+    """The ops one index item at dim ``d`` adds; how far the next item's dim moves (``way``:
+    1 left to right, -1 right to left from the end)."""
+    if item == slice(None):
+        return 1
     if isinstance(item, int):
-        return Lifted("select", (value,), {"dim": dim, "index": item})
+        steps.append(("select", {"dim": d, "index": item}))
+        return 0  # the dim is gone: the next item reads the same position
+    if item is None:
+        steps.append(("unsqueeze", {"dim": d}))
+        return 1
     if isinstance(item, list) and len(item) == 1 and isinstance(item[0], int):
         # nanoGPT's x[:, [-1], :]: the one position, its dimension kept.
-        return Lifted(
-            "select", (value,), {"dim": dim, "index": item[0]}, then=(("unsqueeze", {"dim": dim}),)
-        )
-    if isinstance(item, slice) and item.step in (None, 1):
-        start, stop = item.start or 0, item.stop
-        if isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop:
-            return Lifted("narrow", (value,), {"dim": dim, "start": start, "length": stop - start})
-    raise Unsupported(f"indexing with {index!r} has no op in torchgen's catalog")
+        steps += [("select", {"dim": d, "index": item[0]}), ("unsqueeze", {"dim": d})]
+        return 1
+    if isinstance(item, slice) and (item.step is None or isinstance(item.step, int)):
+        start = size_of(item.start or 0)  # a number, or a size read at run time
+        every = {"step": item.step} if item.step not in (None, 1) else {}
+        if isinstance(start, int) and start < 0 or item.step is not None and item.step < 1:
+            raise refused
+        if item.stop is None:
+            steps.append(("narrow", {"dim": d, "start": start, **every}))
+            return 1
+        end = size_of(item.stop)
+        if isinstance(end, int) and end < 0:
+            steps.append(("narrow", {"dim": d, "start": start, "stop": end, **every}))
+            return 1
+        if isinstance(end, int) and isinstance(start, int):
+            if end <= start:
+                raise refused
+            length = end - start
+        else:
+            length = end if start == 0 else BinOp("-", _expr(end), _expr(start))
+        steps.append(("narrow", {"dim": d, "start": start, "length": length, **every}))
+        return 1
+    raise refused
+
+
+def _expr(value: Any) -> Any:
+    return Lit(value) if isinstance(value, int) else value
 
 
 def _attention(args: list, kwargs: dict, size_of: Callable) -> Lifted:

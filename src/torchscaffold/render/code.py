@@ -226,6 +226,7 @@ _FIELD = re.compile(r"\{([^{}]*)\}")
 
 def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
     """An op's call from its catalog pattern. ``{0}``: an input; ``{inputs}``: all of them;
+    ``{1:}``: the inputs from the second on (optional tensors, as many as given);
     ``{name}``: an argument; ``{name*}``: a list argument spread; ``{1|other}``: the second input
     or else the argument; ``{args}``: the given arguments not used elsewhere, as keywords;
     ``{index@dim}`` and ``{slice@dim}``: an indexing expression along ``dim``."""
@@ -239,6 +240,8 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
         key = match.group(1)
         if key.isdigit():
             return inputs[int(key)]
+        if key.endswith(":") and key[:-1].isdigit():
+            return ", ".join(inputs[int(key[:-1]) :])
         if key == "inputs":
             return ", ".join(inputs)
         if "|" in key:
@@ -251,7 +254,9 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
             )
         if "@" in key:
             what, dim_name = key.split("@")
-            used.update({dim_name, "index", "start", "length"})
+            used.update({dim_name, "index", "start", "length", "stop", "step"})
+            if what.isdigit():  # an input as the index: x[:, idx]
+                return _indexing("item", {**args, "item": inputs[int(what)]}, dim_name, names)
             return _indexing(what, args, dim_name, names)
         if key == "args":
             return "{args}"  # filled in last, once every other field has claimed its argument
@@ -266,7 +271,8 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
     text = _FIELD.sub(field, entry.code)
     rest = [f"{k}={_keyword(entry, k, v, names)}" for k, v in items if k not in used]
     text = text.replace("{args}", ", ".join(rest))
-    return re.sub(r"\(, |, \)", lambda m: "(" if m.group(0) == "(, " else ")", text)
+    # Fields left empty (no keywords, no optional tensors) leave no commas behind.
+    return re.sub(r"\((, )+|(, )+\)|(, ){2,}", lambda m: m.group(0).strip(", ") or ", ", text)
 
 
 def _keyword(entry: OpType, key: str, v: Any, names: Names) -> str:
@@ -291,9 +297,15 @@ def _indexing(what: str, args: dict[str, Any], dim_name: str, names: Names) -> s
         trail = ""
     if what == "index":
         return f"{lead}{value(args['index'], names)}{trail}"
+    if what == "item":
+        return f"{lead}{args['item']}{trail}"
     start = args.get("start", 0)
     start_text = value(start, names)
-    length = value(args["length"], names)
-    end = length if start_text == "0" else f"{start_text} + {length}"
+    length = value(args["length"], names) if args.get("length") is not None else None
+    stop = args.get("stop")
+    end = "" if stop is None else value(stop, names)
+    if length is not None:
+        end = length if start_text == "0" else f"{start_text} + {length}"
     begin = "" if start_text == "0" else start_text
-    return f"{lead}{begin}:{end}{trail}"
+    step = value(args["step"], names) if args.get("step") not in (None, 1) else ""
+    return f"{lead}{begin}:{end}{':' + step if step else ''}{trail}"

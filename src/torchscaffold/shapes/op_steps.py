@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchscaffold import catalog
 from torchscaffold.catalog.types import (
+    DIM_KINDS,
     Dims,
     OpType,
     ShapeError,
@@ -87,7 +88,7 @@ class OpSteps:
         return tuple((k, self._forward_value(v)) for k, v in step.args)
 
     def _op_arg(self: _ClassScope, arg: catalog.Arg, raw: Any, first: Dims, what: str) -> Any:
-        if arg.kind in ("int", "ints", "shape"):
+        if arg.kind in DIM_KINDS:
             items = raw if isinstance(raw, tuple) else (raw,)
             dims = tuple(
                 self._dim(r if isinstance(r, Expr) else Lit(r), what, first) for r in items
