@@ -404,3 +404,32 @@ class TwoScales(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.b(self.a(x))
+
+
+class PartialShortcut(nn.Module):
+    """ReXNet's block: where it keeps the resolution, the input is added to the first channels
+    of the output (a slice along dim 1 only those instances compute)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.shortcut = stride == 1 and cin <= cout
+        self.cin = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x)
+        if self.shortcut:
+            out = torch.cat([out[:, : self.cin] + x, out[:, self.cin :]], dim=1)
+        return out
+
+
+class ReXLike(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(
+            PartialShortcut(3, 8, 2), PartialShortcut(8, 12, 1), PartialShortcut(12, 16, 2),
+            PartialShortcut(16, 20, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)

@@ -195,6 +195,15 @@ def test_a_factory_passing_kwargs_on_keeps_its_class_arguments(torch, tmp_path):
         torch.testing.assert_close(generated(x), original(x))
 
 
+def test_an_op_only_some_instances_compute_keeps_its_own_numbers(torch, tmp_path):
+    """The slice dim of a shortcut only the stride-1 instances take stays 1, not a parameter
+    that happens to equal it there (``stride``): it is syntax (``x[:, :c]``), and a number."""
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:ReXLike", "--input-shape", "3x16x16")
+    assert_same_function(torch, path, eject_models.ReXLike(), torch.randn(2, 3, 16, 16))
+
+
 def test_what_eval_passes_on_is_left_out(torch, tmp_path):
     """A DropPath returns its input in eval (so does stochastic_depth, here traced through;
     inside torchvision's StochasticDepth it is one call, as efficientnet_b0 shows): the lifted

@@ -277,9 +277,18 @@ def _writable(drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> bool:
         _slots(step, (i,), rows, slots, defaults)
     return all(
         _constant(vector)
-        or all(v is DONT_CARE or isinstance(v, (int, float, Expr)) for v in vector)
-        for _, _, vector in slots
+        or (
+            not _syntactic(_at(template.steps, path), key)
+            and all(v is DONT_CARE or isinstance(v, (int, float, Expr)) for v in vector)
+        )
+        for path, key, vector in slots
     )
+
+
+def _syntactic(step: Step, key: str) -> bool:
+    """An op's argument its code writes as syntax, not a value (the dim of ``x[:, a:b]``, the
+    number of ``:, `` before the slice): it cannot be a parameter."""
+    return step.kind == "op" and f"@{key}}}" in catalog.op(step.target).code
 
 
 def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> Merged:
@@ -332,7 +341,8 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     # (MobileNetV3's squeeze-excitation, as wide as its input) is written so, to fit every
     # instance's width.
     for path, arg, vector in slots:
-        if any(path[: n + 1] in whens for n in range(len(path))) and _constant(vector):
+        sized = _at(template.steps, path).kind in ("block", "layer")  # not an op's dim
+        if sized and any(path[: n + 1] in whens for n in range(len(path))) and _constant(vector):
             multiple = _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
             if multiple is not None:
                 replaced[(path, arg)] = multiple
