@@ -78,7 +78,9 @@ def eject(
         req = replace(req, lifted=model, in_channels=None, input_size=None)
         try:
             plan, resolved = plan_model_here(req, output, project)
-        except Exception as exc:  # a file that does not parse, a render bug: never a traceback
+        except TorchgenError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a file that does not parse, a render bug
             raise TorchgenError(
                 f"cannot eject {factory.label}: {first_line(exc)} (a torchgen bug: please "
                 "report it); nothing was written"
