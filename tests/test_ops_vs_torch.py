@@ -168,6 +168,12 @@ def _predict(op: OpType, shapes: list[tuple], args: dict[str, Any]) -> tuple | N
     return values(out)
 
 
+def _refused_on_purpose(name: str, args: dict) -> bool:
+    """What a rule refuses though some kernel runs it, as the rule's docstring says: reflect,
+    replicate or circular padding that crops (torch's kernels differ on it by mode)."""
+    return name == "pad" and args.get("mode", "constant") != "constant" and min(args["pad"]) < 0
+
+
 @pytest.mark.parametrize("name", sorted(ROWS))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
@@ -189,6 +195,8 @@ def test_row_matches_torch(torch, name, data):
         return
     if predicted is None and 0 in y.shape:
         return  # torch returns an empty tensor; the rule refuses a value of no elements
+    if predicted is None and _refused_on_purpose(name, args):
+        return
     if predicted is None:
         with pytest.raises(Exception):  # noqa: B017 - the CPU kernel checks what meta skips
             tensors = _tensors(torch, op, shapes, "cpu")

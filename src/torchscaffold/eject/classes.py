@@ -341,8 +341,9 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     # (MobileNetV3's squeeze-excitation, as wide as its input) is written so, to fit every
     # instance's width.
     for path, arg, vector in slots:
-        sized = _at(template.steps, path).kind in ("block", "layer")  # not an op's dim
-        if sized and any(path[: n + 1] in whens for n in range(len(path))) and _constant(vector):
+        absent = any(path[: n + 1] in whens for n in range(len(path)))
+        # A width there follows a parameter; an op's number (a slice's dim) stays a number.
+        if absent and _at(template.steps, path).kind in ("block", "layer") and _constant(vector):
             multiple = _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
             if multiple is not None:
                 replaced[(path, arg)] = multiple
