@@ -433,3 +433,14 @@ class ReXLike(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)
+
+
+class NamesItsWidthX(nn.Module):
+    """A constructor argument named as the generated forward's input (``x``)."""
+
+    def __init__(self, x: int = 8) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, x)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.fc(inputs)

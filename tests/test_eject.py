@@ -42,6 +42,15 @@ def assert_same_function(torch, path: Path, original, example, name: str = "Net"
     assert_lint_clean(path)
 
 
+def assert_computes_as(torch, generated, original, x) -> None:
+    """``generated`` given ``original``'s weights (converted by structure) computes what it
+    computes on ``x``, in eval mode."""
+    state, _, _ = rekey(original.state_dict(), generated, type(original).__name__)
+    generated.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(generated.eval()(x), original.eval()(x))
+
+
 @pytest.mark.parametrize(
     ("factory", "style"),
     [
@@ -127,14 +136,9 @@ def test_every_style(torch, tmp_path, style):
     torch.manual_seed(0)
     source = f"{MODELS}:SmallNet"
     path, _ = eject(tmp_path, source, "--style", style, "--input-shape", "1x14x14")
-    original = eject_models.SmallNet()
-    generated = import_file(path).Net().eval()
     # The lift saw another instance: convert this one's weights for the generated class.
-    state, _, _ = rekey(original.state_dict(), generated, "SmallNet")
-    generated.load_state_dict(state, strict=True)
     x = torch.randn(2, 1, 14, 14)
-    with torch.no_grad():
-        torch.testing.assert_close(generated(x), original.eval()(x))
+    assert_computes_as(torch, import_file(path).Net(), eject_models.SmallNet(), x)
     assert_lint_clean(path)
 
 
@@ -168,13 +172,9 @@ def test_the_constructors_arguments_are_kept(torch, tmp_path, style):
     assert "num_classes: int = 10" in text and "width: int = 16" in text
     assert "nn.Linear(width, 4 * width)" in text and "nn.Linear(4 * width, num_classes)" in text
     assert "and at num_classes=13, width=19" in output
-    generated = import_file(path).Net(num_classes=5, width=6).eval()
-    original = eject_models.MyCNN(num_classes=5, width=6).eval()
-    state, _, _ = rekey(original.state_dict(), generated, "MyCNN")
-    generated.load_state_dict(state, strict=True)
-    x = torch.randn(2, 3, 8, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(generated(x), original(x))
+    generated = import_file(path).Net(num_classes=5, width=6)
+    original = eject_models.MyCNN(num_classes=5, width=6)
+    assert_computes_as(torch, generated, original, torch.randn(2, 3, 8, 8))
 
 
 def test_a_factory_passing_kwargs_on_keeps_its_class_arguments(torch, tmp_path):
@@ -186,13 +186,9 @@ def test_a_factory_passing_kwargs_on_keeps_its_class_arguments(torch, tmp_path):
     assert "and at depths=(3, 4), num_classes=13, width=11" in output
     text = path.read_text()
     assert "depths: tuple[int, ...] = (2, 3)" in text and "range(1, depths[1])" in text
-    generated = import_file(path).Net(depths=(1, 4), num_classes=3, width=4).eval()
-    original = eject_models.Staged([1, 4], num_classes=3, width=4).eval()
-    state, _, _ = rekey(original.state_dict(), generated, "Staged")
-    generated.load_state_dict(state, strict=True)
-    x = torch.randn(2, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(generated(x), original(x))
+    generated = import_file(path).Net(depths=(1, 4), num_classes=3, width=4)
+    original = eject_models.Staged([1, 4], num_classes=3, width=4)
+    assert_computes_as(torch, generated, original, torch.randn(2, 3, 16, 16))
 
 
 def test_an_op_only_some_instances_compute_keeps_its_own_numbers(torch, tmp_path):
@@ -202,6 +198,16 @@ def test_an_op_only_some_instances_compute_keeps_its_own_numbers(torch, tmp_path
 
     path, _ = eject(tmp_path, f"{MODELS}:ReXLike", "--input-shape", "3x16x16")
     assert_same_function(torch, path, eject_models.ReXLike(), torch.randn(2, 3, 16, 16))
+
+
+def test_an_argument_named_as_the_generated_code_names_stays_a_number(torch, tmp_path):
+    """``x`` is forward's input in the generated class: the argument is not kept (its size
+    stays 8), and the eject still succeeds."""
+    import eject_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:NamesItsWidthX", "--input-shape", "4")
+    assert "nn.Linear(in_features, 8)" in path.read_text()
+    assert_same_function(torch, path, eject_models.NamesItsWidthX(), torch.randn(2, 4))
 
 
 def test_what_eval_passes_on_is_left_out(torch, tmp_path):
@@ -319,10 +325,7 @@ def test_resnet18_ejects_with_its_depths_and_classes_in_every_style(torch, tmp_p
             assert [line.replace("nested.py", "net.py") for line in regenerated] == body
         generated = import_file(tmp_path / f"{style}.py").Net(layers=(1, 3, 1, 2), num_classes=7)
         original = models.resnet.ResNet(models.resnet.BasicBlock, [1, 3, 1, 2], num_classes=7)
-        state, _, _ = rekey(original.state_dict(), generated, "ResNet")
-        generated.load_state_dict(state, strict=True)
-        with torch.no_grad():
-            torch.testing.assert_close(generated.eval()(x), original.eval()(x))
+        assert_computes_as(torch, generated, original, x)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
+from torchscaffold import names
+from torchscaffold.errors import TorchgenError
 from torchscaffold.spec.expr import BinOp, Expr, Index, Lit, Name
 from torchscaffold.spec.ir import Block, Model, Step
 
@@ -144,7 +146,9 @@ def keep(model: Model, other: Model, name: str, value: Value, moved: Value) -> M
     """``model`` with ``name`` (default ``value``) as a parameter of its class, every literal
     that is ``moved`` in ``other`` written as an expression of it; None where it cannot be."""
     taken = {k for k, _ in model.main.params} | {t.name for t in model.main.tensors}
-    if name in taken or model.inputs != other.inputs or len(model.blocks) != len(other.blocks):
+    if name in taken or not _writable_name(name):
+        return None
+    if model.inputs != other.inputs or len(model.blocks) != len(other.blocks):
         return None
     depths = isinstance(value, tuple)
     fit = _depth(name, value, moved) if depths else _fitter(name, value, moved)  # type: ignore[arg-type]
@@ -188,6 +192,16 @@ def _fitter(name: str, value: int, moved: int) -> Callable[[int, int], Expr]:
         return term
 
     return fit
+
+
+def _writable_name(name: str) -> bool:
+    """Whether a parameter of the generated class may take the original's name (not ``x``,
+    ``torch``, ``self``: names the generated code uses itself); else the sizes stay numbers."""
+    try:
+        names.parameter_name(name, where="the lifted class", block=False)
+    except TorchgenError:
+        return False
+    return True
 
 
 def _rebased(model: Model, defaults: dict[str, dict[str, Any]]) -> Model:
