@@ -267,8 +267,13 @@ def pad(inputs: Inputs, a: dict[str, Any]) -> Out:
                     f"{d.value}"
                 )
         size = d.value + before.value + after.value
-        if size < (1 if mode != "constant" else 0) or (size <= 0 and mode == "constant"):
-            raise ShapeError(f"padding {[before.value, after.value]} leaves nothing of {d.value}")
+        # torch crops before it pads: the crops alone must leave a size of at least zero,
+        # even where the padding on the other side would grow it back
+        kept = d.value + min(before.value, 0) + min(after.value, 0)
+        if kept < 0 or (size < 1 and mode != "constant"):
+            raise ShapeError(
+                f"padding {[before.value, after.value]} crops more than a dim of size {d.value}"
+            )
         grown = combine("+", d, before, d.value + before.value)
         out[-1 - i] = combine("+", grown, after, size)
     return (tuple(out),)
