@@ -78,18 +78,21 @@ CONV_LINEAR = ("conv", "conv_no_bias", "conv1d", "deconv", "fc", "fc_no_bias", "
 # Schemes whose linear biases are drawn (PyTorch's default; ViT's normal(std=1e-6)), not zero.
 DRAWN_LINEAR_BIAS = {"default", "kaiming_conv", "vit"}
 NORMS = ("bn", "bn_plain", "ln", "ln_plain", "ln_no_bias", "gn", "gn_plain", "instance_norm")
+# Schemes that leave norm layers to their own init (nanoGPT's touches none of them).
+NORMS_LEFT = {"gpt2"}
 
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_every_scheme_keeps_its_promises(inits, torch, scheme: str) -> None:
     model = _model(torch)
     assert inits.initialize(model, scheme) is model
+    weight, bias = (FILLER, FILLER) if scheme in NORMS_LEFT else (1, 0)
     for name in NORMS:
         norm = getattr(model, name)
         if norm.weight is not None:
-            assert torch.all(norm.weight == 1), name
+            assert torch.all(norm.weight == weight), name
         if norm.bias is not None:
-            assert torch.all(norm.bias == 0), name
+            assert torch.all(norm.bias == bias), name
     for name in CONV_LINEAR:
         layer = getattr(model, name)
         assert torch.isfinite(layer.weight).all() and not torch.any(layer.weight == FILLER), name
@@ -247,22 +250,11 @@ def test_zero_init_residual_uses_residual_norm(inits, torch) -> None:
         inits.initialize(model, "xavier", zero_init_residual=True)
 
 
-def test_meta_parameters_are_skipped(inits, torch, monkeypatch) -> None:
-    """No nn.init function ever sees a meta tensor, on a model partly or wholly on meta."""
-
-    def refuse_meta(fn):
-        def wrapper(tensor, *args, **kwargs):
-            assert not tensor.is_meta, fn.__name__
-            return fn(tensor, *args, **kwargs)
-
-        return wrapper
-
-    # .to("meta") rather than building under torch.device("meta"): normal_ on meta costs a second.
+def test_meta_parameters_pass_through(inits, torch) -> None:
+    """A model partly or wholly on the meta device initialises without a check for it: the
+    meta tensors stay shapes without data, the real ones are drawn."""
     meta_model = _model(torch, big=False).to("meta")
     mixed = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4).to("meta"))
-    for name in dir(torch.nn.init):
-        if name.endswith("_") and not name.startswith("_"):
-            monkeypatch.setattr(torch.nn.init, name, refuse_meta(getattr(torch.nn.init, name)))
     for scheme in SCHEMES:
         inits.initialize(meta_model, scheme)
         assert all(p.is_meta for p in meta_model.parameters())
@@ -270,6 +262,7 @@ def test_meta_parameters_are_skipped(inits, torch, monkeypatch) -> None:
             mixed[0].bias.fill_(FILLER)
         inits.initialize(mixed, scheme)
         assert not torch.any(mixed[0].bias == FILLER), scheme
+        assert mixed[1].weight.is_meta
 
 
 def test_registered_names_and_lookup_errors(inits, torch) -> None:

@@ -19,7 +19,7 @@ class ResidualBlock(nn.Module):
     projection when ``stride != 1 or in_channels != channels``, the identity otherwise.
     """
 
-    def __init__(self, in_channels: int, channels: int = 32, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(
             in_channels, channels, kernel_size=3, stride=stride, padding=1, bias=False

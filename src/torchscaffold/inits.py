@@ -23,7 +23,8 @@ SCHEMES: dict[str, str] = {
     "trunc_normal": "ViT style: conv, linear and embedding weights trunc_normal_ (std 0.02, "
     "cut at +-2 std), biases zero",
     "gpt2": "nanoGPT / GPT-2: conv, linear and embedding weights normal_(std=0.02), biases "
-    "zero; weights named c_proj (the residual projections) std 0.02 / sqrt(2 n_layer)",
+    "zero; weights named c_proj (the residual projections) std 0.02 / sqrt(2 n_layer); norms "
+    "left to their own init",
     "orthogonal": "conv and linear weights orthogonal_, biases zero",
     "vit": "torchvision ViT: conv trunc_normal_ (std sqrt(1/fan_in)), linear xavier_uniform_ "
     "with biases normal_(std=1e-6), the last linear (the head) zero, attention's own init",

@@ -136,6 +136,22 @@ def container(cls: RClass, base: str) -> str:
     return name
 
 
+def passed_by_every_call(resolved: ResolvedModel) -> dict[str, frozenset[str]]:
+    """Per block class, the keyword arguments that every one of its calls passes."""
+    passed: dict[str, frozenset[str]] = {}
+
+    def visit(steps: tuple[RStep, ...]) -> None:
+        for step in steps:
+            for inst in (*step.instances, *((step.loop,) if step.loop else ())):
+                given = frozenset(k for k, _ in inst.keywords)
+                passed[inst.block] = passed.get(inst.block, given) & given
+            visit(step.members)
+
+    for cls in (*resolved.blocks, resolved.main):
+        visit(cls.steps)
+    return passed
+
+
 def render_model(
     resolved: ResolvedModel,
     req: ModelRequest,
@@ -149,8 +165,15 @@ def render_model(
 ) -> str:
     explicit = req.style == "explicit"
     counted = req.style == "add_module"
+    passed = passed_by_every_call(resolved)
     plans = [
-        forward.plan(c, container(c, "body"), functional_layers=explicit, counted=counted)
+        forward.plan(
+            c,
+            container(c, "body"),
+            functional_layers=explicit,
+            counted=counted,
+            passed=passed.get(c.name, frozenset()),
+        )
         for c in resolved.blocks
     ]
     plans.append(
@@ -179,6 +202,7 @@ def render_model(
         init=req.init,
         init_call=init_call,
         layer_classes=layer_classes(resolved),
+        padded=padded(resolved),
         registry_import=registry_import,
         registry_decorator=registry_decorator,
         summary_module=summary_module,
@@ -202,6 +226,23 @@ def layer_classes(resolved: ResolvedModel) -> list[str]:
     for cls in (*resolved.blocks, resolved.main):
         walk(cls.steps)
     return sorted(found)
+
+
+def padded(resolved: ResolvedModel) -> bool | None:
+    """Whether the model's embeddings have a padding row to zero: all of them (True), none
+    (False), or some, or one that a parameter sets (None: the init loop asks each)."""
+    found: set[object] = set()
+
+    def walk(steps: tuple[RStep, ...]) -> None:
+        for step in steps:
+            if step.kind == "layer" and step.entry.name in ("Embedding", "EmbeddingBag"):
+                v = dict(step.args).get("padding_idx")
+                found.add(None if code.symbolic(v) else code.plain(v) is not None)
+            walk(step.members)
+
+    for cls in (*resolved.blocks, resolved.main):
+        walk(cls.steps)
+    return found.pop() if len(found) == 1 else None
 
 
 def model_shapes(resolved: ResolvedModel) -> str:

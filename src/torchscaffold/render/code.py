@@ -66,7 +66,7 @@ def written(entry: LayerType, args: Sequence[tuple[str, Any]]) -> list[tuple[str
                 out.append((a.name, a.default))
             continue
         v = given[a.name]
-        if a.required or a.always or _symbolic(v) or _plain(v) != a.default:
+        if a.required or a.always or symbolic(v) or plain(v) != a.default:
             out.append((a.name, v))
     return out
 
@@ -82,15 +82,15 @@ def op_args(entry: OpType, args: Sequence[tuple[str, Any]]) -> list[tuple[str, A
     ]
 
 
-def _symbolic(v: Any) -> bool:
+def symbolic(v: Any) -> bool:
     if isinstance(v, tuple):
-        return any(_symbolic(x) for x in v)
+        return any(symbolic(x) for x in v)
     return isinstance(v, Expr) and not isinstance(v, Lit)
 
 
-def _plain(v: Any) -> Any:
+def plain(v: Any) -> Any:
     if isinstance(v, tuple):
-        return tuple(_plain(x) for x in v)
+        return tuple(plain(x) for x in v)
     return v.value if isinstance(v, Lit) else v
 
 

@@ -80,11 +80,17 @@ class ClassPlan:
 
 
 def plan(
-    cls: RClass, container: str, *, functional_layers: bool = False, counted: bool = False
+    cls: RClass,
+    container: str,
+    *,
+    functional_layers: bool = False,
+    counted: bool = False,
+    passed: frozenset[str] = frozenset(),
 ) -> ClassPlan:
     """``functional_layers``: the style calls parameter-free layers as functions in forward
     (the explicit one), so the parameters their arguments read are stored on ``self`` too;
-    ``counted``: its forward loops over a stage by count (add_module), which it stores too."""
+    ``counted``: its forward loops over a stage by count (add_module), which it stores too;
+    ``passed``: the parameters every call of this (block) class passes."""
     variables = _Variables(cls)
     stored = {*cls.stored, *(_functional_names(cls.steps) if functional_layers else ())}
     if counted:
@@ -96,17 +102,7 @@ def plan(
     statements = _runs(statements, cls, container, variables)
     modules = [s for s in cls.steps if s.owns_module and not _functional_only(s)]
     returns = ", ".join(variables.of(o) for o in cls.outputs)
-    signature = ", ".join(
-        ["self"]
-        + [
-            (
-                f"{name}: int"
-                if default is REQUIRED_PARAM
-                else f"{name}: {_type(default)} = {default!r}"
-            )
-            for name, default in cls.signature
-        ]
-    )
+    signature = ", ".join(["self"] + _parameters(cls.signature, passed))
     inputs = ", ".join(["self"] + [f"{i}: torch.Tensor" for i in cls.inputs])
     tensor_type = "torch.Tensor"
     outs = (
@@ -146,6 +142,20 @@ def _functional_names(steps: tuple[RStep, ...]) -> set[str]:
                         names |= item.names()
         names |= _functional_names(step.members)
     return names
+
+
+def _parameters(signature: tuple[tuple[str, object], ...], passed: frozenset[str]) -> list[str]:
+    """``name: type = default``; no default where there is none (input sizes), nor on the
+    leading parameters that every call passes: a default no call uses is a second copy of
+    the model's own that nothing reads (nanoGPT's and torchvision's blocks take theirs bare)."""
+    out, bare = [], True
+    for name, default in signature:
+        if default is REQUIRED_PARAM:
+            out.append(f"{name}: int")
+            continue
+        bare = bare and name in passed
+        out.append(f"{name}: {_type(default)}" + ("" if bare else f" = {default!r}"))
+    return out
 
 
 def _type(default: object) -> str:
