@@ -15,12 +15,13 @@ from strategies import toml_spec
 MODELS = Path(__file__).resolve().parent / "eject_lifting_models.py"
 
 
-@pytest.mark.parametrize("style", ["explicit", "nested", "sequential"])
+@pytest.mark.parametrize("style", ["explicit", "nested", "sequential", "add_module"])
 def test_a_block_called_with_the_list_of_every_output_before_it(torch, tmp_path, style):
     """DenseNet: each layer gets the list so far as that many inputs (the list is recorded as
-    it was at the call, not as it grew); the layers, which read more than the previous output,
-    are steps of the model; ``torch.cat`` of one tensor is that tensor; the cat that meets a
-    layer's inputs moves to its call, so the layers are one class."""
+    it was at the call, not as it grew); ``torch.cat`` of one tensor is that tensor; the cat
+    that meets a layer's inputs moves to its call, so the layers are one class; each cat is
+    the one before it and one more tensor, so the layer returns its input and its output
+    concatenated, and the stage is a loop whose i-th layer is 4 * i wider."""
     import eject_lifting_models
 
     torch.manual_seed(0)
@@ -28,7 +29,10 @@ def test_a_block_called_with_the_list_of_every_output_before_it(torch, tmp_path,
     path, output = eject(
         tmp_path, f"{MODELS}:TinyDenseNet", "--style", style, "--input-shape", "3x8x8"
     )
-    assert "lifted as" not in output and path.read_text().count("class DenseLayer") == 1
+    source = path.read_text()
+    assert "lifted as" not in output and source.count("class DenseLayer") == 1
+    assert "DenseLayer(8 + 4 * i)" in source and "range(3)" in source, source
+    assert source.count("torch.cat(") == 1  # in DenseLayer.forward only
     assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
 
 

@@ -11,7 +11,7 @@ from torchscaffold.catalog import rules, symbolic
 from torchscaffold.catalog.types import Dim
 from torchscaffold.shapes import stage
 from torchscaffold.shapes.resolved import RInstance
-from torchscaffold.spec.expr import Lit, Name, evaluate, parse, to_source
+from torchscaffold.spec.expr import BinOp, Lit, Name, evaluate, parse, simplify, to_source
 
 NAMES = ("hidden", "growth", "width")
 
@@ -49,6 +49,31 @@ def test_sym_arithmetic_keeps_an_expression_that_evaluates_to_its_value(a, b, va
     for got, want in zip(results, expected, strict=True):
         assert got.value == want
         assert evaluate(got.expr, values) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(exprs(depth=4), st.lists(st.integers(-40, 40), min_size=1, max_size=6), ASSIGNMENTS)
+def test_simplify_keeps_the_value_and_folds_a_grown_width(expr, steps, values):
+    """simplify never changes what an expression evaluates to; a width grown by literal steps
+    (a DenseNet stage: ``c + 32 + 32 ...``) is one literal away from where it started."""
+    grown = expr
+    for n in steps:
+        grown = parse(f"({to_source(grown)}) {'+' if n >= 0 else '-'} {abs(n)}", "test")
+    for e in (expr, grown):
+        try:
+            want = evaluate(e, values)
+        except ZeroDivisionError:
+            return
+        assert evaluate(simplify(e), values) == want
+    folded = simplify(grown)
+    assert not (  # no "... + 32 + 32": two literal steps in a row
+        isinstance(folded, BinOp)
+        and folded.op in "+-"
+        and isinstance(folded.right, Lit)
+        and isinstance(folded.left, BinOp)
+        and folded.left.op in "+-"
+        and isinstance(folded.left.right, Lit)
+    ), to_source(folded)
 
 
 def test_a_bidirectional_recurrent_rule_gives_twice_the_hidden_size():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold.eject import classes, naming
+from torchscaffold.eject.dense import dense_stages
 from torchscaffold.eject.lift import Draft, as_layer, lift
 from torchscaffold.eject.tidy import tidy_values
 from torchscaffold.eject.trace import UNKNOWN, is_user_class, trace
@@ -388,6 +389,7 @@ def _assemble(
         else:  # token ids: the first dimension is a length that varies
             inputs.append(Input(input_name, ("seq", *shape[1:]), "int64"))
             lens.append(("seq", shape[0]))
+    main, blocks = dense_stages(main, blocks)
     main, blocks = tidy_values(main), [tidy_values(b) for b in blocks]
     model = Model(name, tuple(inputs), main, tuple(blocks), lengths=tuple(lens), doc=main.doc)
     return Lifted(model, tuple(notes))

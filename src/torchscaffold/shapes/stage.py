@@ -59,10 +59,14 @@ def _scale(a: Poly, k: int) -> Poly:
 
 
 def expr(p: Poly) -> Expr:
-    """The polynomial as an expression a person would write: ``32 + i * growth``."""
+    """The polynomial as an expression a person would write, the base before what the
+    index adds: ``32 + i * growth``, ``in_channels + 96 + 32 * i``."""
     terms: list[Expr] = []
     constant = p.get((), 0)
-    for m in sorted((m for m in p if m), key=lambda m: (len(m), repr(m))):
+    indexed = INDEX.name
+    ordered = sorted((m for m in p if m), key=lambda m: (indexed in m, len(m), repr(m)))
+    base = sum(1 for m in ordered if indexed not in m)
+    for m in ordered:
         atoms: list[Expr] = [Name(a) if isinstance(a, str) else a for a in m]
         term = atoms[0]
         for a in atoms[1:]:
@@ -72,7 +76,7 @@ def expr(p: Poly) -> Expr:
             term = BinOp("*", Lit(abs(c)), term)
         terms.append(term if c > 0 else Neg(term))
     if constant or not terms:
-        terms.insert(0, Lit(constant))
+        terms.insert(base, Lit(constant))
     out = terms[0]
     for t in terms[1:]:
         out = BinOp("-", out, t.operand) if isinstance(t, Neg) else BinOp("+", out, t)

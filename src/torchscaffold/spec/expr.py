@@ -314,7 +314,17 @@ def simplify(expr: Expr) -> Expr:
         return left
     if expr.op in ("==", "!=") and left == right:
         return Lit(expr.op == "==")
+    if expr.op in ("+", "-") and _integer(rv) and isinstance(left, BinOp):
+        # a width grown step by step (a DenseNet stage: c + 32 + 32 ...) as one sum: c + 64
+        inner = left.right.value if isinstance(left.right, Lit) else None
+        if left.op in ("+", "-") and _integer(inner):
+            total = (inner if left.op == "+" else -inner) + (rv if expr.op == "+" else -rv)
+            return simplify(BinOp("+" if total >= 0 else "-", left.left, Lit(abs(total))))
     return BinOp(expr.op, left, right)
+
+
+def _integer(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 # -------------------------------------------------------------------------------- printing
