@@ -13,6 +13,7 @@ parameter of that name. Instances that differ beyond that become separate classe
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -131,12 +132,23 @@ def merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -
     """One block class for the drafts of one class where they align, else several.
     ``defaults``: each known block's parameter defaults (a block step's unset arguments)."""
     partitions: list[list[Draft]] = []
+    # Each draft is aligned with its partition's template once, not again for every draft
+    # that joins (a DenseNet's 58 layers made that quadratic: most of a lift's time).
+    aligned: dict[tuple[int, int], dict | None] = {}
+
+    def align(template: Draft, draft: Draft) -> dict | None:
+        key = (id(template), id(draft))
+        if key not in aligned:
+            aligned[key] = _align(template, draft)
+        return aligned[key]
+
     for draft in drafts:
         for part in partitions:
+            template = _template(part + [draft])
             if (
-                _align(_template(part + [draft]), draft) is not None
-                and all(_align(_template(part + [draft]), d) is not None for d in part)
-                and _writable(part + [draft], defaults)
+                align(template, draft) is not None
+                and all(align(template, d) is not None for d in part)
+                and _writable(part + [draft], defaults, align)
             ):
                 part.append(draft)
                 break
@@ -265,12 +277,16 @@ def _match(a: Step, b: Step, renamed: dict[str, str], path: Path) -> tuple[int, 
     return differ + body[0], body[1]
 
 
-def _writable(drafts: list[Draft], defaults: dict[str, dict[str, Any]]) -> bool:
+def _writable(
+    drafts: list[Draft],
+    defaults: dict[str, dict[str, Any]],
+    align: Callable[[Draft, Draft], dict | None] | None = None,
+) -> bool:
     """Whether each argument that differs between the drafts can be a constructor parameter:
     a number, a flag or an expression (a ``permute`` order that differs, ConvNeXt's two
     ``Permute``, makes two classes instead)."""
     template = _template(drafts)
-    absent = [_align(template, d) or {} for d in drafts]
+    absent = [(align or _align)(template, d) or {} for d in drafts]
     rows = [_by_path(template.steps, d.steps, (), a) for d, a in zip(drafts, absent)]
     slots: list[tuple[tuple[int, ...], str, list[Any]]] = []
     for i, step in enumerate(template.steps):
