@@ -31,11 +31,12 @@ SMALL: dict[str, dict[str, Any]] = {
     "mlp": {},
     "cnn": {},
     "vgg11": {"input_size": (32, 32)},
-    "resnet18": {"input_size": (64, 64)},
+    # 32x32: the last stage's map is 1x1, the smallest input every stride still divides.
+    "resnet18": {"input_size": (32, 32)},
     # Bottleneck stages at depths (1, 2, 1, 1): a first block and a loop, a quarter the work.
-    "resnet50": {"input_size": (64, 64), "params": {"layers": (1, 2, 1, 1)}},
-    "resnext50_32x4d": {"input_size": (64, 64), "params": {"layers": (1, 2, 1, 1)}},
-    "mobilenet_v2": {"input_size": (64, 64)},
+    "resnet50": {"input_size": (32, 32), "params": {"layers": (1, 2, 1, 1)}},
+    "resnext50_32x4d": {"input_size": (32, 32), "params": {"layers": (1, 2, 1, 1)}},
+    "mobilenet_v2": {"input_size": (32, 32)},
     "vit_b_16": {
         "input_size": (32, 32),
         "params": {"image_size": 32, "hidden_dim": 64, "mlp_dim": 128, "num_heads": 4},
