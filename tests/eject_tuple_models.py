@@ -117,3 +117,47 @@ class MultiResolution(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ys = self.stage([self.high(x), self.low(x)])
         return self.head(torch.cat([y.mean((2, 3)) for y in ys], dim=1))
+
+
+class PairBlock(nn.Module):
+    """SelecSLS's block: given ``[x]`` or ``[x, skip]``; the first of a stage never reads the
+    skip it is given and returns ``[out, out]``, the others ``[out, skip]``."""
+
+    def __init__(self, width: int, out: int, first: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(width, out, 3, padding=1)
+        self.first = first
+        self.mix = None if first else nn.Conv2d(2 * out, out, 1)
+
+    def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
+        if not isinstance(x, list):
+            x = [x]
+        y = torch.relu(self.conv(x[0]))
+        if self.mix is None:
+            return [y, y]
+        return [self.mix(torch.cat([y, x[1]], 1)), x[1]]
+
+
+class Select(nn.Module):
+    """SelecSLS's SelectSeq: one item of the list, computing nothing."""
+
+    def __init__(self, index: int = 0) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+        return x[self.index]
+
+
+class PairedStages(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = ListSequential(
+            PairBlock(3, 4, True), PairBlock(4, 4, False), PairBlock(4, 8, True),
+            PairBlock(8, 8, False),
+        )  # fmt: skip
+        self.select = Select()
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.select(self.features(x)).mean((2, 3)))

@@ -42,3 +42,20 @@ def test_blocks_that_return_a_list_of_branches(torch, tmp_path, style):
         tmp_path, f"{MODELS}:MultiResolution", "--style", style, "--input-shape", "3x8x8"
     )
     assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_blocks_that_ignore_or_select_an_input(torch, tmp_path, style):
+    """SelecSLS: a block given a tensor it never reads is not passed it (and the value
+    computed only for it is ``_``); a block that returns one of its inputs as it is (its
+    SelectSeq) is left out, and the command says so."""
+    import eject_tuple_models
+
+    torch.manual_seed(0)
+    original = eject_tuple_models.PairedStages()
+    path, output = eject(
+        tmp_path, f"{MODELS}:PairedStages", "--style", style, "--input-shape", "3x6x6"
+    )
+    assert "left out what returns some of its inputs as they are: Select" in output
+    assert "class Select" not in path.read_text()
+    assert_same_function(torch, path, original, torch.randn(2, 3, 6, 6))

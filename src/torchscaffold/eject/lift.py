@@ -53,16 +53,27 @@ class Draft:
     tensors: list[Tensor] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
     ties: list[tuple[str, str]] = field(default_factory=list)  # a layer called twice
+    # The positions of the tensors it is given and never reads (SelecSLS's first block of a
+    # stage, given the pair [x, skip], reads x only): not inputs of the class.
+    unread: tuple[int, ...] = ()
+
+    @property
+    def selects(self) -> tuple[int, ...] | None:
+        """A forward that computes nothing and returns some of its inputs as they are (a
+        StochasticDepth in eval; timm's SelectSeq, ``x[self.index]`` of a list): where each
+        output is among the inputs. None for any other forward."""
+        if self.steps or self.tensors or not self.inputs:
+            return None
+        outputs = self.inputs if self.outputs is None else self.outputs
+        if self.outputs is None and len(self.inputs) != 1 or not set(outputs) <= set(self.inputs):
+            return None
+        return tuple(self.inputs.index(o) for o in outputs)
 
     @property
     def identity(self) -> bool:
-        """A forward that returns its input as it is (a StochasticDepth in eval)."""
-        return (
-            not self.steps
-            and not self.tensors
-            and len(self.inputs) == 1
-            and self.outputs in (None, self.inputs)
-        )
+        """A forward that returns its input as it is (a StochasticDepth in eval), given no
+        other."""
+        return len(self.inputs) == 1 and not self.unread and self.selects == (0,)
 
 
 def lift(
@@ -179,10 +190,19 @@ class _Lifter:
 
         self._prune()
         inputs: list[str] = []
+        unread: list[int] = []
         outputs: tuple[str, ...] | None = None
+        given = [
+            n for n in self.graph.nodes
+            if n.op == "placeholder" and isinstance(self.values.get(n), torch.Tensor)
+        ]  # fmt: skip
         for node in self.graph.nodes:
             if node.op == "placeholder":
-                if isinstance(self.values.get(node), torch.Tensor):
+                if node not in given:
+                    continue
+                if self.path and not node.users and any(n.users for n in given):
+                    unread.append(given.index(node))
+                else:
                     self.names[node] = node.name
                     inputs.append(node.name)
             elif node.op == "get_attr":
@@ -215,6 +235,7 @@ class _Lifter:
             self.tensors,
             self.passed,
             self.ties,
+            tuple(unread),
         )
 
     # -- the graph ------------------------------------------------------------------------------

@@ -328,7 +328,9 @@ def _assemble(
     calls: dict[str, classes.Call] = {}
     blocks: list[Block] = []
     notes: list[str] = []
-    identities = {path for path, d in drafts.items() if path and d.identity}
+    _drop_unread(drafts)
+    selections = {path: d.selects for path, d in drafts.items() if path and d.selects}
+    identities = {path for path in selections if drafts[path].identity}
     passed = Counter(p for d in drafts.values() for p in d.passed)
     passed.update(type(drafts[path].module).__name__ for path in identities)
     if passed:
@@ -337,13 +339,17 @@ def _assemble(
             f"left out what returns its input in eval mode: {left} (the lifted class computes "
             "what the original computes in eval; train-time regularisation is not in it)"
         )
-    for path in identities:
+    chosen = Counter(type(drafts[p].module).__name__ for p in selections if p not in identities)
+    if chosen:
+        left = ", ".join(f"{p}{f' x{n}' if n > 1 else ''}" for p, n in chosen.items())
+        notes.append(f"left out what returns some of its inputs as they are: {left}")
+    for path in selections:
         del by_class[type(drafts[path].module)][:]
     by_class = {cls: group for cls, group in by_class.items() if group}
     for draft in drafts.values():
         returns = draft.outputs or (draft.steps[-1].outputs if draft.steps else None)
         mapping: dict[str, str] = {}
-        draft.steps = _without(draft.steps, identities, mapping)
+        draft.steps = _without(draft.steps, selections, mapping)
         if mapping and returns:
             draft.outputs = tuple(mapping.get(v, v) for v in returns)
     _hoist_concats(drafts)
@@ -442,21 +448,75 @@ def _hoist_concats(drafts: dict[str, Draft]) -> None:
         drafts[owner].steps = steps
 
 
-def _without(steps: list[Step], identities: set[str], mapping: dict[str, str]) -> list[Step]:
-    """The steps less the calls of instances that return their input (a StochasticDepth),
-    their outputs read as that input."""
+def _drop_unread(drafts: dict[str, Draft]) -> None:
+    """Each call of a block given tensors it never reads passes only those it reads."""
+    from torchscaffold.eject.lift import CHILD
+
+    def passed(steps: Any) -> tuple[Step, ...]:
+        out = []
+        for step in steps:
+            draft = drafts.get(step.target.removeprefix(CHILD)) if step.kind == "block" else None
+            if draft is not None and draft.unread and step.inputs:
+                step = replace(
+                    step,
+                    inputs=tuple(v for k, v in enumerate(step.inputs) if k not in draft.unread),
+                )
+            out.append(replace(step, body=passed(step.body)) if step.body else step)
+        return tuple(out)
+
+    for draft in drafts.values():
+        steps = passed(draft.steps)
+        if steps != tuple(draft.steps):
+            draft.steps = _unread_as_discarded(steps, draft)
+
+
+def _unread_as_discarded(steps: tuple[Step, ...], draft: Draft) -> list[Step]:
+    """The outputs of a step of several that nothing reads any more, named ``_``."""
+    from torchscaffold.spec.expr import Expr
+
+    read = set(draft.outputs or (steps[-1].outputs or () if steps else ()))
+    todo: list[Any] = list(steps)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Step):
+            read |= {*(item.inputs or ()), item.otherwise}
+            todo += [*item.body, *(v for _, v in (*item.args, *item.first, *item.call))]
+        elif isinstance(item, tuple):
+            todo += item
+        elif isinstance(item, Expr):
+            read |= item.values()
+    return [
+        (
+            replace(s, outputs=tuple(o if o in read else "_" for o in s.outputs))
+            if s.outputs and len(s.outputs) > 1
+            else s
+        )
+        for s in steps
+    ]
+
+
+def _without(
+    steps: list[Step], selections: dict[str, tuple[int, ...]], mapping: dict[str, str]
+) -> list[Step]:
+    """The steps less the calls of instances that return some of their inputs as they are (a
+    StochasticDepth, timm's SelectSeq), their outputs read as those inputs."""
     from torchscaffold.eject.lift import CHILD
     from torchscaffold.eject.tidy import renamed
 
     out: list[Step] = []
     for step in steps:
         step = renamed(step, mapping)
-        if step.kind == "block" and step.target.removeprefix(CHILD) in identities:
-            if step.outputs and step.inputs:
-                mapping[step.outputs[0]] = step.inputs[0]
+        chosen = selections.get(step.target.removeprefix(CHILD)) if step.kind == "block" else None
+        if chosen is not None:
+            if step.outputs and step.inputs:  # in a chain, its input is the next one's
+                mapping.update(
+                    (value, step.inputs[k])
+                    for value, k in zip(step.outputs, chosen)
+                    if value != "_"
+                )
             continue
         if step.body:
-            step = replace(step, body=tuple(_without(list(step.body), identities, {})))
+            step = replace(step, body=tuple(_without(list(step.body), selections, {})))
         out.append(step)
     return out
 
