@@ -161,3 +161,39 @@ class PairedStages(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.select(self.features(x)).mean((2, 3)))
+
+
+class Leaf(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x)) + shortcut
+
+
+class Tree(nn.Module):
+    """DLA's Tree: two leaves, or two trees a level down; each projects its input and gives
+    it to its children, and a tree child computes its own in its place, never reading it."""
+
+    def __init__(self, levels: int, width: int) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(width, width, 1)
+        child = Leaf if levels == 1 else lambda w: Tree(levels - 1, w)
+        self.tree1 = child(width)
+        self.tree2 = child(width)
+
+    def forward(self, x: torch.Tensor, shortcut: torch.Tensor | None = None) -> torch.Tensor:
+        shortcut = self.project(x)
+        return self.tree2(self.tree1(x, shortcut), shortcut)
+
+
+class Trees(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.tree = Tree(3, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tree(self.stem(x)).mean((2, 3)))

@@ -59,3 +59,19 @@ def test_blocks_that_ignore_or_select_an_input(torch, tmp_path, style):
     assert "left out what returns some of its inputs as they are: Select" in output
     assert "class Select" not in path.read_text()
     assert_same_function(torch, path, original, torch.randn(2, 3, 6, 6))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_class_that_holds_instances_of_itself(torch, tmp_path, style):
+    """DLA: one class per level of nesting, each calling the one below; a tensor given to a
+    tree that computes its own is not passed, and the layer that computed it for that call
+    alone keeps its weights, its output unread (``_ = self.project(x)``)."""
+    import eject_tuple_models
+
+    torch.manual_seed(0)
+    original = eject_tuple_models.Trees()
+    path, output = eject(tmp_path, f"{MODELS}:Trees", "--style", style, "--input-shape", "3x4x4")
+    assert "Tree hold instances of it: lifted as one class per level of nesting (Tree, " in output
+    assert "class Tree3(" in path.read_text()
+    assert re.search(r"_ = .*project.*\(x\)", path.read_text())
+    assert_same_function(torch, path, original, torch.randn(2, 3, 4, 4))
