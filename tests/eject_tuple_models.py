@@ -53,7 +53,7 @@ class PairSequential(nn.Sequential):
 class TokenPyramid(nn.Module):
     """PiT and CaiT: the model's own tensors registered in another order than its forward reads
     them (``cls_token`` first, ``pos_embed`` read first); a tuple built, passed whole through
-    a Sequential of stages, and read by ``out[-1]`` and ``out[0]``."""
+    a Sequential of stages, and read by ``out[0]`` and through a slice, ``out[1:][0]``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -68,7 +68,8 @@ class TokenPyramid(nn.Module):
         x = self.stem(x) + self.pos_embed
         tokens = self.cls_token.expand(x.shape[0], -1, -1)
         out = self.stages((x, tokens))
-        return self.head(self.norm(out[-1])[:, 0]) + out[0].mean((2, 3)).sum(1, keepdim=True)
+        tokens = out[1:][0]
+        return self.head(self.norm(tokens)[:, 0]) + out[0].mean((2, 3)).sum(1, keepdim=True)
 
 
 class Basic(nn.Module):

@@ -328,11 +328,14 @@ class _Lifter:
                 raise self.fail(user, f"it reads {source.name!r}, a tuple held in a tuple")
             found = self._pieces(parent, user)[index]
         else:
+            positions = range(len(value))
             read = {
-                u.args[1] % len(value)
+                i
                 for u in source.users
-                if self._is_piece(u) and isinstance(u.args[1], int)
+                if self._is_piece(u)
+                for i in (positions[u.args[1]] if isinstance(u.args[1], slice) else [u.args[1]])
             }
+            read = {i % len(value) for i in read}
             whole = any(not self._is_piece(u) for u in source.users)
             found = tuple(
                 self._fresh(f"{source.name}_{i}") if whole or i in read else "_"
