@@ -510,8 +510,9 @@ class _Lifter:
 
     def _block_inputs(self, node: fx.Node) -> tuple[str, ...]:
         """A block's positional tensors, in order: a list of them (DenseNet's
-        ``layer(features)``), or a tuple another block returned, as that many inputs; a number or a flag (MaxViT's
-        ``partition_op(x, self.p)``) is a constant of the block's own trace, not an input."""
+        ``layer(features)``), or a tuple another block returned, as that many inputs; a number
+        or a flag (MaxViT's ``partition_op(x, self.p)``) is a constant of the block's own
+        trace, not an input."""
         out: list[str] = []
         for arg in node.args:
             spread = isinstance(arg, (list, tuple)) and arg and all(map(self._is_tensor, arg))

@@ -499,6 +499,7 @@ def _unread_as_discarded(steps: tuple[Step, ...], draft: Draft) -> list[Step]:
 
 
 def _values_read(steps: list[Step], draft: Draft) -> set[str]:
+    """The values ``steps`` read (inputs, sizes in arguments, a layer's keywords) or return."""
     from torchscaffold.spec.expr import Expr
 
     read = set(draft.outputs or (steps[-1].outputs or () if steps else ()))
