@@ -236,3 +236,43 @@ class AuxTooLarge(WithAux):
     def __init__(self) -> None:
         super().__init__()
         self.aux.conv = nn.Conv2d(6, 4, 5)
+
+
+class ReadOutOfOrder(nn.Module):
+    """CaiT: tensors of its own registered in one order (``cls_token``, then ``pos_embed``)
+    and read in another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.randn(1, 1, 4))
+        self.pos_embed = nn.Parameter(torch.randn(1, 3, 4))
+        self.register_buffer("scale", torch.full((4,), 0.5))
+        self.register_buffer("shift", torch.randn(1, 1, 4))
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x + self.shift) * self.scale + self.pos_embed
+        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+        return self.fc(x[:, 0])
+
+
+class Residual(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(x)) + x
+
+
+class SequentialsInAList(nn.Module):
+    """HRNet's branches: a ModuleList of nn.Sequentials, each of one class repeated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            [nn.Sequential(Residual(4), Residual(4)), nn.Sequential(Residual(4), Residual(4))]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.branches[0](x) * self.branches[1](x)

@@ -179,3 +179,28 @@ def test_a_head_training_cannot_run_is_one_line(torch, tmp_path):
     assert result.exit_code == 1 and len(lines) == 1, result.output
     assert lines[0].startswith("Error: cannot lift aux: only training calls it, and in training")
     assert tree_snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("style", ["explicit", "nested"])
+def test_tensors_declared_in_the_order_the_original_registered_them(torch, tmp_path, style):
+    """Not the order the forward reads them: ``--weights`` converts by order."""
+    import eject_lifting_models
+
+    path, _ = eject(tmp_path, f"{MODELS}:ReadOutOfOrder", "--style", style, "--input-shape", "3x4")
+    assert list(torch.load(tmp_path / "net.pt")) == [
+        "cls_token", "pos_embed", "scale", "shift", "fc.weight", "fc.bias"
+    ]  # fmt: skip
+    original = eject_lifting_models.ReadOutOfOrder()
+    assert_same_function(torch, path, original, torch.randn(2, 3, 4))
+
+
+@pytest.mark.parametrize("style", ["explicit", "nested"])
+def test_sequentials_of_one_class_in_a_module_list(torch, tmp_path, style):
+    """Each is its block repeated twice, under its own name: not the first instance alone."""
+    import eject_lifting_models
+
+    torch.manual_seed(0)
+    source = f"{MODELS}:SequentialsInAList"
+    path, _ = eject(tmp_path, source, "--style", style, "--input-shape", "4")
+    original = eject_lifting_models.SequentialsInAList()
+    assert_same_function(torch, path, original, torch.randn(2, 4))

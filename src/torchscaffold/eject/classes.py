@@ -98,7 +98,9 @@ def _repeats(steps: list[Step], defaults: dict[str, dict[str, Any]]) -> list[Ste
     while i < len(steps):
         step = steps[i]
         head, _, index = (step.name or "").rpartition(".")
-        if step.kind != "block" or index != "0":
+        # A step repeated already (HRNet's ``branches.0``, an nn.Sequential of one class
+        # in a ModuleList) is a run of its own, not a member of one.
+        if step.kind != "block" or index != "0" or step.repeat != 1:
             out.append(step)
             i += 1
             continue
@@ -106,6 +108,7 @@ def _repeats(steps: list[Step], defaults: dict[str, dict[str, Any]]) -> list[Ste
         while (
             j < len(steps)
             and steps[j].kind == "block"
+            and steps[j].repeat == 1
             and steps[j].name == f"{head}.{j - i}"
             and steps[j].target == step.target
             and steps[j].inputs == steps[j - 1].outputs

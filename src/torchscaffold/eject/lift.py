@@ -53,16 +53,27 @@ class Draft:
     tensors: list[Tensor] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
     ties: list[tuple[str, str]] = field(default_factory=list)  # a layer called twice
+    # The positions of the tensors it is given and never reads (SelecSLS's first block of a
+    # stage, given the pair [x, skip], reads x only): not inputs of the class.
+    unread: tuple[int, ...] = ()
+
+    @property
+    def selects(self) -> tuple[int, ...] | None:
+        """A forward that computes nothing and returns some of its inputs as they are (a
+        StochasticDepth in eval; timm's SelectSeq, ``x[self.index]`` of a list): where each
+        output is among the inputs. None for any other forward."""
+        if self.steps or self.tensors or not self.inputs:
+            return None
+        outputs = self.inputs if self.outputs is None else self.outputs
+        if self.outputs is None and len(self.inputs) != 1 or not set(outputs) <= set(self.inputs):
+            return None
+        return tuple(self.inputs.index(o) for o in outputs)
 
     @property
     def identity(self) -> bool:
-        """A forward that returns its input as it is (a StochasticDepth in eval)."""
-        return (
-            not self.steps
-            and not self.tensors
-            and len(self.inputs) == 1
-            and self.outputs in (None, self.inputs)
-        )
+        """A forward that returns its input as it is (a StochasticDepth in eval), given no
+        other."""
+        return len(self.inputs) == 1 and not self.unread and self.selects == (0,)
 
 
 def lift(
@@ -148,6 +159,9 @@ class _Lifter:
         self.path = path
         self.label = label
         self.names: dict[fx.Node, str] = {}  # value names
+        # A value that is several tensors (a tuple a call returns): each item's name.
+        self.items: dict[fx.Node, tuple[str, ...]] = {}
+        self.taken = {node.name for node in self.graph.nodes}
         self.rows: list[tuple[tuple[str, ...], Step, fx.Node]] = []  # (groups, step, last node)
         self.tensors: list[Tensor] = []
         self.called: dict[str, int] = {}
@@ -176,10 +190,19 @@ class _Lifter:
 
         self._prune()
         inputs: list[str] = []
+        unread: list[int] = []
         outputs: tuple[str, ...] | None = None
+        given = [
+            n for n in self.graph.nodes
+            if n.op == "placeholder" and isinstance(self.values.get(n), torch.Tensor)
+        ]  # fmt: skip
         for node in self.graph.nodes:
             if node.op == "placeholder":
-                if isinstance(self.values.get(node), torch.Tensor):
+                if node not in given:
+                    continue
+                if self.path and not node.users and any(n.users for n in given):
+                    unread.append(given.index(node))
+                else:
                     self.names[node] = node.name
                     inputs.append(node.name)
             elif node.op == "get_attr":
@@ -194,6 +217,12 @@ class _Lifter:
             else:
                 self._op(node)
         steps = self._fold()
+        # Declared as the original registered them (parameters, then buffers), not as the
+        # forward reads them: the state_dict lists them in that order, and --weights
+        # converts by order (CaiT reads pos_embed before cls_token, made the other way round).
+        own = [n for n, _ in self.module.named_parameters(recurse=False)]
+        own += [n for n, _ in self.module.named_buffers(recurse=False)]
+        self.tensors.sort(key=lambda t: own.index(t.name) if t.name in own else len(own))
         last = self.rows[-1][2] if self.rows else None
         if outputs is not None and last is not None and outputs == (self.names.get(last),):
             outputs = None
@@ -206,6 +235,7 @@ class _Lifter:
             self.tensors,
             self.passed,
             self.ties,
+            tuple(unread),
         )
 
     # -- the graph ------------------------------------------------------------------------------
@@ -243,13 +273,18 @@ class _Lifter:
         return value is not UNKNOWN and not self._is_tensor(node) and shape_only(node, self.values)
 
     def _is_piece(self, node: fx.Node) -> bool:
-        """``out[0]`` of a call that returns several tensors: named by that call's outputs."""
+        """``out[0]`` (or ``out[1:]``) of a call that returns several tensors: named by that
+        call's outputs."""
         if not (
             hasattr(node, "op") and node.op == "call_function" and node.target is operator.getitem
         ):
             return False
         source = node.args[0]
         return isinstance(self.values.get(source), (tuple, list))
+
+    def _is_several(self, node: Any) -> bool:
+        """A node whose value is a tuple or list (what a block returns, a slice of it)."""
+        return hasattr(node, "op") and isinstance(self.values.get(node), (tuple, list))
 
     # -- values ---------------------------------------------------------------------------------
     def ref(self, node: Any, user: fx.Node) -> str:
@@ -259,17 +294,64 @@ class _Lifter:
                 f"it passes {_kind_of(node)} where torchgen passes tensors, one value each",
             )
         if self._is_piece(node):
-            source, _index = node.args
-            self._ensure_pieces(source)
-            return self.names[node]
+            self._pieces(node.args[0], user)
+        if self._is_several(node) and node not in self.names:
+            raise self.fail(
+                user,
+                f"it passes {node.name!r}, {_kind_of(self.values[node])}, where torchgen "
+                "passes tensors, one value each",
+            )
         if node not in self.names:
             raise self.fail(user, f"it reads {node.name!r}, which is not a tensor torchgen follows")
         return self.names[node]
 
-    def _ensure_pieces(self, source: fx.Node) -> None:
-        for user in source.users:
-            if self._is_piece(user):
-                self.names[user] = user.name
+    def refs(self, value: Any, user: fx.Node) -> tuple[str, ...]:
+        """The tensors ``value`` holds, one name each: a tensor; a list or tuple of them
+        (DenseNet's ``layer(features)``); a tuple a block returned, passed on whole (PiT's
+        ``x = module(x)`` over ``(x, cls_tokens)``)."""
+        if isinstance(value, (list, tuple)):
+            return tuple(name for item in value for name in self.refs(item, user))
+        if self._is_several(value) and value not in self.names:
+            return self._pieces(value, user)
+        return (self.ref(value, user),)
+
+    def _pieces(self, source: fx.Node, user: fx.Node) -> tuple[str, ...]:
+        """The names of the items of ``source``, a tuple of tensors, after the call that made
+        it (``pool_0, pool_1``: fx's ``getitem_7`` says nothing); ``_`` for one never read,
+        neither by ``source[i]`` nor with the whole tuple. A slice is its source's items."""
+        if source in self.items:
+            return self.items[source]
+        value = self.values[source]
+        if self._is_piece(source):
+            parent, index = source.args
+            if not isinstance(index, slice):  # a tuple inside a tuple
+                raise self.fail(user, f"it reads {source.name!r}, a tuple held in a tuple")
+            found = self._pieces(parent, user)[index]
+        else:
+            positions = range(len(value))
+            read = {
+                i
+                for u in source.users
+                if self._is_piece(u)
+                for i in (positions[u.args[1]] if isinstance(u.args[1], slice) else [u.args[1]])
+            }
+            read = {i % len(value) for i in read}
+            whole = any(not self._is_piece(u) for u in source.users)
+            found = tuple(
+                self._fresh(f"{source.name}_{i}") if whole or i in read else "_"
+                for i in range(len(value))
+            )
+        self.items[source] = found
+        for u in source.users:
+            if self._is_piece(u) and isinstance(u.args[1], int):
+                self.names[u] = found[u.args[1] % len(value)]
+        return found
+
+    def _fresh(self, name: str) -> str:
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
 
     def size_of(self, value: Any, user: fx.Node) -> Any:
         """A literal, or an expression of run-time sizes, for an argument."""
@@ -374,8 +456,14 @@ class _Lifter:
                 self.rows.append((groups, step, node))
                 return
         elif user:
-            # The instance it calls, until the classes are merged (eject.classes).
+            # The instance it calls, until the classes are merged (eject.classes); a block
+            # that returns a tuple (PiT's ``x, cls_tokens = self.pool(x, cls_tokens)``) has
+            # one output per item, named by the reads of its items (``_`` where none).
             step = Step("block", CHILD + full, name=name, inputs=inputs)
+            outputs = self._multi(node)
+            if outputs is not None:
+                self.rows.append((groups, replace(step, outputs=outputs), node))
+                return
         else:
             kind = f"{type(sub).__module__}.{type(sub).__qualname__}"
             raise self.fail(
@@ -422,12 +510,14 @@ class _Lifter:
 
     def _block_inputs(self, node: fx.Node) -> tuple[str, ...]:
         """A block's positional tensors, in order: a list of them (DenseNet's
-        ``layer(features)``) as that many inputs; a number or a flag (MaxViT's
-        ``partition_op(x, self.p)``) is a constant of the block's own trace, not an input."""
+        ``layer(features)``), or a tuple another block returned, as that many inputs; a number
+        or a flag (MaxViT's ``partition_op(x, self.p)``) is a constant of the block's own
+        trace, not an input."""
         out: list[str] = []
         for arg in node.args:
-            if isinstance(arg, (list, tuple)) and arg and all(self._is_tensor(a) for a in arg):
-                out += [self.ref(a, node) for a in arg]
+            spread = isinstance(arg, (list, tuple)) and arg and all(map(self._is_tensor, arg))
+            if spread or self._is_several(arg):
+                out += self.refs(arg, node)
             elif hasattr(arg, "op") or isinstance(arg, (list, tuple, dict)):
                 out.append(self.ref(arg, node))
         return tuple(out)
@@ -465,12 +555,9 @@ class _Lifter:
         return node.args[0]
 
     def _multi(self, node: fx.Node) -> tuple[str, ...] | None:
-        value = self.values.get(node)
-        if not isinstance(value, (tuple, list)):
+        if not self._is_several(node):
             return None
-        self._ensure_pieces(node)
-        used = {u.args[1]: u.name for u in node.users if self._is_piece(u)}
-        return tuple(used.get(i, "_") for i in range(len(value)))
+        return self._pieces(node, node)
 
     def _op(self, node: fx.Node) -> None:
         if self._inherited_call(node):
@@ -546,7 +633,7 @@ class _Lifter:
         result = node.args[0]
         items = result if isinstance(result, (tuple, list)) else (result,)
         # A None beside the tensors (nanoGPT's loss without targets) is left out.
-        return tuple(self.ref(i, node) for i in items if i is not None)
+        return self.refs(tuple(i for i in items if i is not None), node)
 
     def _groups(self, target: str) -> tuple[tuple[str, ...], str | None]:
         """The Sequentials ``target`` sits in (their paths) and its name inside the innermost."""

@@ -322,14 +322,17 @@ def _assemble(
     drafts: dict[str, Draft],
     example: list[torch.Tensor],
 ) -> Lifted:
-    by_class: dict[type, list[Draft]] = {}
+    by_class: dict[Kind, list[Draft]] = {}
+    kinds = _kinds(drafts)
     for path, draft in drafts.items():
         if path:
-            by_class.setdefault(type(draft.module), []).append(draft)
+            by_class.setdefault(kinds[path], []).append(draft)
     calls: dict[str, classes.Call] = {}
     blocks: list[Block] = []
     notes: list[str] = []
-    identities = {path for path, d in drafts.items() if path and d.identity}
+    _drop_unread(drafts)
+    selections = {path: d.selects for path, d in drafts.items() if path and d.selects}
+    identities = {path for path in selections if drafts[path].identity}
     passed = Counter(p for d in drafts.values() for p in d.passed)
     passed.update(type(drafts[path].module).__name__ for path in identities)
     if passed:
@@ -338,19 +341,24 @@ def _assemble(
             f"left out what returns its input in eval mode: {left} (the lifted class computes "
             "what the original computes in eval; train-time regularisation is not in it)"
         )
-    for path in identities:
-        del by_class[type(drafts[path].module)][:]
+    chosen = Counter(type(drafts[p].module).__name__ for p in selections if p not in identities)
+    if chosen:
+        left = ", ".join(f"{p}{f' x{n}' if n > 1 else ''}" for p, n in chosen.items())
+        notes.append(f"left out what returns some of its inputs as they are: {left}")
+    for path in selections:
+        del by_class[kinds[path]][:]
     by_class = {cls: group for cls, group in by_class.items() if group}
     for draft in drafts.values():
         returns = draft.outputs or (draft.steps[-1].outputs if draft.steps else None)
         mapping: dict[str, str] = {}
-        draft.steps = _without(draft.steps, identities, mapping)
+        draft.steps = _without(draft.steps, selections, mapping)
         if mapping and returns:
             draft.outputs = tuple(mapping.get(v, v) for v in returns)
     _hoist_concats(drafts)
     taken = {name}
-    for cls in _leaves_first(by_class, drafts):
-        group = by_class[cls]
+    nested: dict[type, list[str]] = {}  # each class's blocks, for a class that nests itself
+    for kind in _leaves_first(by_class, kinds):
+        group, cls = by_class[kind], kind[0]
         for draft in group:
             renamed_here: dict[str, str] = {}
             resolved = classes.resolve_children(draft.steps, calls)
@@ -369,6 +377,13 @@ def _assemble(
             taken.add(m.block.name)
             blocks.append(m.block)
             calls.update(m.calls)
+            nested.setdefault(cls, []).append(m.block.name)
+    for cls, names in nested.items():
+        if any(kind == (cls, 1) for kind in by_class):
+            notes.append(
+                f"the instances of {cls.__name__} hold instances of it: lifted as one class "
+                f"per level of nesting ({', '.join(names)})"
+            )
     root = drafts[""]
     renamed: dict[str, str] = {}
     steps = naming.writable(classes.resolve_children(root.steps, calls), renamed)
@@ -444,21 +459,88 @@ def _hoist_concats(drafts: dict[str, Draft]) -> None:
         drafts[owner].steps = steps
 
 
-def _without(steps: list[Step], identities: set[str], mapping: dict[str, str]) -> list[Step]:
-    """The steps less the calls of instances that return their input (a StochasticDepth),
-    their outputs read as that input."""
+def _drop_unread(drafts: dict[str, Draft]) -> None:
+    """Each call of a block given tensors it never reads passes only those it reads."""
+    from torchscaffold.eject.lift import CHILD
+
+    def passed(steps: Any) -> tuple[Step, ...]:
+        out = []
+        for step in steps:
+            draft = drafts.get(step.target.removeprefix(CHILD)) if step.kind == "block" else None
+            if draft is not None and draft.unread and step.inputs:
+                step = replace(
+                    step,
+                    inputs=tuple(v for k, v in enumerate(step.inputs) if k not in draft.unread),
+                )
+            out.append(replace(step, body=passed(step.body)) if step.body else step)
+        return tuple(out)
+
+    for draft in drafts.values():
+        steps = passed(draft.steps)
+        if steps != tuple(draft.steps):
+            draft.steps = _unread_as_discarded(steps, draft)
+
+
+def _unread_as_discarded(steps: tuple[Step, ...], draft: Draft) -> list[Step]:
+    """The steps less what nothing reads any more: an op is left out, a layer or a block (its
+    weights are the original's) computes an output named ``_``."""
+    out = list(steps)
+    while True:
+        read = _values_read(out, draft)
+        kept = []
+        for step in out:
+            unread = [o for o in step.outputs or () if o != "_" and o not in read]
+            if unread and step.kind == "op" and len(unread) == len(step.outputs):
+                continue
+            if unread:
+                step = replace(step, outputs=tuple("_" if o in unread else o for o in step.outputs))
+            kept.append(step)
+        if kept == out:
+            return out
+        out = kept
+
+
+def _values_read(steps: list[Step], draft: Draft) -> set[str]:
+    """The values ``steps`` read (inputs, sizes in arguments, a layer's keywords) or return."""
+    from torchscaffold.spec.expr import Expr
+
+    read = set(draft.outputs or (steps[-1].outputs or () if steps else ()))
+    todo: list[Any] = list(steps)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Step):
+            read |= {*(item.inputs or ()), item.otherwise}
+            read |= {v for _, v in item.call if isinstance(v, str)}  # a layer's mask=
+            todo += [*item.body, *(v for _, v in (*item.args, *item.first, *item.call))]
+        elif isinstance(item, tuple):
+            todo += item
+        elif isinstance(item, Expr):
+            read |= item.values()
+    return read
+
+
+def _without(
+    steps: list[Step], selections: dict[str, tuple[int, ...]], mapping: dict[str, str]
+) -> list[Step]:
+    """The steps less the calls of instances that return some of their inputs as they are (a
+    StochasticDepth, timm's SelectSeq), their outputs read as those inputs."""
     from torchscaffold.eject.lift import CHILD
     from torchscaffold.eject.tidy import renamed
 
     out: list[Step] = []
     for step in steps:
         step = renamed(step, mapping)
-        if step.kind == "block" and step.target.removeprefix(CHILD) in identities:
-            if step.outputs and step.inputs:
-                mapping[step.outputs[0]] = step.inputs[0]
+        chosen = selections.get(step.target.removeprefix(CHILD)) if step.kind == "block" else None
+        if chosen is not None:
+            if step.outputs and step.inputs:  # in a chain, its input is the next one's
+                mapping.update(
+                    (value, step.inputs[k])
+                    for value, k in zip(step.outputs, chosen)
+                    if value != "_"
+                )
             continue
         if step.body:
-            step = replace(step, body=tuple(_without(list(step.body), identities, {})))
+            step = replace(step, body=tuple(_without(list(step.body), selections, {})))
         out.append(step)
     return out
 
@@ -470,24 +552,42 @@ def _fresh(base: str, taken: set[str]) -> str:
     return name
 
 
-def _leaves_first(by_class: dict[type, list[Draft]], drafts: dict[str, Draft]) -> list[type]:
+# A class and how deep its instances nest instances of it (DLA's Tree holds Trees): 0 for the
+# instances that hold none. One class of the lift each.
+Kind = tuple[type, int]
+
+
+def _kinds(drafts: dict[str, Draft]) -> dict[str, Kind]:
+    """Each instance's class and nesting level: a class whose instances hold instances of it
+    (DLA's ``Tree``, its ``tree1`` a ``Tree`` down to the leaves) lifts as one class per level,
+    each calling the one below (a generated class cannot hold an instance of itself whose
+    structure differs)."""
+    levels: dict[str, int] = {}
+    for path in sorted(drafts, key=lambda p: -p.count(".")):  # the deepest first
+        cls = type(drafts[path].module)
+        inside = [p for p in drafts if p.startswith(f"{path}.") and type(drafts[p].module) is cls]
+        levels[path] = max((levels[p] + 1 for p in inside), default=0)
+    return {path: (type(drafts[path].module), levels[path]) for path in drafts}
+
+
+def _leaves_first(by_class: dict[Kind, list[Draft]], kinds: dict[str, Kind]) -> list[Kind]:
     """Classes ordered so that each comes after every class its instances call."""
     from torchscaffold.eject.lift import CHILD
 
-    def callees(draft: Draft) -> set[type]:
-        found: set[type] = set()
+    def callees(draft: Draft) -> set[Kind]:
+        found: set[Kind] = set()
 
         def walk(steps: Any) -> None:
             for s in steps:
                 if s.kind == "block" and s.target.startswith(CHILD):
-                    found.add(type(drafts[s.target[len(CHILD) :]].module))
+                    found.add(kinds[s.target[len(CHILD) :]])
                 walk(s.body)
 
         walk(draft.steps)
         return found
 
-    needs = {cls: set().union(*(callees(d) for d in group)) for cls, group in by_class.items()}
-    order: list[type] = []
+    needs = {k: set().union(*(callees(d) for d in group)) for k, group in by_class.items()}
+    order: list[Kind] = []
     while len(order) < len(needs):
         ready = [c for c in needs if c not in order and needs[c] <= set(order)]
         if not ready:
