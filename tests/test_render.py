@@ -45,7 +45,9 @@ def test_shipped_templates_are_precompiled_and_used(monkeypatch):
     from torchscaffold.render.precompiled import PrecompiledLoader, digest
 
     loader = PrecompiledLoader(str(render.templates_dir()))
-    env = render.environment()
+    # Without the bytecode cache: a template compiled by an earlier test (or run) would load
+    # from it without compiling, and the stale case below would not show.
+    env = render.environment().overlay(bytecode_cache=None)
     source, _, _ = loader.get_source(env, "model/module.py.j2")
     assert loader.manifest["model/module.py.j2"] == digest(source)
 
