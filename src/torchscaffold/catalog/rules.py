@@ -11,8 +11,20 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from torchscaffold.catalog.types import VARYING, Args, Dim, Dims, Shape, ShapeError, combine, fmt
-from torchscaffold.spec.expr import BinOp, Lit, Name, simplify
+from torchscaffold.catalog.types import (
+    VARYING,
+    Args,
+    Dim,
+    Dims,
+    Shape,
+    ShapeError,
+    combine,
+    factors,
+    fmt,
+    multiply,
+    tracked,
+)
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Name, simplify
 
 INT32_MAX = 2**31 - 1
 
@@ -345,8 +357,15 @@ def same_dim(a: Dim, b: Dim) -> bool:
     """Whether two dimensions are the same size in every instance: equal numbers, and the batch
     (or a variable length) only where the other is the same symbol."""
     if a.varying or b.varying:
-        return a.expr == b.expr
+        return a.expr == b.expr or _in_any_order(a.expr) == _in_any_order(b.expr)
     return a.value == b.value
+
+
+def _in_any_order(expr: Expr) -> tuple[list[str], int]:
+    """A product's factors, in an order of their own, and its number (``4 * B`` is ``B * 4``)."""
+    found = factors(expr)
+    number = math.prod(int(f.value) for f in found if isinstance(f, Lit))
+    return sorted(repr(f) for f in found if not isinstance(f, Lit)), number
 
 
 def broadcast(shapes: list[Dims]) -> Dims:
@@ -473,17 +492,45 @@ def reshape(dims: Dims, shape: list[Dim]) -> Dims:
 
 
 def _cancel(dims: Dims, shape: list[Dim], at: int, value: int) -> Dim:
-    # x.reshape(x.size(0), -1): the batch on both sides cancels, the rest is a plain product.
-    left = [d for d in dims]
-    right = [s for i, s in enumerate(shape) if i != at]
-    for s in list(right):
-        if s.varying and s in left:
-            left.remove(s)
-            right.remove(s)
-    if any(d.varying for d in left + right):
+    """The size a -1 stands for where a size on either side is known only at run time: the
+    factors both sides share cancel (``x.reshape(x.size(0), -1)``: the batch), and so do their
+    numbers; what is left of the input's, where it is all that is left, is the size: a batch
+    times windows split back into the batch, ``B * 4`` tokens into their channels."""
+    left = [f for d in dims for f in factors(d.expr)]
+    right = [f for i, s in enumerate(shape) if i != at for f in factors(s.expr)]
+    for f in list(right):
+        if not isinstance(f, Lit) and f in left:
+            left.remove(f)
+            right.remove(f)
+    numbers = [
+        math.prod(int(f.value) for f in side if isinstance(f, Lit)) for side in (left, right)
+    ]
+    whole = left
+    left, right = ([f for f in side if not isinstance(f, Lit)] for side in (left, right))
+    exact = not right and numbers[1] and not numbers[0] % numbers[1]
+    if exact and tracked(multiply(left)):
+        kept = whole if numbers[1] == 1 else [*left, Lit(numbers[0] // numbers[1])]
+        return Dim(value, multiply(kept))
+    if any(Dim(0, f).varying for f in left + right):
+        return _fixed_sizes_cancel(dims, [s for i, s in enumerate(shape) if i != at], value)
+    lp, rp = multiply(left, numbers[0]), multiply(right, numbers[1])
+    return Dim(value, simplify(BinOp("//", lp, rp)))
+
+
+def _fixed_sizes_cancel(dims: Dims, given: list[Dim], value: int) -> Dim:
+    """Where the sizes fixed per instance cancel though their code does not show it
+    (``(h // 7) * 7`` against ``h``, h a multiple of 7): if the input's hold as many values as
+    the shape's, the size is the input's run-time sizes, at every batch, in this instance."""
+    run = [d for d in dims if d.varying]
+    for s in [s for s in given if s.varying]:
+        if s in run:
+            run.remove(s)
+            given.remove(s)
+    fixed = math.prod(d.value for d in dims if not d.varying)
+    if any(s.varying for s in given) or fixed != math.prod(s.value for s in given):
         return Dim(value, Name(VARYING))
-    lp, rp = product(tuple(left)), product(tuple(right))
-    return Dim(value, simplify(BinOp("//", lp.expr, rp.expr)))
+    expr = multiply([f for d in run for f in factors(d.expr)])
+    return Dim(value, expr if tracked(expr) else Name(VARYING))
 
 
 def unflatten(dims: Dims, dim: int, sizes: list[Dim]) -> Dims:

@@ -79,6 +79,34 @@ def combine(op: str, a: Dim, b: Dim, value: int) -> Dim:
     return Dim(value, simplify(BinOp(op, a.expr, b.expr)))
 
 
+def factors(expr: Expr) -> list[Expr]:
+    """The factors of a product, nested products opened (``B * (h * 4)``: B, h, 4)."""
+    from torchscaffold.spec.expr import BinOp
+
+    if isinstance(expr, BinOp) and expr.op == "*":
+        return factors(expr.left) + factors(expr.right)
+    return [expr]
+
+
+def multiply(items: list[Expr], number: int = 1) -> Expr:
+    """``items[0] * items[1] ... * number``, the neutral 1 left out."""
+    from torchscaffold.spec.expr import BinOp
+
+    out: Expr = Lit(1)
+    for item in [*items, Lit(number)]:
+        out = BinOp("*", out, item)
+    return simplify(out)
+
+
+def tracked(expr: Expr) -> bool:
+    """Whether a size known only at run time is one the description can follow: a product of
+    the batch, variable lengths and sizes fixed per instance (swin's batch times its windows,
+    ``B * (H // 7) * (W // 7)``), not a size derived by other arithmetic (VARYING)."""
+    return all(
+        isinstance(f, Name) and f.name != VARYING or not Dim(0, f).varying for f in factors(expr)
+    )
+
+
 def values(dims: Dims) -> Shape:
     return tuple(d.value for d in dims)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from torchscaffold.catalog.types import (
+    BATCH,
     Dim,
     input_symbol,
 )
@@ -172,7 +173,9 @@ class BlockSteps:
     ) -> Val:
         """A value of the callee in the caller's terms: its parameters, lets, input sizes and
         spatial placeholders replaced by what the caller gave."""
-        mapping: dict[str, Expr] = {}
+        # The class's batch is the first input's leading size: the caller's batch, or the
+        # batch times the windows it split its input into.
+        mapping: dict[str, Expr] = {BATCH: ins[0].dims[0].expr}
         block_inputs = res.cls.inputs
         for p, default in res.cls.signature:
             if p in args:

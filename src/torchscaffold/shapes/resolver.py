@@ -16,6 +16,7 @@ from typing import Any
 from torchscaffold import catalog
 from torchscaffold.catalog import rules, symbolic
 from torchscaffold.catalog.types import (
+    BATCH,
     VARYING,
     Dim,
     Dims,
@@ -23,6 +24,7 @@ from torchscaffold.catalog.types import (
     OpType,
     input_symbol,
     length_symbol,
+    tracked,
 )
 from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.shapes import residual, scope
@@ -41,7 +43,16 @@ from torchscaffold.shapes.resolved import (
 )
 from torchscaffold.shapes.tensor_steps import TensorSteps
 from torchscaffold.shapes.values import BATCH_DIM, Val
-from torchscaffold.spec.expr import Expr, Lit, Name, Size, evaluate, substitute, to_source
+from torchscaffold.spec.expr import (
+    Expr,
+    Lit,
+    Name,
+    Size,
+    evaluate,
+    simplify,
+    substitute,
+    to_source,
+)
 from torchscaffold.spec.ir import Block, Model, Step
 
 
@@ -203,8 +214,18 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
         """Inside a block, its inputs' sizes are its names: ``in_channels`` (the first input's
         channels), ``in_features`` (its last dimension), ``skip_channels`` for another input
         ``skip``; the rest (spatial sizes) are placeholders that become numbers if used."""
+        if val.batch_like:
+            # Its batch times its windows (swin's attention, levit's tokens): the class's own
+            # batch, which the caller reads back as the size it gave (block_steps._translate).
+            val = Val((Dim(val.dims[0].value, Name(BATCH)), *val.dims[1:]), val.dtype)
         if not val.batched:
             raise TorchgenError(f"{self.where}: input {name!r} {val} has no batch dimension")
+        batch = next(iter(self.values.values()), val).dims[0]
+        if val.dims[0] != batch:
+            raise TorchgenError(
+                f"{self.where}: input {name!r} {val} has another batch than the first input's "
+                f"({batch.value})"
+            )
         prefix = "in" if position == 0 else name
         sample = val.dims[1:]
         dims = [val.dims[0]]
@@ -326,7 +347,9 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
 
         symbolic = substitute(expr, leaf)
         if any(d.varying for d in read):
-            return Dim(value, symbolic if isinstance(expr, Size) else Name(VARYING))
+            # ``B * self.patch_area`` stays a product the shapes can follow; other arithmetic
+            # on the batch is only known at run time.
+            return Dim(value, simplify(symbolic) if tracked(symbolic) else Name(VARYING))
         return Dim(value, symbolic)
 
     def _read(self, value: str, position: int) -> Val:
@@ -400,7 +423,8 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
                 position = len(self.steps)
                 self.inplace_steps = [(p, v) for p, v in self.inplace_steps if p != position]
                 rstep = replace(rstep, params=0, out_shapes=tuple(v.sample for v in outs))
-        return rstep, outs
+        full = tuple(tuple(d.value for d in v.dims) for v in outs)
+        return replace(rstep, full_shapes=full), outs
 
     def _needs_branch(self, step: Step, w: scope.Wired) -> bool:
         """Whether forward must test the condition itself (an op, or an output other than the
