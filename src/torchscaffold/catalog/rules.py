@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 from torchscaffold.catalog.types import (
@@ -19,9 +20,9 @@ from torchscaffold.catalog.types import (
     Shape,
     ShapeError,
     combine,
-    factors,
     fmt,
     multiply,
+    powers,
     tracked,
 )
 from torchscaffold.spec.expr import BinOp, Expr, Lit, Name, simplify
@@ -361,11 +362,13 @@ def same_dim(a: Dim, b: Dim) -> bool:
     return a.value == b.value
 
 
-def _in_any_order(expr: Expr) -> tuple[list[str], int]:
+def _in_any_order(expr: Expr) -> tuple[list[tuple[str, int]], Fraction]:
     """A product's factors, in an order of their own, and its number (``4 * B`` is ``B * 4``)."""
-    found = factors(expr)
-    number = math.prod(int(f.value) for f in found if isinstance(f, Lit))
-    return sorted(repr(f) for f in found if not isinstance(f, Lit)), number
+    found = powers(expr)
+    number = math.prod(
+        (Fraction(int(f.value)) ** p for f, p in found if isinstance(f, Lit)), start=Fraction(1)
+    )
+    return sorted((repr(f), p) for f, p in found if not isinstance(f, Lit)), number
 
 
 def broadcast(shapes: list[Dims]) -> Dims:
@@ -494,26 +497,40 @@ def reshape(dims: Dims, shape: list[Dim]) -> Dims:
 def _cancel(dims: Dims, shape: list[Dim], at: int, value: int) -> Dim:
     """The size a -1 stands for where a size on either side is known only at run time: the
     factors both sides share cancel (``x.reshape(x.size(0), -1)``: the batch), and so do their
-    numbers; what is left of the input's, where it is all that is left, is the size: a batch
-    times windows split back into the batch, ``B * 4`` tokens into their channels."""
-    left = [f for d in dims for f in factors(d.expr)]
-    right = [f for i, s in enumerate(shape) if i != at for f in factors(s.expr)]
-    for f in list(right):
-        if not isinstance(f, Lit) and f in left:
-            left.remove(f)
-            right.remove(f)
-    numbers = [
-        math.prod(int(f.value) for f in side if isinstance(f, Lit)) for side in (left, right)
-    ]
-    whole = left
-    left, right = ([f for f in side if not isinstance(f, Lit)] for side in (left, right))
-    exact = not right and numbers[1] and not numbers[0] % numbers[1]
-    if exact and tracked(multiply(left)):
-        kept = whole if numbers[1] == 1 else [*left, Lit(numbers[0] // numbers[1])]
-        return Dim(value, multiply(kept))
-    if any(Dim(0, f).varying for f in left + right):
-        return _fixed_sizes_cancel(dims, [s for i, s in enumerate(shape) if i != at], value)
-    lp, rp = multiply(left, numbers[0]), multiply(right, numbers[1])
+    numbers; what is left is the size: a batch times windows split back into the batch,
+    ``B * 4`` tokens into their channels, ``B // windows`` where a mask is added per window."""
+    left = [(f, p) for d in dims for f, p in powers(d.expr)]
+    right = [(f, -p) for i, s in enumerate(shape) if i != at for f, p in powers(s.expr)]
+    count: dict[Expr, int] = {}
+    number = Fraction(1)
+    for f, p in left + right:
+        if isinstance(f, Lit):
+            number *= Fraction(int(f.value)) ** p
+        else:
+            count[f] = count.get(f, 0) + p
+    num = [f for f, p in count.items() for _ in range(max(p, 0))]
+    den = [f for f, p in count.items() for _ in range(max(-p, 0))]
+    varying = any(Dim(0, f).varying for f in num + den)
+    if not den and number.denominator == 1 and tracked(multiply(num)):
+        if all(p == 1 for f, p in left if isinstance(f, Lit)) and not any(
+            isinstance(f, Lit) for f, _ in right
+        ):
+            # The input's own order, its numbers where they stand: ``in_channels * 7 * 7``.
+            kept = []
+            for f, _ in left:
+                if isinstance(f, Lit) or count.get(f, 0) > 0:
+                    kept.append(f)
+                    count[f] = count.get(f, 0) - 1
+            return Dim(value, multiply(kept))
+        return Dim(value, multiply(num, int(number)))
+    if varying:
+        # Sizes fixed per instance may cancel though their code does not show it.
+        found = _fixed_sizes_cancel(dims, [s for i, s in enumerate(shape) if i != at], value)
+        quotient = BinOp("//", multiply(num, number.numerator), multiply(den, number.denominator))
+        if found.expr == Name(VARYING) and any(Dim(0, f).varying for f in num):
+            return Dim(value, quotient) if tracked(quotient) else found
+        return found
+    lp, rp = multiply(num, number.numerator), multiply(den, number.denominator)
     return Dim(value, simplify(BinOp("//", lp, rp)))
 
 
@@ -529,7 +546,7 @@ def _fixed_sizes_cancel(dims: Dims, given: list[Dim], value: int) -> Dim:
     fixed = math.prod(d.value for d in dims if not d.varying)
     if any(s.varying for s in given) or fixed != math.prod(s.value for s in given):
         return Dim(value, Name(VARYING))
-    expr = multiply([f for d in run for f in factors(d.expr)])
+    expr = multiply([d.expr for d in run])
     return Dim(value, expr if tracked(expr) else Name(VARYING))
 
 

@@ -105,7 +105,11 @@ def _op(
     entry = step.entry
     assert isinstance(entry, OpType)
     name, args = entry.name, dict(step.args)
-    if name in ("contiguous", "arange") or (ordered and not entry.has("view")):
+    if (
+        name in ("contiguous", "arange")
+        or entry.has("fresh")
+        or (ordered and not entry.has("view"))
+    ):
         return [CONTIGUOUS] * len(outs)
     if not entry.has("view"):
         return [None] * len(outs)  # torch may keep a non-contiguous input's layout, or not

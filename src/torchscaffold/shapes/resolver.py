@@ -24,6 +24,7 @@ from torchscaffold.catalog.types import (
     OpType,
     input_symbol,
     length_symbol,
+    powers,
     tracked,
 )
 from torchscaffold.errors import TorchgenError, did_you_mean
@@ -213,22 +214,23 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
     def _bind_input(self, name: str, position: int, val: Val) -> Val:
         """Inside a block, its inputs' sizes are its names: ``in_channels`` (the first input's
         channels), ``in_features`` (its last dimension), ``skip_channels`` for another input
-        ``skip``; the rest (spatial sizes) are placeholders that become numbers if used."""
+        ``skip``; the rest (spatial sizes) are placeholders that become numbers if used. An
+        input without a batch (a mask per window) has sizes fixed per instance only."""
         if val.batch_like:
             # Its batch times its windows (swin's attention, levit's tokens): the class's own
             # batch, which the caller reads back as the size it gave (block_steps._translate).
             val = Val((Dim(val.dims[0].value, Name(BATCH)), *val.dims[1:]), val.dtype)
-        if not val.batched:
+        if not val.batched and any(d.varying for d in val.dims):
             raise TorchgenError(f"{self.where}: input {name!r} {val} has no batch dimension")
-        batch = next(iter(self.values.values()), val).dims[0]
-        if val.dims[0] != batch:
+        batch = next((v.dims[0] for v in self.values.values() if v.batched), None)
+        if val.batched and batch is not None and val.dims[0] != batch:
             raise TorchgenError(
-                f"{self.where}: input {name!r} {val} has another batch than the first input's "
-                f"({batch.value})"
+                f"{self.where}: input {name!r} {val} has another batch than the input before "
+                f"it ({batch.value})"
             )
         prefix = "in" if position == 0 else name
-        sample = val.dims[1:]
-        dims = [val.dims[0]]
+        sample = val.dims[val.leading :]
+        dims = list(val.dims[: val.leading])
         for axis, d in enumerate(sample):
             if d.varying:
                 dims.append(d)
@@ -348,8 +350,9 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
         symbolic = substitute(expr, leaf)
         if any(d.varying for d in read):
             # ``B * self.patch_area`` stays a product the shapes can follow; other arithmetic
-            # on the batch is only known at run time.
-            return Dim(value, simplify(symbolic) if tracked(symbolic) else Name(VARYING))
+            # on the batch (``B // 2`` rounds down) is only known at run time.
+            product = tracked(symbolic) and all(p > 0 for _, p in powers(symbolic))
+            return Dim(value, simplify(symbolic) if product else Name(VARYING))
         return Dim(value, symbolic)
 
     def _read(self, value: str, position: int) -> Val:
