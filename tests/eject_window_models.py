@@ -11,19 +11,27 @@ from torch import nn
 
 class WindowAttention(nn.Module):
     """Attention within each window: its input is (batch * windows, tokens, channels); a mask,
-    where given, is (windows, tokens, tokens), one per window, without a batch."""
+    where given, is (windows, tokens, tokens), one per window, without a batch. A bias per
+    relative position is looked up in a table (``table[index]``)."""
 
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, window: int) -> None:
         super().__init__()
         self.heads = heads
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
+        self.bias_table = nn.Parameter(torch.randn((2 * window - 1) ** 2, heads))
+        axis = torch.arange(window)
+        coords = torch.stack(torch.meshgrid(axis, axis, indexing="ij")).flatten(1)
+        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+        index = relative[..., 0] * (2 * window - 1) + relative[..., 1]
+        self.register_buffer("bias_index", index.flatten(), persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        attn = q @ k.transpose(-2, -1)
+        bias = self.bias_table[self.bias_index].view(N, N, -1).permute(2, 0, 1).contiguous()
+        attn = q @ k.transpose(-2, -1) + bias.unsqueeze(0)
         if mask is not None:
             windows = mask.shape[0]
             attn = attn.view(-1, windows, self.heads, N, N) + mask.unsqueeze(1).unsqueeze(0)
@@ -51,7 +59,7 @@ class SwinBlock(nn.Module):
         super().__init__()
         self.window, self.shift = window, shift
         self.norm = nn.LayerNorm(dim)
-        self.attn = WindowAttention(dim, 2)
+        self.attn = WindowAttention(dim, 2, window)
         if shift:
             padded = -(-size // window) * window
             ids = torch.zeros(padded, padded)
@@ -79,17 +87,36 @@ class SwinBlock(nn.Module):
         return x + y
 
 
+class PatchMerging(nn.Module):
+    """timm's swin PatchMerging: each 2x2 of a channels-last map (padded to even sizes) into
+    one position of 4 * dim channels, normed and projected."""
+
+    def __init__(self, dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
+        _, H, W, _ = x.shape
+        x = x.reshape(B, H // 2, 2, W // 2, 2, C).permute(0, 1, 3, 4, 2, 5).flatten(3)
+        return self.reduction(self.norm(x))
+
+
 class TinySwin(nn.Module):
-    """Windows of 2 over a 5x5 map (padded to 6x6), unshifted then shifted."""
+    """Windows of 2 over a 5x5 map (padded to 6x6), unshifted then shifted; two merges of
+    patches, at 8 and 16 channels."""
 
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, 8, 2, 2)
         self.blocks = nn.Sequential(SwinBlock(8, 2, 0, 5), SwinBlock(8, 2, 1, 5))
-        self.head = nn.Linear(8, 4)
+        self.merges = nn.Sequential(PatchMerging(8, 16), PatchMerging(16, 32))
+        self.head = nn.Linear(32, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.blocks(self.stem(x).permute(0, 2, 3, 1))
+        x = self.merges(self.blocks(self.stem(x).permute(0, 2, 3, 1)))
         return self.head(x.mean((1, 2)))
 
 

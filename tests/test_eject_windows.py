@@ -19,7 +19,8 @@ MODELS = Path(__file__).resolve().parent / "eject_window_models.py"
     ("model", "shape"),
     [
         # windows split from the batch and merged back (view(-1, ...)), a map padded to whole
-        # windows, a shifted block's mask passed to the attention without a batch
+        # windows, a shifted block's mask passed to the attention without a batch, a bias
+        # table indexed (table[index]), channels-last merges at two widths (one class)
         ("TinySwin", (3, 10, 10)),
         # BatchNorm1d over (batch * tokens, channels)
         ("TokenNet", (3, 8, 8)),

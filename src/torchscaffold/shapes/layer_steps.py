@@ -111,6 +111,8 @@ class LayerSteps:
             # inferred, it is the last one.
             trailing = entry.arg(entry.inferred).kind == "shape"
             source = sample[-1] if trailing else sample[entry.in_dim]
+            if trailing or entry.in_dim == -1:
+                self._channels_last(source)
             if entry.inferred in args:
                 given_value = _plain(args[entry.inferred])
                 expected = source.value

@@ -199,6 +199,8 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
         self.vocab: dict[str, int] = {}  # integer input -> the smallest table it indexes
         self.auto: dict[str, tuple[str, int]] = {}  # auto parameter -> (input, axis)
         self.placeholders: list[tuple[str, int, int]] = []
+        self.last_axis: dict[str, int] = {}  # input -> the axis of its sample's last dim
+        self.features: dict[str, str] = {}  # placeholder -> the auto parameter it became
         self.forward_names: set[str] = set()  # names forward code reads (stored on self)
         self.ctor_exprs: list[Expr] = []  # every expression constructors use
         self.aliases: dict[str, str] = {}  # value -> the value whose storage it shares
@@ -230,6 +232,7 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
             )
         prefix = "in" if position == 0 else name
         sample = val.dims[val.leading :]
+        self.last_axis[name] = len(sample) - 1
         dims = list(val.dims[: val.leading])
         for axis, d in enumerate(sample):
             if d.varying:
@@ -473,19 +476,36 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
                 f"{self.where}: {what} would depend on a size known only at run time (the batch "
                 "or a variable length); give it explicitly"
             )
-        numbers = {input_symbol(name, axis): size for name, axis, size in self.placeholders}
+        numbers: dict[str, Expr] = {
+            input_symbol(name, axis): Lit(size) for name, axis, size in self.placeholders
+        }  # each placeholder its own number, not the whole dim's
+        numbers.update({symbol: Name(auto) for symbol, auto in self.features.items()})
         expr = substitute(
             value.expr,
-            lambda leaf: (
-                Lit(numbers[leaf.name])  # each placeholder its own number, not the whole dim's
-                if isinstance(leaf, Name) and leaf.name in numbers
-                else None
-            ),
+            lambda leaf: numbers.get(leaf.name) if isinstance(leaf, Name) else None,
         )
         if any(n.startswith("@in:") for n in expr.names()):
             expr = Lit(value.value)
         self.ctor_exprs.append(expr)
         return expr
+
+    def _channels_last(self, dim: Dim) -> None:
+        """A size a layer reads as its features (the last dimension) that is a multiple of an
+        input's last axis and of no other size of the inputs: that input is channels-last
+        (swin's (H, W, C)), and its last axis is its features, a parameter as ``in_features``
+        is (``nn.LayerNorm(4 * in_features)``), not a number of one instance."""
+        names = dim.expr.names()
+        symbols = [n for n in names if n.startswith("@in:")]
+        if len(symbols) != 1 or names & set(self.auto) or symbols[0] in self.features:
+            return
+        for name, axis, size in self.placeholders:
+            if input_symbol(name, axis) == symbols[0] and axis == self.last_axis[name]:
+                auto = f"{'in' if name == self.b.inputs[0] else name}_features"
+                if auto in self.names:
+                    return
+                self.auto[auto] = (name, axis)
+                self.names[auto] = Dim(size, Name(auto))
+                self.features[symbols[0]] = auto
 
     def _track_aliases(self, entry: LayerType | OpType, w: scope.Wired) -> None:
         """Outputs that may share their input's storage (a view, Identity, eval-mode dropout)
