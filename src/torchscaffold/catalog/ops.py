@@ -219,6 +219,8 @@ OPS: dict[str, OpType] = {
             rule=_matmul,
             code="{0} @ {1}",
             inputs=(2, 2),
+            # mm/bmm write a new tensor in order, whatever their inputs' strides
+            roles=frozenset({"fresh"}),
         ),
         OpType(
             name="concat",

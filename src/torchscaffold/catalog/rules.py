@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
-from torchscaffold.catalog.types import VARYING, Args, Dim, Dims, Shape, ShapeError, combine, fmt
-from torchscaffold.spec.expr import BinOp, Lit, Name, simplify
+from torchscaffold.catalog.types import (
+    VARYING,
+    Args,
+    Dim,
+    Dims,
+    Shape,
+    ShapeError,
+    combine,
+    fmt,
+    multiply,
+    powers,
+    tracked,
+)
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Name, simplify
 
 INT32_MAX = 2**31 - 1
 
@@ -345,8 +358,17 @@ def same_dim(a: Dim, b: Dim) -> bool:
     """Whether two dimensions are the same size in every instance: equal numbers, and the batch
     (or a variable length) only where the other is the same symbol."""
     if a.varying or b.varying:
-        return a.expr == b.expr
+        return a.expr == b.expr or _in_any_order(a.expr) == _in_any_order(b.expr)
     return a.value == b.value
+
+
+def _in_any_order(expr: Expr) -> tuple[list[tuple[str, int]], Fraction]:
+    """A product's factors, in an order of their own, and its number (``4 * B`` is ``B * 4``)."""
+    found = powers(expr)
+    number = math.prod(
+        (Fraction(int(f.value)) ** p for f, p in found if isinstance(f, Lit)), start=Fraction(1)
+    )
+    return sorted((repr(f), p) for f, p in found if not isinstance(f, Lit)), number
 
 
 def broadcast(shapes: list[Dims]) -> Dims:
@@ -473,17 +495,59 @@ def reshape(dims: Dims, shape: list[Dim]) -> Dims:
 
 
 def _cancel(dims: Dims, shape: list[Dim], at: int, value: int) -> Dim:
-    # x.reshape(x.size(0), -1): the batch on both sides cancels, the rest is a plain product.
-    left = [d for d in dims]
-    right = [s for i, s in enumerate(shape) if i != at]
-    for s in list(right):
-        if s.varying and s in left:
-            left.remove(s)
-            right.remove(s)
-    if any(d.varying for d in left + right):
+    """The size a -1 stands for where a size on either side is known only at run time: the
+    factors both sides share cancel (``x.reshape(x.size(0), -1)``: the batch), and so do their
+    numbers; what is left is the size: a batch times windows split back into the batch,
+    ``B * 4`` tokens into their channels, ``B // windows`` where a mask is added per window."""
+    left = [(f, p) for d in dims for f, p in powers(d.expr)]
+    right = [(f, -p) for i, s in enumerate(shape) if i != at for f, p in powers(s.expr)]
+    count: dict[Expr, int] = {}
+    number = Fraction(1)
+    for f, p in left + right:
+        if isinstance(f, Lit):
+            number *= Fraction(int(f.value)) ** p
+        else:
+            count[f] = count.get(f, 0) + p
+    num = [f for f, p in count.items() for _ in range(max(p, 0))]
+    den = [f for f, p in count.items() for _ in range(max(-p, 0))]
+    varying = any(Dim(0, f).varying for f in num + den)
+    if not den and number.denominator == 1 and tracked(multiply(num)):
+        if all(p == 1 for f, p in left if isinstance(f, Lit)) and not any(
+            isinstance(f, Lit) for f, _ in right
+        ):
+            # The input's own order, its numbers where they stand: ``in_channels * 7 * 7``.
+            kept = []
+            for f, _ in left:
+                if isinstance(f, Lit) or count.get(f, 0) > 0:
+                    kept.append(f)
+                    count[f] = count.get(f, 0) - 1
+            return Dim(value, multiply(kept))
+        return Dim(value, multiply(num, int(number)))
+    if varying:
+        # Sizes fixed per instance may cancel though their code does not show it.
+        found = _fixed_sizes_cancel(dims, [s for i, s in enumerate(shape) if i != at], value)
+        quotient = BinOp("//", multiply(num, number.numerator), multiply(den, number.denominator))
+        if found.expr == Name(VARYING) and any(Dim(0, f).varying for f in num):
+            return Dim(value, quotient) if tracked(quotient) else found
+        return found
+    lp, rp = multiply(num, number.numerator), multiply(den, number.denominator)
+    return Dim(value, simplify(BinOp("//", lp, rp)))
+
+
+def _fixed_sizes_cancel(dims: Dims, given: list[Dim], value: int) -> Dim:
+    """Where the sizes fixed per instance cancel though their code does not show it
+    (``(h // 7) * 7`` against ``h``, h a multiple of 7): if the input's hold as many values as
+    the shape's, the size is the input's run-time sizes, at every batch, in this instance."""
+    run = [d for d in dims if d.varying]
+    for s in [s for s in given if s.varying]:
+        if s in run:
+            run.remove(s)
+            given.remove(s)
+    fixed = math.prod(d.value for d in dims if not d.varying)
+    if any(s.varying for s in given) or fixed != math.prod(s.value for s in given):
         return Dim(value, Name(VARYING))
-    lp, rp = product(tuple(left)), product(tuple(right))
-    return Dim(value, simplify(BinOp("//", lp.expr, rp.expr)))
+    expr = multiply([d.expr for d in run])
+    return Dim(value, expr if tracked(expr) else Name(VARYING))
 
 
 def unflatten(dims: Dims, dim: int, sizes: list[Dim]) -> Dims:

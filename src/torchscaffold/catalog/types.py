@@ -79,6 +79,39 @@ def combine(op: str, a: Dim, b: Dim, value: int) -> Dim:
     return Dim(value, simplify(BinOp(op, a.expr, b.expr)))
 
 
+def powers(expr: Expr) -> list[tuple[Expr, int]]:
+    """A size as a product of powers: ``B * (h * 4)`` is B, h and 4, each to the power 1; the
+    exact quotient a reshape's -1 leaves (``B // m``, B known only at run time) is B, and m to
+    the power -1. Any other arithmetic is one factor."""
+    from torchscaffold.spec.expr import BinOp
+
+    if isinstance(expr, BinOp) and expr.op == "*":
+        return powers(expr.left) + powers(expr.right)
+    if isinstance(expr, BinOp) and expr.op == "//" and Dim(0, expr.left).varying:
+        return powers(expr.left) + [(f, -p) for f, p in powers(expr.right)]
+    return [(expr, 1)]
+
+
+def multiply(items: list[Expr], number: int = 1) -> Expr:
+    """``items[0] * items[1] ... * number``, the neutral 1 left out."""
+    from torchscaffold.spec.expr import BinOp
+
+    out: Expr = Lit(1)
+    for item in [*items, Lit(number)]:
+        out = BinOp("*", out, item)
+    return simplify(out)
+
+
+def tracked(expr: Expr) -> bool:
+    """Whether a size known only at run time is one the description can follow: a product (or
+    exact quotient) of the batch, variable lengths and sizes fixed per instance (swin's batch
+    times its windows, ``B * (H // 7) * (W // 7)``), not a size derived by other arithmetic
+    (VARYING)."""
+    return all(
+        isinstance(f, Name) and f.name != VARYING or not Dim(0, f).varying for f, _ in powers(expr)
+    )
+
+
 def values(dims: Dims) -> Shape:
     return tuple(d.value for d in dims)
 

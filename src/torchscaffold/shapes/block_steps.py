@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from torchscaffold.catalog.types import (
+    BATCH,
     Dim,
     input_symbol,
 )
@@ -172,7 +173,12 @@ class BlockSteps:
     ) -> Val:
         """A value of the callee in the caller's terms: its parameters, lets, input sizes and
         spatial placeholders replaced by what the caller gave."""
+        # The class's batch is its inputs' leading size: the caller's batch, or the batch
+        # times the windows it split its input into.
         mapping: dict[str, Expr] = {}
+        batched = [v for v in ins if v.leading]
+        if batched:
+            mapping[BATCH] = batched[0].dims[0].expr
         block_inputs = res.cls.inputs
         for p, default in res.cls.signature:
             if p in args:
@@ -180,11 +186,9 @@ class BlockSteps:
             elif default is not REQUIRED_PARAM:
                 mapping[p] = Lit(default)
         for auto, inp, axis in res.sizes:
-            idx = block_inputs.index(inp)
-            mapping[auto] = ins[idx].dims[axis + 1].expr
+            mapping[auto] = _input_dim(ins, block_inputs.index(inp), axis).expr
         for inp, axis, _ in res.placeholders:
-            idx = block_inputs.index(inp)
-            mapping[input_symbol(inp, axis)] = ins[idx].dims[axis + 1].expr
+            mapping[input_symbol(inp, axis)] = _input_dim(ins, block_inputs.index(inp), axis).expr
         for name, expr in res.lets:
             mapping[name] = substitute(expr, lambda leaf: _lookup(leaf, mapping))
 
@@ -205,7 +209,7 @@ class BlockSteps:
     ) -> RInstance:
         positional = []
         for auto, inp, axis in res.cls.auto:
-            dim = ins[res.cls.inputs.index(inp)].dims[axis + 1]
+            dim = _input_dim(ins, res.cls.inputs.index(inp), axis)
             positional.append(self._ctor(dim, auto))
         keywords = tuple(
             (p, self._ctor(args[p], p) if isinstance(args[p], Dim) else args[p])
@@ -251,3 +255,10 @@ def _lookup(leaf: Expr, mapping: dict[str, Expr]) -> Expr | None:
     if isinstance(leaf, Name) and leaf.name in mapping:
         return mapping[leaf.name]
     return None
+
+
+def _input_dim(ins: list[Val], index: int, axis: int) -> Dim:
+    """Axis ``axis`` of one sample of input ``index`` (of the whole value, where it has no
+    batch)."""
+    val = ins[index]
+    return val.dims[axis + val.leading]

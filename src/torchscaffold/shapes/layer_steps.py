@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from torchscaffold import catalog
 from torchscaffold.catalog import rules, symbolic
 from torchscaffold.catalog.types import (
+    Dim,
     Dims,
     LayerType,
     ShapeError,
@@ -21,7 +22,7 @@ from torchscaffold.shapes.args import has_expr as _has_expr
 from torchscaffold.shapes.args import plain as _plain
 from torchscaffold.shapes.args import show as _show
 from torchscaffold.shapes.resolved import RStep
-from torchscaffold.shapes.values import BATCH_DIM, Val
+from torchscaffold.shapes.values import Val
 from torchscaffold.spec.expr import Expr
 from torchscaffold.spec.ir import Step
 
@@ -110,6 +111,8 @@ class LayerSteps:
             # inferred, it is the last one.
             trailing = entry.arg(entry.inferred).kind == "shape"
             source = sample[-1] if trailing else sample[entry.in_dim]
+            if trailing or entry.in_dim == -1:
+                self._channels_last(source)
             if entry.inferred in args:
                 given_value = _plain(args[entry.inferred])
                 expected = source.value
@@ -167,12 +170,11 @@ class LayerSteps:
             )
         samples = []
         for val in ins:
-            if val.batched:
-                samples.append(_strip_batch(val, entry.batch_axis(values)))
-            else:
-                if not entry.unbatched:
-                    raise TorchgenError(f"{where}: its input {val} has no batch dimension")
-                samples.append(val.dims)
+            sample, batch = _split_batch(entry, val, values)
+            if batch is None and not entry.unbatched:
+                raise TorchgenError(f"{where}: its input {val} has no batch dimension")
+            samples.append(sample)
+        batch = _split_batch(entry, first, values)[1]
         shapes = tuple(tuple(d.value for d in s) for s in samples)
         if len(samples[0]) not in entry.ranks:
             raise TorchgenError(
@@ -205,9 +207,9 @@ class LayerSteps:
             if too_large:
                 raise TorchgenError(f"{where}: {too_large}")
             dims = _out_dims(entry, samples[0], shape, args, k)
-            if first.batched:
+            if batch is not None:
                 at = batch_axis if entry.outputs is not None else 0
-                dims = (*dims[:at], BATCH_DIM, *dims[at:])
+                dims = (*dims[:at], batch, *dims[at:])
             dtype = first.dtype if entry.has("alias") else "float32"
             outs.append(Val(tuple(dims), dtype))
         return outs, params
@@ -247,22 +249,25 @@ class LayerSteps:
 
 
 def _sample(entry: LayerType, val: Val, args: dict[str, Any], where: str) -> Dims:
-    if not val.batched:
-        return val.dims
     values = {a.name: _plain(args[a.name]) if a.name in args else a.default for a in entry.args}
-    return _strip_batch(val, entry.batch_axis(values))
+    return _split_batch(entry, val, values)[0]
 
 
-def _strip_batch(val: Val, axis: int | None) -> Dims:
-    """The per-sample dims of a batched value whose batch sits at ``axis`` (0 when None)."""
-    at = axis or 0
-    if at == 0:
-        return val.dims[1:]
-    # batch_first=False: the value is (L, N, ...); its batch dimension is where N is.
-    dims = list(val.dims)
-    batch = next(i for i, d in enumerate(dims) if d.is_batch)
-    del dims[batch]
-    return tuple(dims)
+def _split_batch(entry: LayerType, val: Val, values: dict[str, Any]) -> tuple[Dims, Dim | None]:
+    """The per-sample dims of a value the layer is given, and the dim torch treats as its
+    batch (None: the layer takes it whole, as one sample)."""
+    axis = entry.batch_axis(values) or 0
+    if val.batched:
+        if axis == 0:
+            return val.dims[1:], val.dims[0]
+        # batch_first=False: the value is (L, N, ...); its batch dimension is where N is.
+        dims = list(val.dims)
+        batch = next(i for i, d in enumerate(dims) if d.is_batch)
+        return (*dims[:batch], *dims[batch + 1 :]), dims[batch]
+    if val.batch_like and axis == 0 and not entry.unbatched:
+        # A block's batch times its windows (BatchNorm1d over every token of every sample).
+        return val.dims[1:], val.dims[0]
+    return val.dims, None
 
 
 def _out_dims(

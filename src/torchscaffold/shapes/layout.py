@@ -24,8 +24,11 @@ from collections.abc import Iterable
 from torchscaffold.catalog.types import LayerType, OpType
 from torchscaffold.errors import TorchgenError
 from torchscaffold.shapes.resolved import ResolvedModel, RStep
+from torchscaffold.shapes.values import NOMINAL_BATCH
 
-BATCH = 2  # the batch at which strides are followed: 1 would let any merge with it pass
+# The batch at which strides are followed, the one the values were resolved at (1 would let
+# any merge with it pass).
+BATCH = NOMINAL_BATCH
 Strides = tuple[int, ...]
 # A value's layout: its strides (contiguous or not), CONTIGUOUS where its shape is unknown but
 # its layout is, or None where neither is known.
@@ -66,7 +69,7 @@ def _contiguous(shape: tuple[int, ...] | None) -> Strides:
 def _step(
     step: RStep, layouts: dict[str, Layout], shapes: dict[str, tuple[int, ...]], where: str
 ) -> None:
-    outs = [(BATCH, *shape) for shape in step.out_shapes]
+    outs = list(step.full_shapes) or [(BATCH, *shape) for shape in step.out_shapes]
     ordered = all(_is_contiguous(layouts.get(v, CONTIGUOUS), shapes.get(v)) for v in step.inputs)
     if isinstance(step.entry, OpType) and step.inputs:
         first = step.inputs[0]
@@ -102,7 +105,11 @@ def _op(
     entry = step.entry
     assert isinstance(entry, OpType)
     name, args = entry.name, dict(step.args)
-    if name in ("contiguous", "arange") or (ordered and not entry.has("view")):
+    if (
+        name in ("contiguous", "arange")
+        or entry.has("fresh")
+        or (ordered and not entry.has("view"))
+    ):
         return [CONTIGUOUS] * len(outs)
     if not entry.has("view"):
         return [None] * len(outs)  # torch may keep a non-contiguous input's layout, or not

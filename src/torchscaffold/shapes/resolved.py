@@ -70,6 +70,9 @@ class RStep:
     label: str | None = None  # the chain it belongs to (a residual block's "body", "after")
     # One instance's numbers: per-sample output shapes (batch left out), parameters.
     out_shapes: tuple[Shape, ...] = field(compare=False, default=())
+    # The same outputs whole, the batch where it sits (the nominal one, or a size in its place:
+    # a block's batch times its windows): the layout check follows strides on them.
+    full_shapes: tuple[Shape, ...] = field(compare=False, default=())
     params: int = field(compare=False, default=0)
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 from torchscaffold import catalog
 from torchscaffold.catalog import rules, symbolic
 from torchscaffold.catalog.types import (
+    BATCH,
     VARYING,
     Dim,
     Dims,
@@ -23,6 +24,8 @@ from torchscaffold.catalog.types import (
     OpType,
     input_symbol,
     length_symbol,
+    powers,
+    tracked,
 )
 from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.shapes import residual, scope
@@ -41,7 +44,16 @@ from torchscaffold.shapes.resolved import (
 )
 from torchscaffold.shapes.tensor_steps import TensorSteps
 from torchscaffold.shapes.values import BATCH_DIM, Val
-from torchscaffold.spec.expr import Expr, Lit, Name, Size, evaluate, substitute, to_source
+from torchscaffold.spec.expr import (
+    Expr,
+    Lit,
+    Name,
+    Size,
+    evaluate,
+    simplify,
+    substitute,
+    to_source,
+)
 from torchscaffold.spec.ir import Block, Model, Step
 
 
@@ -187,6 +199,8 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
         self.vocab: dict[str, int] = {}  # integer input -> the smallest table it indexes
         self.auto: dict[str, tuple[str, int]] = {}  # auto parameter -> (input, axis)
         self.placeholders: list[tuple[str, int, int]] = []
+        self.last_axis: dict[str, int] = {}  # input -> the axis of its sample's last dim
+        self.features: dict[str, str] = {}  # placeholder -> the auto parameter it became
         self.forward_names: set[str] = set()  # names forward code reads (stored on self)
         self.ctor_exprs: list[Expr] = []  # every expression constructors use
         self.aliases: dict[str, str] = {}  # value -> the value whose storage it shares
@@ -202,12 +216,24 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
     def _bind_input(self, name: str, position: int, val: Val) -> Val:
         """Inside a block, its inputs' sizes are its names: ``in_channels`` (the first input's
         channels), ``in_features`` (its last dimension), ``skip_channels`` for another input
-        ``skip``; the rest (spatial sizes) are placeholders that become numbers if used."""
-        if not val.batched:
+        ``skip``; the rest (spatial sizes) are placeholders that become numbers if used. An
+        input without a batch (a mask per window) has sizes fixed per instance only."""
+        if val.batch_like:
+            # Its batch times its windows (swin's attention, levit's tokens): the class's own
+            # batch, which the caller reads back as the size it gave (block_steps._translate).
+            val = Val((Dim(val.dims[0].value, Name(BATCH)), *val.dims[1:]), val.dtype)
+        if not val.batched and any(d.varying for d in val.dims):
             raise TorchgenError(f"{self.where}: input {name!r} {val} has no batch dimension")
+        batch = next((v.dims[0] for v in self.values.values() if v.batched), None)
+        if val.batched and batch is not None and val.dims[0] != batch:
+            raise TorchgenError(
+                f"{self.where}: input {name!r} {val} has another batch than the input before "
+                f"it ({batch.value})"
+            )
         prefix = "in" if position == 0 else name
-        sample = val.dims[1:]
-        dims = [val.dims[0]]
+        sample = val.dims[val.leading :]
+        self.last_axis[name] = len(sample) - 1
+        dims = list(val.dims[: val.leading])
         for axis, d in enumerate(sample):
             if d.varying:
                 dims.append(d)
@@ -326,7 +352,10 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
 
         symbolic = substitute(expr, leaf)
         if any(d.varying for d in read):
-            return Dim(value, symbolic if isinstance(expr, Size) else Name(VARYING))
+            # ``B * self.patch_area`` stays a product the shapes can follow; other arithmetic
+            # on the batch (``B // 2`` rounds down) is only known at run time.
+            product = tracked(symbolic) and all(p > 0 for _, p in powers(symbolic))
+            return Dim(value, simplify(symbolic) if product else Name(VARYING))
         return Dim(value, symbolic)
 
     def _read(self, value: str, position: int) -> Val:
@@ -400,7 +429,8 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
                 position = len(self.steps)
                 self.inplace_steps = [(p, v) for p, v in self.inplace_steps if p != position]
                 rstep = replace(rstep, params=0, out_shapes=tuple(v.sample for v in outs))
-        return rstep, outs
+        full = tuple(tuple(d.value for d in v.dims) for v in outs)
+        return replace(rstep, full_shapes=full), outs
 
     def _needs_branch(self, step: Step, w: scope.Wired) -> bool:
         """Whether forward must test the condition itself (an op, or an output other than the
@@ -446,19 +476,36 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
                 f"{self.where}: {what} would depend on a size known only at run time (the batch "
                 "or a variable length); give it explicitly"
             )
-        numbers = {input_symbol(name, axis): size for name, axis, size in self.placeholders}
+        numbers: dict[str, Expr] = {
+            input_symbol(name, axis): Lit(size) for name, axis, size in self.placeholders
+        }  # each placeholder its own number, not the whole dim's
+        numbers.update({symbol: Name(auto) for symbol, auto in self.features.items()})
         expr = substitute(
             value.expr,
-            lambda leaf: (
-                Lit(numbers[leaf.name])  # each placeholder its own number, not the whole dim's
-                if isinstance(leaf, Name) and leaf.name in numbers
-                else None
-            ),
+            lambda leaf: numbers.get(leaf.name) if isinstance(leaf, Name) else None,
         )
         if any(n.startswith("@in:") for n in expr.names()):
             expr = Lit(value.value)
         self.ctor_exprs.append(expr)
         return expr
+
+    def _channels_last(self, dim: Dim) -> None:
+        """A size a layer reads as its features (the last dimension) that is a multiple of an
+        input's last axis and of no other size of the inputs: that input is channels-last
+        (swin's (H, W, C)), and its last axis is its features, a parameter as ``in_features``
+        is (``nn.LayerNorm(4 * in_features)``), not a number of one instance."""
+        names = dim.expr.names()
+        symbols = [n for n in names if n.startswith("@in:")]
+        if len(symbols) != 1 or names & set(self.auto) or symbols[0] in self.features:
+            return
+        for name, axis, size in self.placeholders:
+            if input_symbol(name, axis) == symbols[0] and axis == self.last_axis[name]:
+                auto = f"{'in' if name == self.b.inputs[0] else name}_features"
+                if auto in self.names:
+                    return
+                self.auto[auto] = (name, axis)
+                self.names[auto] = Dim(size, Name(auto))
+                self.features[symbols[0]] = auto
 
     def _track_aliases(self, entry: LayerType | OpType, w: scope.Wired) -> None:
         """Outputs that may share their input's storage (a view, Identity, eval-mode dropout)

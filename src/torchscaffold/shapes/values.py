@@ -25,6 +25,19 @@ class Val:
         return bool(self.dims) and self.dims[0].is_batch
 
     @property
+    def batch_like(self) -> bool:
+        """Whether its first dim is a size known only at run time that stands where the batch
+        stands, the batch itself nowhere else: windowed attention's batch times windows, a
+        reshape's -1. Torch treats it as the batch, and so does the description."""
+        return bool(self.dims) and self.dims[0].varying and not any(d.is_batch for d in self.dims)
+
+    @property
+    def leading(self) -> int:
+        """How many dims come before the per-sample ones: 1 for the batch or a size in its
+        place, 0 for a value of sizes fixed per instance (a mask per window, passed on)."""
+        return 1 if self.batched or self.batch_like else 0
+
+    @property
     def sample(self) -> tuple[int, ...]:
         """Per-sample shape: the numbers, the batch left out."""
         return tuple(d.value for d in self.dims if not d.is_batch)
