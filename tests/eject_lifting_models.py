@@ -236,3 +236,78 @@ class AuxTooLarge(WithAux):
     def __init__(self) -> None:
         super().__init__()
         self.aux.conv = nn.Conv2d(6, 4, 5)
+
+
+class PositionTable(nn.Module):
+    """A table a parent reads through a method (timm's RelPosBias, its rotary embedding): its
+    forward is never called."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(2 * dim))
+        self.register_buffer("index", torch.arange(dim).flip(0) * 2, persistent=False)
+
+    def bias(self) -> torch.Tensor:
+        return self.table[self.index]
+
+
+class BorrowingAttention(nn.Module):
+    """BEiT's attention in small: the qkv bias built from two parameters and a zero buffer,
+    the projection computed by ``F.linear`` with the (never called) qkv layer's weight, a
+    table read from another submodule, and Eva's rotation (reshaped to its input's shape) and
+    cast to the dtype it already has."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.q_bias = nn.Parameter(torch.randn(dim))
+        self.register_buffer("k_bias", torch.zeros(dim), persistent=False)
+        self.v_bias = nn.Parameter(torch.randn(dim))
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.position = PositionTable(dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = torch.cat((self.q_bias, self.k_bias, self.v_bias))
+        q, k, v = F.linear(x, weight=self.qkv.weight, bias=bias).chunk(3, dim=-1)
+        rotated = torch.stack([-q[..., 1::2], q[..., ::2]], -1).reshape(q.shape)
+        mixed = (rotated * torch.sigmoid(k) + v + self.position.bias()).to(dtype=x.dtype)
+        return x + self.proj(mixed)
+
+
+class Borrowing(nn.Module):
+    """Two of those, and the model itself reading a buffer of a submodule (Eva's rope)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rope = PositionTable(6)
+        self.blocks = nn.Sequential(BorrowingAttention(6), BorrowingAttention(6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x) * self.rope.bias()
+
+
+class StandardizedConv(nn.Conv2d):
+    """timm's ScaledStdConv2d: a convolution that standardises its own weight in forward (a
+    reshape of it, its statistics per output channel, a gain of its own), then ``F.conv2d``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.gain = nn.Parameter(torch.rand(out_channels, 1, 1, 1) + 0.5)
+        self.scale = kernel_size**-0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.reshape(self.out_channels, -1)
+        centred = w - w.mean(dim=1, keepdim=True)
+        w = centred * torch.rsqrt((centred * centred).mean(dim=1, keepdim=True) + 1e-6)
+        weight = (w * (self.gain * self.scale).view(-1, 1)).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Standardized(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = StandardizedConv(3, 8, 3)
+        self.body = nn.Sequential(StandardizedConv(8, 8, 3), nn.ReLU(), StandardizedConv(8, 4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.relu(self.stem(x)))

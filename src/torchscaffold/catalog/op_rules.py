@@ -188,7 +188,7 @@ def conv(n: int) -> Callable[[Inputs, dict[str, Any]], Out]:
                 f"expects input (N, C, {rules.spatial_names(n)}) and a weight of {n + 2} "
                 f"dimensions, got {rules.fmt_dims(x)} and {rules.fmt_dims(weight)}"
             )
-        groups = a["groups"].value
+        groups = _plain(a["groups"])  # a Lit where given, the default int where not
         if groups < 1 or x[1].value != weight[1].value * groups:
             raise ShapeError(
                 f"weight {rules.fmt_dims(weight)} with groups={groups} does not take "

@@ -96,7 +96,10 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
         if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
             rest = list(rest[0])
         rest = rest or list(kwargs.values())
-        return Lifted(name, (args[0],), {SHAPE_ARGS[name]: tuple(size_of(r) for r in rest)})
+        sizes = tuple(size_of(r) for r in rest)
+        if len(sizes) == 1 and isinstance(sizes[0], tuple):  # x.reshape(y.shape): y's sizes
+            sizes = sizes[0]
+        return Lifted(name, (args[0],), {SHAPE_ARGS[name]: sizes})
     if name in SIMPLE:
         bound = dict(DEFAULTS.get(name, {}))
         bound.update(zip(SIMPLE[name], args[1:]))

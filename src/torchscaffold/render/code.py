@@ -255,9 +255,11 @@ def op(step: RStep, inputs: Sequence[str], names: Names) -> str:
         if "@" in key:
             what, dim_name = key.split("@")
             used.update({dim_name, "index", "start", "length", "stop", "step"})
+            # The dim left out at its default (x[idx]: 0) is still where the index goes.
+            given = {a.name: a.default for a in entry.args if not a.required} | args
             if what.isdigit():  # an input as the index: x[:, idx]
-                return _indexing("item", {**args, "item": inputs[int(what)]}, dim_name, names)
-            return _indexing(what, args, dim_name, names)
+                return _indexing("item", {**given, "item": inputs[int(what)]}, dim_name, names)
+            return _indexing(what, given, dim_name, names)
         if key == "args":
             return "{args}"  # filled in last, once every other field has claimed its argument
         spread = key.endswith("*")
