@@ -311,3 +311,84 @@ class Standardized(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(torch.relu(self.stem(x)))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, channels: int, width: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 1)
+        self.conv2 = nn.Conv2d(width, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(x)))
+
+
+class Downsample(nn.Module):
+    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x))
+
+
+class DeepStage(nn.Module):
+    def __init__(self, in_channels: int, channels: int, depth: int, stride: int) -> None:
+        super().__init__()
+        first = Downsample(in_channels, channels, stride)
+        rest = [Bottleneck(channels, channels // 2) for _ in range(depth)]
+        self.blocks = nn.Sequential(first, *rest)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+class UnevenStages(nn.Module):
+    """ResNetV2's stages (3, 4, 6, 3 blocks) in small: the blocks only the deepest stage has
+    are absent from the others, where they must still be built; the width of one seen in a
+    single stage is that stage's width, not a multiple of its stride that another stage's
+    width does not follow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.Sequential(
+            DeepStage(3, 4, 1, 1), DeepStage(4, 8, 2, 2), DeepStage(8, 16, 3, 2),
+            DeepStage(16, 32, 1, 2),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x)
+
+
+class ShortcutBlock(nn.Module):
+    """GhostNet's bottleneck: a shortcut of its own (a depthwise convolution as wide as the
+    block's input, a norm, a 1x1 convolution) where the block changes the shape, an empty
+    ``nn.Sequential`` where it does not."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+        if in_channels == out_channels and stride == 1:
+            self.shortcut = nn.Sequential()
+        else:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels, bias=False),
+                nn.BatchNorm2d(in_channels),
+                nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + self.shortcut(x)
+
+
+class Shortcuts(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(
+            ShortcutBlock(3, 4, 1), ShortcutBlock(4, 8, 2), ShortcutBlock(8, 8, 1),
+            ShortcutBlock(8, 16, 2), ShortcutBlock(16, 16, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)

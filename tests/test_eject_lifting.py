@@ -201,3 +201,20 @@ def test_tensors_of_a_submodule_or_computed_from_the_classs_own(torch, tmp_path,
     with torch.no_grad():
         torch.testing.assert_close(generated(x), original(x))
     assert_lint_clean(path)
+
+
+@pytest.mark.parametrize("source", ["UnevenStages", "Shortcuts"])
+@pytest.mark.parametrize("style", STYLES)
+def test_a_step_only_some_instances_have_fits_the_others(torch, tmp_path, source, style):
+    """ResNetV2: a stage class whose later blocks only the deepest stage has; GhostNet: a
+    shortcut whose depthwise convolution is as wide as the block's input, in the blocks that
+    change the shape only. Absent, each is still built from its arguments, which follow what
+    every instance has (its stage's width, not a multiple of its stride; the input's
+    channels), so it fits there too."""
+    import eject_lifting_models
+
+    torch.manual_seed(0)
+    path, output = eject(tmp_path, f"{MODELS}:{source}", "--style", style, "--input-shape", "3x8x8")
+    assert "lifted as" not in output
+    original = getattr(eject_lifting_models, source)()
+    assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))

@@ -19,7 +19,7 @@ from typing import Any
 from torchscaffold import catalog, names
 from torchscaffold.eject import naming
 from torchscaffold.eject.lift import CHILD, Draft
-from torchscaffold.spec.expr import BinOp, Expr, Lit, Name
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Name, Size
 from torchscaffold.spec.ir import Block, Step
 
 DONT_CARE = object()  # an instance without the step
@@ -333,7 +333,11 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     arg_names = Counter(a for _, members in groups for a in {a for _, a in members})
     for vector, members in groups:
         path, arg = members[0]
-        expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
+        expr = None
+        if any(_under(p, whens) for p, _ in members):
+            expr = _input_size(vector, template.inputs, drafts)
+        if expr is None:
+            expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
         for member in members:
             replaced[member] = expr
     # A block only some instances have is built in every one (nn.Identity() where absent),
@@ -341,10 +345,15 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     # (MobileNetV3's squeeze-excitation, as wide as its input) is written so, to fit every
     # instance's width.
     for path, arg, vector in slots:
-        absent = any(path[: n + 1] in whens for n in range(len(path)))
         # A width there follows a parameter; an op's number (a slice's dim) stays a number.
-        if absent and _at(template.steps, path).kind in ("block", "layer") and _constant(vector):
-            multiple = _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
+        if (
+            _under(path, whens)
+            and _at(template.steps, path).kind in ("block", "layer")
+            and _constant(vector)
+        ):
+            multiple = _multiple(
+                vector, {k: v for k, v in values.items() if k not in whens_flags}
+            ) or _input_size(vector, template.inputs, drafts)
             if multiple is not None:
                 replaced[(path, arg)] = multiple
 
@@ -545,17 +554,46 @@ def _parameter(
 
 
 def _multiple(vector: list[Any], values: dict[str, list[Any]]) -> Expr | None:
-    """``vector`` as a fixed multiple of a parameter's values, where it is one."""
+    """``vector`` as a fixed multiple of a parameter's values, where it is one: the smallest
+    multiple where several parameters are (a width seen in one instance, 256, is its
+    ``conv1_out_channels`` there, not ``128 * stride``, which another instance's width does
+    not follow)."""
     seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
     if not seen or not all(isinstance(v, int) and not isinstance(v, bool) and v for _, v in seen):
         return None
+    found: list[tuple[int, str]] = []
     for name, other in values.items():
         pairs = [(v, other[k]) for k, v in seen]
         if all(isinstance(o, int) and not isinstance(o, bool) and o for _, o in pairs):
             ratios = {v // o for v, o in pairs if v % o == 0}
             if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
-                ratio = ratios.pop()
-                return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+                found.append((ratios.pop(), name))
+    if not found:
+        return None
+    ratio, name = min(found, key=lambda f: f[0])
+    return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+
+
+def _under(path: Path, whens: dict[Path, Any]) -> bool:
+    """Whether the step at ``path`` is conditional, or inside a conditional step."""
+    return any(path[: n + 1] in whens for n in range(len(path)))
+
+
+def _input_size(vector: list[Any], inputs: tuple[str, ...], drafts: list[Draft]) -> Expr | None:
+    """``vector`` as the channels (or the features: the last dim) of an input of the class,
+    where every instance that has the step is given that many (GhostNet's shortcut, a
+    depthwise convolution as wide as the block's input): so the step, absent elsewhere, fits
+    there too."""
+    seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
+    if not seen or not all(isinstance(v, int) and not isinstance(v, bool) for _, v in seen):
+        return None
+    for name in inputs:
+        shapes = [d.shapes.get(name) for d in drafts]
+        if any(s is None or len(s) < 2 for s in shapes) or len({len(s) for s in shapes}) > 1:
+            continue
+        for dim in dict.fromkeys((1, -1)):
+            if all(shapes[k][dim] == v for k, v in seen):
+                return Size(dim if dim > 0 else len(shapes[0]) - 1, name)
     return None
 
 

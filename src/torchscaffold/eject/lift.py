@@ -55,6 +55,7 @@ class Draft:
     tensors: list[Tensor] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
     ties: list[tuple[str, str]] = field(default_factory=list)  # a layer called twice
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # its inputs', here
 
     @property
     def identity(self) -> bool:
@@ -156,6 +157,7 @@ class _Lifter:
         self.ties: list[tuple[str, str]] = []
         self.owned: dict[str, str] = {}  # tensor read -> its buffer's name (_own)
         self.passed: list[str] = []  # calls left out: what they return in eval is their input
+        self.shapes: dict[str, tuple[int, ...]] = {}
         self.borrowed: set[str] = set()  # submodules whose tensors became the class's (_borrow)
         # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
         # layer, and the tensors it owns, which its forward reads through the functional.
@@ -180,6 +182,7 @@ class _Lifter:
                 if isinstance(self.values.get(node), torch.Tensor):
                     self.names[node] = node.name
                     inputs.append(node.name)
+                    self.shapes[node.name] = tuple(self.values[node].shape)
             elif node.op == "get_attr":
                 if str(node.target) not in self.inherited:
                     self._tensor(node)
@@ -207,6 +210,7 @@ class _Lifter:
             self.tensors,
             self.passed,
             self.ties,
+            self.shapes,
         )
 
     # -- the graph ------------------------------------------------------------------------------
