@@ -303,11 +303,30 @@ class StandardizedConv(nn.Conv2d):
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
+class BatchStandardizedConv(StandardizedConv):
+    """timm's own way: ``F.batch_norm`` of the reshaped weight with no running statistics,
+    in training mode, so by the weight's own statistics."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=(self.gain * self.scale).view(-1),
+            training=True,
+            momentum=0.0,
+            eps=1e-6,
+        ).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
 class Standardized(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = StandardizedConv(3, 8, 3)
-        self.body = nn.Sequential(StandardizedConv(8, 8, 3), nn.ReLU(), StandardizedConv(8, 4, 1))
+        self.body = nn.Sequential(
+            BatchStandardizedConv(8, 8, 3), nn.ReLU(), BatchStandardizedConv(8, 4, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(torch.relu(self.stem(x)))

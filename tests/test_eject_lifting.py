@@ -183,8 +183,9 @@ def test_tensors_of_a_submodule_or_computed_from_the_classs_own(torch, tmp_path,
     """A forward that reads a submodule's tensors without calling it (BEiT's ``F.linear``
     with ``self.qkv.weight``, CoAtNet's relative-position table, Eva's rope) holds them as
     its own; a subclass of a layer that computes from its own weight (a standardised
-    convolution) is lifted as the ops it runs on tensors of its own: the weights load strict
-    and the outputs are the original's."""
+    convolution, by its statistics or by ``F.batch_norm`` without running statistics) is
+    lifted as the ops it runs on tensors of its own: the weights load strict and the outputs
+    are the original's."""
     import eject_lifting_models
 
     shape = "3x6x6" if source == "Standardized" else "5x6"

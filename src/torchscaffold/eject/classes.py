@@ -158,6 +158,7 @@ def _template(drafts: list[Draft]) -> Draft:
 
 Path = tuple[int, ...]  # a step of the template: its index, then member indices in groups
 TENSOR: Path = ()  # the slots of the class's own tensors' sizes
+MODULES = ("block", "layer")  # the steps a constructor builds
 # What a missing step's output is where it is absent: the input it passes on (a chain member
 # passes on the previous one's output: None).
 Missing = dict[Path, "str | None"]
@@ -334,7 +335,9 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     for vector, members in groups:
         path, arg = members[0]
         expr = None
-        if any(_under(p, whens) for p, _ in members):
+        # A module's width, not an op's number (x[:, :c] is the same slice at every input).
+        built = all(p != TENSOR and _at(template.steps, p).kind in MODULES for p, _ in members)
+        if built and any(_under(p, whens) for p, _ in members):
             expr = _input_size(vector, template.inputs, drafts)
         if expr is None:
             expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
@@ -346,14 +349,12 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     # instance's width.
     for path, arg, vector in slots:
         # A width there follows a parameter; an op's number (a slice's dim) stays a number.
-        if (
-            _under(path, whens)
-            and _at(template.steps, path).kind in ("block", "layer")
-            and _constant(vector)
-        ):
-            multiple = _multiple(
-                vector, {k: v for k, v in values.items() if k not in whens_flags}
-            ) or _input_size(vector, template.inputs, drafts)
+        if _under(path, whens) and _at(template.steps, path).kind in MODULES and _constant(vector):
+            multiple = (
+                _as_sibling(template.steps, path, arg, vector, replaced, values)
+                or _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
+                or _input_size(vector, template.inputs, drafts)
+            )
             if multiple is not None:
                 replaced[(path, arg)] = multiple
 
@@ -554,24 +555,50 @@ def _parameter(
 
 
 def _multiple(vector: list[Any], values: dict[str, list[Any]]) -> Expr | None:
-    """``vector`` as a fixed multiple of a parameter's values, where it is one: the smallest
-    multiple where several parameters are (a width seen in one instance, 256, is its
-    ``conv1_out_channels`` there, not ``128 * stride``, which another instance's width does
-    not follow)."""
+    """``vector`` as a fixed multiple of a parameter's values, where it is one."""
     seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
     if not seen or not all(isinstance(v, int) and not isinstance(v, bool) and v for _, v in seen):
         return None
-    found: list[tuple[int, str]] = []
     for name, other in values.items():
         pairs = [(v, other[k]) for k, v in seen]
         if all(isinstance(o, int) and not isinstance(o, bool) and o for _, o in pairs):
             ratios = {v // o for v, o in pairs if v % o == 0}
             if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
-                found.append((ratios.pop(), name))
-    if not found:
-        return None
-    ratio, name = min(found, key=lambda f: f[0])
-    return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+                ratio = ratios.pop()
+                return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+    return None
+
+
+def _as_sibling(
+    steps: tuple[Step, ...],
+    path: Path,
+    arg: str,
+    vector: list[Any],
+    replaced: dict[tuple[Path, str], Any],
+    values: dict[str, list[Any]],
+) -> Expr | None:
+    """The expression another step of the same class or layer has for the same argument
+    (``conv1_out_channels`` of a stage's other blocks), where it gives ``vector``'s values
+    too: a width seen in one instance is its stage's width, not the first parameter that
+    happens to divide it (``128 * stride``)."""
+    target = _at(steps, path).target
+    seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
+    for (other, key), expr in replaced.items():
+        if key != arg or other == path or other == TENSOR or _at(steps, other).target != target:
+            continue
+        if isinstance(expr, (Name, BinOp)) and all(_value(expr, values, k) == v for k, v in seen):
+            return expr
+    return None
+
+
+def _value(expr: Expr, values: dict[str, list[Any]], k: int) -> Any:
+    """A parameter, or a multiple of one, in instance ``k``."""
+    if isinstance(expr, Name):
+        return values.get(expr.name, [DONT_CARE] * (k + 1))[k]
+    if isinstance(expr, BinOp) and expr.op == "*" and isinstance(expr.left, Lit):
+        right = _value(expr.right, values, k)
+        return expr.left.value * right if isinstance(right, int) else DONT_CARE
+    return DONT_CARE
 
 
 def _under(path: Path, whens: dict[Path, Any]) -> bool:
