@@ -276,3 +276,178 @@ class SequentialsInAList(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.branches[0](x) * self.branches[1](x)
+
+
+class PositionTable(nn.Module):
+    """A table a parent reads through a method (timm's RelPosBias, its rotary embedding): its
+    forward is never called."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(2 * dim))
+        self.register_buffer("index", torch.arange(dim).flip(0) * 2, persistent=False)
+
+    def bias(self) -> torch.Tensor:
+        return self.table[self.index]
+
+
+class BorrowingAttention(nn.Module):
+    """BEiT's attention in small: the qkv bias built from two parameters and a zero buffer,
+    the projection computed by ``F.linear`` with the (never called) qkv layer's weight, a
+    table read from another submodule, and Eva's rotation (reshaped to its input's shape) and
+    cast to the dtype it already has."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.q_bias = nn.Parameter(torch.randn(dim))
+        self.register_buffer("k_bias", torch.zeros(dim), persistent=False)
+        self.v_bias = nn.Parameter(torch.randn(dim))
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.position = PositionTable(dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = torch.cat((self.q_bias, self.k_bias, self.v_bias))
+        q, k, v = F.linear(x, weight=self.qkv.weight, bias=bias).chunk(3, dim=-1)
+        rotated = torch.stack([-q[..., 1::2], q[..., ::2]], -1).reshape(q.shape)
+        mixed = (rotated * torch.sigmoid(k) + v + self.position.bias()).to(dtype=x.dtype)
+        return x + self.proj(mixed)
+
+
+class Borrowing(nn.Module):
+    """Two of those, and the model itself reading a buffer of a submodule (Eva's rope)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rope = PositionTable(6)
+        self.blocks = nn.Sequential(BorrowingAttention(6), BorrowingAttention(6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x) * self.rope.bias()
+
+
+class StandardizedConv(nn.Conv2d):
+    """timm's ScaledStdConv2d: a convolution that standardises its own weight in forward (a
+    reshape of it, its statistics per output channel, a gain of its own), then ``F.conv2d``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.gain = nn.Parameter(torch.rand(out_channels, 1, 1, 1) + 0.5)
+        self.scale = kernel_size**-0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.reshape(self.out_channels, -1)
+        centred = w - w.mean(dim=1, keepdim=True)
+        w = centred * torch.rsqrt((centred * centred).mean(dim=1, keepdim=True) + 1e-6)
+        weight = (w * (self.gain * self.scale).view(-1, 1)).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class BatchStandardizedConv(StandardizedConv):
+    """timm's own way: ``F.batch_norm`` of the reshaped weight with no running statistics,
+    in training mode, so by the weight's own statistics."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=(self.gain * self.scale).view(-1),
+            training=True,
+            momentum=0.0,
+            eps=1e-6,
+        ).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Standardized(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = StandardizedConv(3, 8, 3)
+        self.body = nn.Sequential(
+            BatchStandardizedConv(8, 8, 3), nn.ReLU(), BatchStandardizedConv(8, 4, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.relu(self.stem(x)))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, channels: int, width: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, width, 1)
+        self.conv2 = nn.Conv2d(width, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(x)))
+
+
+class Downsample(nn.Module):
+    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x))
+
+
+class DeepStage(nn.Module):
+    def __init__(self, in_channels: int, channels: int, depth: int, stride: int) -> None:
+        super().__init__()
+        first = Downsample(in_channels, channels, stride)
+        rest = [Bottleneck(channels, channels // 2) for _ in range(depth)]
+        self.blocks = nn.Sequential(first, *rest)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+class UnevenStages(nn.Module):
+    """ResNetV2's stages (3, 4, 6, 3 blocks) in small: the blocks only the deepest stage has
+    are absent from the others, where they must still be built; the width of one seen in a
+    single stage is that stage's width, not a multiple of its stride that another stage's
+    width does not follow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.Sequential(
+            DeepStage(3, 4, 1, 1), DeepStage(4, 8, 2, 2), DeepStage(8, 16, 3, 2),
+            DeepStage(16, 32, 1, 2),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x)
+
+
+class ShortcutBlock(nn.Module):
+    """GhostNet's bottleneck: a shortcut of its own (a depthwise convolution as wide as the
+    block's input, a norm, a 1x1 convolution) where the block changes the shape, an empty
+    ``nn.Sequential`` where it does not."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+        if in_channels == out_channels and stride == 1:
+            self.shortcut = nn.Sequential()
+        else:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels, bias=False),
+                nn.BatchNorm2d(in_channels),
+                nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + self.shortcut(x)
+
+
+class Shortcuts(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(
+            ShortcutBlock(3, 4, 1), ShortcutBlock(4, 8, 2), ShortcutBlock(8, 8, 1),
+            ShortcutBlock(8, 16, 2), ShortcutBlock(16, 16, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)

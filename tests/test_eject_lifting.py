@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_eject import assert_same_function, eject
+from test_eject import STYLES, assert_same_function, eject
 
-from conftest import import_file, run_cli
+from conftest import assert_lint_clean, import_file, run_cli
 from strategies import toml_spec
 
 MODELS = Path(__file__).resolve().parent / "eject_lifting_models.py"
@@ -204,3 +204,47 @@ def test_sequentials_of_one_class_in_a_module_list(torch, tmp_path, style):
     path, _ = eject(tmp_path, source, "--style", style, "--input-shape", "4")
     original = eject_lifting_models.SequentialsInAList()
     assert_same_function(torch, path, original, torch.randn(2, 4))
+
+
+@pytest.mark.parametrize("source", ["Borrowing", "Standardized"])
+@pytest.mark.parametrize("style", STYLES)
+def test_tensors_of_a_submodule_or_computed_from_the_classs_own(torch, tmp_path, source, style):
+    """A forward that reads a submodule's tensors without calling it (BEiT's ``F.linear``
+    with ``self.qkv.weight``, CoAtNet's relative-position table, Eva's rope) holds them as
+    its own; a subclass of a layer that computes from its own weight (a standardised
+    convolution, by its statistics or by ``F.batch_norm`` without running statistics) is
+    lifted as the ops it runs on tensors of its own: the weights load strict and the outputs
+    are the original's."""
+    import eject_lifting_models
+
+    shape = "3x6x6" if source == "Standardized" else "5x6"
+    torch.manual_seed(0)
+    path, _ = eject(tmp_path, f"{MODELS}:{source}", "--style", style, "--input-shape", shape)
+    torch.manual_seed(0)  # the instance the command lifted: its weights are in net.pt
+    original = getattr(eject_lifting_models, source)().eval()
+    generated = import_file(path).Net().eval()
+    generated.load_state_dict(torch.load(tmp_path / "net.pt"), strict=True)
+    assert sum(p.numel() for p in generated.parameters()) == sum(
+        p.numel() for p in original.parameters()
+    )
+    x = torch.randn(3, *(int(n) for n in shape.split("x")))
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x))
+    assert_lint_clean(path)
+
+
+@pytest.mark.parametrize("source", ["UnevenStages", "Shortcuts"])
+@pytest.mark.parametrize("style", STYLES)
+def test_a_step_only_some_instances_have_fits_the_others(torch, tmp_path, source, style):
+    """ResNetV2: a stage class whose later blocks only the deepest stage has; GhostNet: a
+    shortcut whose depthwise convolution is as wide as the block's input, in the blocks that
+    change the shape only. Absent, each is still built from its arguments, which follow what
+    every instance has (its stage's width, not a multiple of its stride; the input's
+    channels), so it fits there too."""
+    import eject_lifting_models
+
+    torch.manual_seed(0)
+    path, output = eject(tmp_path, f"{MODELS}:{source}", "--style", style, "--input-shape", "3x8x8")
+    assert "lifted as" not in output
+    original = getattr(eject_lifting_models, source)()
+    assert_same_function(torch, path, original, torch.randn(2, 3, 8, 8))

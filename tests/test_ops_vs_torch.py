@@ -77,7 +77,7 @@ def _draw_tensor(data, op: OpType, name: str, x: tuple[int, ...], args: dict) ->
     """The shape of the op's tensor ``name`` beside a first input of shape ``x``."""
     if op.name in ("layer_norm",):
         return _fits(data, tuple(args["normalized_shape"]), name)
-    if op.name in ("group_norm", "batch_norm"):
+    if op.name in ("group_norm", "batch_norm", "batch_stats_norm"):
         return _fits(data, x[1:2], name)
     if op.name == "linear" and name == "weight":
         out = data.draw(SIZE, label="out_features")

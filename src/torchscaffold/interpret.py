@@ -178,7 +178,7 @@ def _op(
 def _table_call(entry: OpType, xs: list[Any], a: dict[str, Any]) -> Any:
     """A row of the op table as torch's own call: the tensors after the first and the other
     arguments by keyword."""
-    keywords = {**dict(zip(entry.tensors, xs[1:])), **a}
+    keywords = {**dict.fromkeys(entry.unset), **dict(zip(entry.tensors, xs[1:])), **a}
     if entry.call.startswith("."):
         return getattr(xs[0], entry.call[1:])(**keywords)
     module, name = entry.call.split(".")

@@ -154,6 +154,19 @@ def batch_norm(inputs: Inputs, a: dict[str, Any]) -> Out:
     return (x,)
 
 
+def batch_stats_norm(inputs: Inputs, a: dict[str, Any]) -> Out:
+    """Per channel (dim 1) by the batch's statistics, which only training computes (without
+    running statistics, eval has none to read): weight and bias one per channel."""
+    x, *tensors = inputs
+    _rank_at_least(x, 2)
+    for name, t in zip(("weight", "bias"), tensors):
+        _shaped(t, (x[1],), name)
+    if not a["training"]:
+        raise ShapeError("batch norm without running statistics needs training=True")
+    _more_than_one_per_channel(x, "batch norm while training")
+    return (x,)
+
+
 def _more_than_one_per_channel(x: Dims, what: str) -> None:
     if not x[0].varying and rules.product((x[0], *x[2:])).value == 1:
         raise ShapeError(f"{what} needs more than one value per channel, got {rules.fmt_dims(x)}")
@@ -188,7 +201,7 @@ def conv(n: int) -> Callable[[Inputs, dict[str, Any]], Out]:
                 f"expects input (N, C, {rules.spatial_names(n)}) and a weight of {n + 2} "
                 f"dimensions, got {rules.fmt_dims(x)} and {rules.fmt_dims(weight)}"
             )
-        groups = a["groups"].value
+        groups = _plain(a["groups"])  # a Lit where given, the default int where not
         if groups < 1 or x[1].value != weight[1].value * groups:
             raise ShapeError(
                 f"weight {rules.fmt_dims(weight)} with groups={groups} does not take "

@@ -31,10 +31,18 @@ class T:
     optional: bool = False
 
 
+@dataclass(frozen=True)
+class Unset:
+    """A tensor parameter the row's call passes as None (``F.batch_norm`` without running
+    statistics): written ``None`` in its place; a call that gives it is another row's."""
+
+    name: str
+
+
 def row(
     name: str,
     call: str,
-    params: tuple[T | Arg, ...],
+    params: tuple[T | Arg | Unset, ...],
     rule: Rule,
     help: str,
     *,
@@ -58,6 +66,8 @@ def row(
         elif isinstance(p, T):
             positional.append(f"{{{k}:}}")  # this one and every tensor after it, as given
             break
+        elif isinstance(p, Unset):
+            positional.append("None")
         elif not p.keyword and p.required:
             positional.append(f"{{{p.name}}}")
     positional.append("{args}")
@@ -78,6 +88,7 @@ def row(
         integer_output=integer_output,
         call=call,
         tensors=tuple(t.name for t in tensors),
+        unset=tuple(p.name for p in params if isinstance(p, Unset)),
         params=tuple(p.name for p in params),
         functions=names,
         methods=names if methods else tuple(n for n in names if n == call.lstrip(".")),
@@ -91,6 +102,14 @@ def _unary(name: str, what: str) -> OpType:
 DIM = Arg("dim", "dim")
 KEEPDIM = Arg("keepdim", "bool", False)
 EPS = Arg("eps", "float", 1e-5)
+# F.batch_norm's parameters after the running statistics.
+BATCH_NORM = (
+    T("weight", True),
+    T("bias", True),
+    Arg("training", "bool", False),
+    Arg("momentum", "float", 0.1),
+    EPS,
+)
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
@@ -305,17 +324,19 @@ ROWS: tuple[OpType, ...] = (
     row(
         "batch_norm",
         "F.batch_norm",
-        (
-            T("running_mean"),
-            T("running_var"),
-            T("weight", True),
-            T("bias", True),
-            Arg("training", "bool", False),
-            Arg("momentum", "float", 0.1),
-            EPS,
-        ),
+        (T("running_mean"), T("running_var"), *BATCH_NORM),
         r.batch_norm,
         "F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)",
+        methods=False,
+    ),
+    row(
+        "batch_stats_norm",
+        "F.batch_norm",
+        (Unset("running_mean"), Unset("running_var"), *BATCH_NORM),
+        r.batch_stats_norm,
+        "F.batch_norm(x, None, None, weight, bias, training=True, ...): normalised per channel "
+        "by the batch's own statistics (timm's weight standardisation)",
+        also=("batch_norm",),
         methods=False,
     ),
     row(

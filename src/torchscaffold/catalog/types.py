@@ -245,6 +245,7 @@ class OpType:
     # of torch, F or torch._C._nn, and tensor methods.
     call: str | None = None
     tensors: tuple[str, ...] = ()
+    unset: tuple[str, ...] = ()  # parameters the call passes as None
     params: tuple[str, ...] = ()
     functions: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()

@@ -20,7 +20,7 @@ from typing import Any
 from torchscaffold import catalog, names
 from torchscaffold.eject import naming
 from torchscaffold.eject.lift import CHILD, Draft
-from torchscaffold.spec.expr import BinOp, Expr, Lit, Name
+from torchscaffold.spec.expr import BinOp, Expr, Lit, Name, Size
 from torchscaffold.spec.ir import Block, Step
 
 DONT_CARE = object()  # an instance without the step
@@ -173,6 +173,7 @@ def _template(drafts: list[Draft]) -> Draft:
 
 Path = tuple[int, ...]  # a step of the template: its index, then member indices in groups
 TENSOR: Path = ()  # the slots of the class's own tensors' sizes
+MODULES = ("block", "layer")  # the steps a constructor builds
 # What a missing step's output is where it is absent: the input it passes on (a chain member
 # passes on the previous one's output: None).
 Missing = dict[Path, "str | None"]
@@ -352,7 +353,13 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     arg_names = Counter(a for _, members in groups for a in {a for _, a in members})
     for vector, members in groups:
         path, arg = members[0]
-        expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
+        expr = None
+        # A module's width, not an op's number (x[:, :c] is the same slice at every input).
+        built = all(p != TENSOR and _at(template.steps, p).kind in MODULES for p, _ in members)
+        if built and any(_under(p, whens) for p, _ in members):
+            expr = _input_size(vector, template.inputs, drafts)
+        if expr is None:
+            expr = _parameter(template, path, arg, vector, drafts, params, values, arg_names)
         for member in members:
             replaced[member] = expr
     # A block only some instances have is built in every one (nn.Identity() where absent),
@@ -360,10 +367,13 @@ def _merge(name: str, drafts: list[Draft], defaults: dict[str, dict[str, Any]]) 
     # (MobileNetV3's squeeze-excitation, as wide as its input) is written so, to fit every
     # instance's width.
     for path, arg, vector in slots:
-        absent = any(path[: n + 1] in whens for n in range(len(path)))
         # A width there follows a parameter; an op's number (a slice's dim) stays a number.
-        if absent and _at(template.steps, path).kind in ("block", "layer") and _constant(vector):
-            multiple = _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
+        if _under(path, whens) and _at(template.steps, path).kind in MODULES and _constant(vector):
+            multiple = (
+                _as_sibling(template.steps, path, arg, vector, replaced, values)
+                or _multiple(vector, {k: v for k, v in values.items() if k not in whens_flags})
+                or _input_size(vector, template.inputs, drafts)
+            )
             if multiple is not None:
                 replaced[(path, arg)] = multiple
 
@@ -575,6 +585,61 @@ def _multiple(vector: list[Any], values: dict[str, list[Any]]) -> Expr | None:
             if len(ratios) == 1 and all(v % o == 0 for v, o in pairs):
                 ratio = ratios.pop()
                 return Name(name) if ratio == 1 else BinOp("*", Lit(ratio), Name(name))
+    return None
+
+
+def _as_sibling(
+    steps: tuple[Step, ...],
+    path: Path,
+    arg: str,
+    vector: list[Any],
+    replaced: dict[tuple[Path, str], Any],
+    values: dict[str, list[Any]],
+) -> Expr | None:
+    """The expression another step of the same class or layer has for the same argument
+    (``conv1_out_channels`` of a stage's other blocks), where it gives ``vector``'s values
+    too: a width seen in one instance is its stage's width, not the first parameter that
+    happens to divide it (``128 * stride``)."""
+    target = _at(steps, path).target
+    seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
+    for (other, key), expr in replaced.items():
+        if key != arg or other == path or other == TENSOR or _at(steps, other).target != target:
+            continue
+        if isinstance(expr, (Name, BinOp)) and all(_value(expr, values, k) == v for k, v in seen):
+            return expr
+    return None
+
+
+def _value(expr: Expr, values: dict[str, list[Any]], k: int) -> Any:
+    """A parameter, or a multiple of one, in instance ``k``."""
+    if isinstance(expr, Name):
+        return values.get(expr.name, [DONT_CARE] * (k + 1))[k]
+    if isinstance(expr, BinOp) and expr.op == "*" and isinstance(expr.left, Lit):
+        right = _value(expr.right, values, k)
+        return expr.left.value * right if isinstance(right, int) else DONT_CARE
+    return DONT_CARE
+
+
+def _under(path: Path, whens: dict[Path, Any]) -> bool:
+    """Whether the step at ``path`` is conditional, or inside a conditional step."""
+    return any(path[: n + 1] in whens for n in range(len(path)))
+
+
+def _input_size(vector: list[Any], inputs: tuple[str, ...], drafts: list[Draft]) -> Expr | None:
+    """``vector`` as the channels (or the features: the last dim) of an input of the class,
+    where every instance that has the step is given that many (GhostNet's shortcut, a
+    depthwise convolution as wide as the block's input): so the step, absent elsewhere, fits
+    there too."""
+    seen = [(k, v) for k, v in enumerate(vector) if v is not DONT_CARE]
+    if not seen or not all(isinstance(v, int) and not isinstance(v, bool) for _, v in seen):
+        return None
+    for name in inputs:
+        shapes = [d.shapes.get(name) for d in drafts]
+        if any(s is None or len(s) < 2 for s in shapes) or len({len(s) for s in shapes}) > 1:
+            continue
+        for dim in dict.fromkeys((1, -1)):
+            if all(shapes[k][dim] == v for k, v in seen):
+                return Size(dim if dim > 0 else len(shapes[0]) - 1, name)
     return None
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # Calls that only check (torch._assert) and leave nothing to compute.
 CHECKS = ("_assert", "_assert_is_none")
+# Tensor methods that only cast: where one returns its tensor itself, it is left out.
+CASTS = ("to", "type_as", "float")
 # A block step's target until its class is known: this prefix and the instance's path.
 CHILD = "@"
 ARITHMETIC = {
@@ -68,6 +70,7 @@ class Draft:
         if self.outputs is None and len(self.inputs) != 1 or not set(outputs) <= set(self.inputs):
             return None
         return tuple(self.inputs.index(o) for o in outputs)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # its inputs', here
 
     @property
     def identity(self) -> bool:
@@ -168,15 +171,12 @@ class _Lifter:
         self.ties: list[tuple[str, str]] = []
         self.owned: dict[str, str] = {}  # tensor read -> its buffer's name (_own)
         self.passed: list[str] = []  # calls left out: what they return in eval is their input
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.borrowed: set[str] = set()  # submodules whose tensors became the class's (_borrow)
         # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
         # layer, and the tensors it owns, which its forward reads through the functional.
-        self.base = inherited_layer(module) if path else None
-        self.inherited = (
-            {n for n, _ in module.named_parameters(recurse=False)}
-            | {n for n, _ in module.named_buffers(recurse=False)}
-            if self.base
-            else set()
-        )
+        self.base = inherited_layer(module) if path and _through_base(traced, module) else None
+        self.inherited = _held(module) if self.base else set()
 
     def fail(self, node: fx.Node, why: str) -> TorchgenError:
         at = node_where(node)
@@ -205,6 +205,7 @@ class _Lifter:
                 else:
                     self.names[node] = node.name
                     inputs.append(node.name)
+                    self.shapes[node.name] = tuple(self.values[node].shape)
             elif node.op == "get_attr":
                 if str(node.target) not in self.inherited:
                     self._tensor(node)
@@ -236,6 +237,7 @@ class _Lifter:
             self.passed,
             self.ties,
             tuple(unread),
+            self.shapes,
         )
 
     # -- the graph ------------------------------------------------------------------------------
@@ -541,17 +543,21 @@ class _Lifter:
 
     def _passes_on(self, node: fx.Node) -> fx.Node | None:
         """The input a function call returns as it is in eval mode, or None: torchvision's
-        ``stochastic_depth``, timm's ``drop_path``, ``F.dropout`` with ``training=False``.
-        What eval computes is lifted; the train-time regularisation is left out (a note
-        says so)."""
-        if node.op != "call_function" or str(getattr(node.target, "__name__", "")).endswith("_"):
+        ``stochastic_depth``, timm's ``drop_path``, ``F.dropout`` with ``training=False``;
+        a cast that returns its tensor itself (``out.to(dtype=x.dtype)`` at that dtype,
+        Eva's rope). What eval computes is lifted; the train-time regularisation is left out
+        (a note says so)."""
+        name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+        if node.op == "call_method" and name not in CASTS:
+            return None  # x.contiguous() is x only where x is laid out so: kept
+        if node.op not in ("call_function", "call_method") or str(name).endswith("_"):
             return None
         if node.kwargs.get("inplace") or not node.args or not hasattr(node.args[0], "op"):
             return None
         value = self.values.get(node, UNKNOWN)
         if value is UNKNOWN or value is not self.values.get(node.args[0]):
             return None
-        self.passed.append(f"{getattr(node.target, '__name__', node.target)} ({node_where(node)})")
+        self.passed.append(f"{name} ({node_where(node)})")
         return node.args[0]
 
     def _multi(self, node: fx.Node) -> tuple[str, ...] | None:
@@ -597,16 +603,62 @@ class _Lifter:
         import torch
 
         value = self.values.get(node)
-        if not isinstance(value, torch.Tensor) or "." in str(node.target):
+        if not isinstance(value, torch.Tensor):
             raise self.fail(node, f"it reads {node.target!r}, not a tensor of its own")
+        if "." in str(node.target):
+            self._borrow(node)
+        name = self._own(str(node.target), value)
+        self._declare(name, value, node)
+        self.names[node] = name
+
+    def _declare(self, name: str, value: Any, node: fx.Node) -> None:
+        import torch
+
         dtype = str(value.dtype).removeprefix("torch.")
         if dtype not in ("float32", "int64", "bool"):
             raise self.fail(node, f"it reads {node.target!r}, a tensor of {dtype}")
-        name = self._own(str(node.target), value)
         if all(t.name != name for t in self.tensors):
             buffer = not isinstance(value, torch.nn.Parameter)
             self.tensors.append(Tensor(name, tuple(value.shape), buffer=buffer, dtype=dtype))
-        self.names[node] = name
+
+    def _borrow(self, node: fx.Node) -> None:
+        """A tensor of a submodule the forward never calls, read through it (BEiT's
+        ``F.linear(x, self.qkv.weight)``, a table read by a method of its owner): that
+        submodule's tensors become the reader's own, in the original too (the submodule
+        still reads them as plain attributes), so the lifted class holds them and the
+        weights list them where it does."""
+        owner_path = str(node.target).rpartition(".")[0]
+        if owner_path in self.borrowed:
+            return
+        calls = any(
+            n.op == "call_module"
+            and (str(n.target) == owner_path or str(n.target).startswith(f"{owner_path}."))
+            for n in self.graph.nodes
+        )
+        if calls:
+            raise self.fail(
+                node,
+                f"it reads {node.target!r} and calls {owner_path!r} too (torchgen makes a "
+                "submodule's tensors the reader's only where the reader does not call it)",
+            )
+        owner = self.module.get_submodule(owner_path)
+        self.borrowed.add(owner_path)
+        for key, value in [*owner.named_parameters(), *owner.named_buffers()]:
+            holder_path, _, leaf = key.rpartition(".")
+            holder = owner.get_submodule(holder_path)
+            parameter = leaf in holder._parameters
+            (holder._parameters if parameter else holder._buffers).pop(leaf)
+            holder._non_persistent_buffers_set.discard(leaf)
+            object.__setattr__(holder, leaf, value)  # the original's forward reads it still
+            name = _flat(f"{owner_path}.{key}")
+            while hasattr(self.module, name):
+                name += "_"
+            if parameter:
+                self.module.register_parameter(name, value)
+            else:
+                self.module.register_buffer(name, value)
+            self.owned[f"{owner_path}.{key}"] = name
+            self._declare(name, value, node)
 
     def _own(self, name: str, value: Any) -> str:
         """The name of a tensor the forward reads, made a persistent buffer of the original
@@ -702,6 +754,33 @@ class _Lifter:
         key = group.rsplit(".", 1)[-1]
         base = names.snake_case(type(module).__name__)
         return key if not key.isdigit() else f"{base}{key}"
+
+
+def _through_base(traced: Traced, module: nn.Module) -> bool:
+    """Whether the forward reads the tensors it inherits from a catalog layer only as that
+    layer's functional does (timm's BatchNormAct2d: ``F.batch_norm(x, self.running_mean,
+    ...)``), so it is that layer; a class that computes from them first (a convolution that
+    standardises its own weight) is the ops it runs, on tensors of its own."""
+    base = inherited_layer(module)
+    function = _functional_of(base) if base else None
+    inherited = _held(module)
+    for node in traced.graph.nodes:
+        if node.op != "get_attr" or str(node.target) not in inherited:
+            continue
+        for user in node.users:
+            read = [a for a in (*user.args[1:], *user.kwargs.values()) if hasattr(a, "op")]
+            if user.target is not function or any(
+                a.op != "get_attr" or str(a.target) not in inherited for a in read
+            ):
+                return False
+    return True
+
+
+def _held(module: nn.Module) -> set[str]:
+    """The names of the tensors the module holds itself (not its submodules')."""
+    return {n for n, _ in module.named_parameters(recurse=False)} | {
+        n for n, _ in module.named_buffers(recurse=False)
+    }
 
 
 def _chain(steps: list[Step]) -> bool:

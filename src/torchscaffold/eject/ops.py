@@ -96,7 +96,10 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
         if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
             rest = list(rest[0])
         rest = rest or list(kwargs.values())
-        return Lifted(name, (args[0],), {SHAPE_ARGS[name]: tuple(size_of(r) for r in rest)})
+        sizes = tuple(size_of(r) for r in rest)
+        if len(sizes) == 1 and isinstance(sizes[0], tuple):  # x.reshape(y.shape): y's sizes
+            sizes = sizes[0]
+        return Lifted(name, (args[0],), {SHAPE_ARGS[name]: sizes})
     if name in SIMPLE:
         bound = dict(DEFAULTS.get(name, {}))
         bound.update(zip(SIMPLE[name], args[1:]))
@@ -108,9 +111,14 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
         return _index(args[0], args[1], size_of, is_tensor)
     if node.op == "call_method" and name in METHOD_FUNCTIONALS:
         return _method_functional(name, args, kwargs, size_of)
-    row = _row(node)
-    if row is not None:
-        return _bind_row(row, args, kwargs, size_of, is_tensor)
+    refused: list[Unsupported] = []
+    for row in _rows_of(node):  # the first that takes the call (F.batch_norm: two rows)
+        try:
+            return _bind_row(row, args, kwargs, size_of, is_tensor)
+        except Unsupported as exc:
+            refused.append(exc)
+    if refused:
+        raise refused[0]
     if node.op == "call_function" and node.target is F.scaled_dot_product_attention:
         return _attention(args, kwargs, size_of)
     if node.op == "call_function" and node.target is torch.arange:
@@ -121,22 +129,26 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
     raise Unsupported(f"{_describe(node)} has no op in torchgen's catalog")
 
 
-def _row(node: fx.Node) -> catalog.OpType | None:
-    """The op table's row for a torch function or tensor method, if it has one."""
+def _rows_of(node: fx.Node) -> list[catalog.OpType]:
+    """The op table's rows for a torch function or tensor method, in the table's order."""
     import torch
     import torch.nn.functional as F
 
     if node.op == "call_method":
-        return next((o for o in _rows() if node.target in o.methods), None)
+        return [o for o in _rows() if node.target in o.methods]
     if node.op != "call_function":
-        return None
+        return []
     if node.target is operator.neg:
-        return catalog.op("neg")
-    for o in _rows():
-        for name in o.functions:
-            if any(node.target is getattr(m, name, None) for m in (torch, F, torch._C._nn)):
-                return o
-    return None
+        return [catalog.op("neg")]
+    return [
+        o
+        for o in _rows()
+        if any(
+            node.target is getattr(m, name, None)
+            for name in o.functions
+            for m in (torch, F, torch._C._nn)
+        )
+    ]
 
 
 def _rows() -> list[catalog.OpType]:
