@@ -175,6 +175,23 @@ def count_tests(project: Path, *selection: str) -> int:
     return total
 
 
+def every_test_but(project: Path, *left_out: str) -> list[str]:
+    """A selection of every test of a generated project but ``left_out`` (``file::test``)."""
+    out = []
+    for file in sorted((project / "tests").rglob("test_*.py")):
+        rel = file.relative_to(project).as_posix()
+        names = [
+            node.name
+            for node in ast.parse(file.read_text(encoding="utf-8")).body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+        ]
+        if any(item.startswith(f"{rel}::") for item in left_out):
+            out += [f"{rel}::{n}" for n in names if f"{rel}::{n}" not in left_out]
+        else:
+            out.append(rel)
+    return out
+
+
 def assert_suite_passes(
     project: Path, *selection: str, path: Sequence[Path] = (), images: bool = False
 ) -> None:
