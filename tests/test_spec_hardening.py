@@ -7,6 +7,7 @@ the space is large; each refusal is one line (a TorchgenError), never a tracebac
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from pathlib import Path
@@ -316,3 +317,23 @@ def test_a_constant_init_fills_the_tensor(torch, tmp_path_factory, value):
 
 def test_toml_helpers_round_trip():
     assert toml_key("a") == "a" and toml_value(1.5) == "1.5"
+
+
+def test_a_buffer_nothing_reads_is_kept_a_parameter_is_refused(torch, tmp_path: Path) -> None:
+    """A buffer may be state the forward does not read (an ejected Eva's rope bands, used only
+    by training's augmentation): generated, registered, in the state_dict, in every style. A
+    learned tensor nothing reads would get no gradient: refused in one line, naming it."""
+    from network import assert_one_network, generate_all
+
+    spec = copy.deepcopy(BASE)
+    spec["model"]["tensors"]["bands"] = {"shape": ["hidden"], "init": "ones", "buffer": True}
+    (tmp_path / "kept.toml").write_text(toml_spec(spec))
+    generated = generate_all(tmp_path, name="Net", spec=tmp_path / "kept.toml")
+    assert_one_network(generated, export=False)
+    for path, _ in generated.values():
+        net = import_file(path).Net()
+        assert torch.equal(net.state_dict()["bands"], torch.ones(8))
+    spec = copy.deepcopy(BASE)
+    spec["model"]["tensors"]["unread"] = {"shape": ["hidden"], "init": "normal"}
+    with pytest.raises(TorchgenError, match="the tensor 'unread' is never used"):
+        _resolved(spec)

@@ -515,9 +515,13 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
 
     # ---------------------------------------------------------------------------- checks
     def _check_used(self, outputs: tuple[str, ...], tensors: tuple[RTensor, ...]) -> None:
-        """A value computed and never read is a mistake (a wrong ``in``): refused, naming it."""
+        """A value computed and never read is a mistake (a wrong ``in``): refused, naming it.
+        So is a learned tensor never read (it would get no gradient); a buffer may be state
+        the forward does not read in eval (a rope table for training's augmentation, kept so
+        that the checkpoint loads)."""
         producer = {o: s.name for s in self.steps for o in s.outputs if o != scope.DISCARD}
-        for name in [*self.b.inputs, *producer, *(t.name for t in tensors)]:
+        learned = [t.name for t in tensors if not t.buffer]
+        for name in [*self.b.inputs, *producer, *learned]:
             if name in self.readers or name in outputs:
                 continue
             if name in self.b.inputs:
