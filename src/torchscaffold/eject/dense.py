@@ -20,17 +20,17 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 
+from torchscaffold.eject.tidy import reads
 from torchscaffold.spec.ir import Block, Step
 
 
 def dense_stages(main: Block, blocks: list[Block]) -> tuple[Block, list[Block]]:
     classes = [main, *blocks]
     classes = [replace(c, steps=_running(c.steps)) for c in classes]
-    units = {c.name: _units(c) for c in classes}
     calls = Counter(s.target for c in classes for s in _all(c) if s.kind == "block")
-    found: dict[str, Counter] = {}
-    for per_class in units.values():
-        for target, args in per_class:
+    found: dict[str, Counter] = {}  # block -> the concatenations' arguments after its units
+    for cls in classes:
+        for target, args in _units(cls):
             found.setdefault(target, Counter())[args] += 1
     sunk = {
         target: next(iter(args))
@@ -74,13 +74,7 @@ def _all(cls: Block) -> Iterator[Step]:
 
 def _reads(cls: Block) -> Counter:
     """How many times each value is read in the class (its outputs once more)."""
-    reads: Counter = Counter()
-    for step in _all(cls):
-        reads.update(step.inputs or ())
-        if step.otherwise:
-            reads[step.otherwise] += 1
-    reads.update(cls.outputs or ())
-    return reads
+    return reads((*cls.steps, *cls.after)) + Counter(cls.outputs or ())
 
 
 def _out(step: Step) -> str | None:

@@ -502,21 +502,9 @@ def _unread_as_discarded(steps: tuple[Step, ...], draft: Draft) -> list[Step]:
 
 def _values_read(steps: list[Step], draft: Draft) -> set[str]:
     """The values ``steps`` read (inputs, sizes in arguments, a layer's keywords) or return."""
-    from torchscaffold.spec.expr import Expr
+    from torchscaffold.eject.tidy import reads
 
-    read = set(draft.outputs or (steps[-1].outputs or () if steps else ()))
-    todo: list[Any] = list(steps)
-    while todo:
-        item = todo.pop()
-        if isinstance(item, Step):
-            read |= {*(item.inputs or ()), item.otherwise}
-            read |= {v for _, v in item.call if isinstance(v, str)}  # a layer's mask=
-            todo += [*item.body, *(v for _, v in (*item.args, *item.first, *item.call))]
-        elif isinstance(item, tuple):
-            todo += item
-        elif isinstance(item, Expr):
-            read |= item.values()
-    return read
+    return set(draft.outputs or (steps[-1].outputs or () if steps else ())) | set(reads(steps))
 
 
 def _without(

@@ -13,7 +13,8 @@ import builtins
 import itertools
 import keyword
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
@@ -23,6 +24,25 @@ from torchscaffold.spec.expr import Expr, Size
 from torchscaffold.spec.ir import Block, Step
 
 _NUMBERED = re.compile(r"^(.*?)(?:_\d+)+$")
+
+
+def reads(steps: Iterable[Step]) -> Counter:
+    """How many times ``steps`` (and their groups' bodies) read each value: as inputs, as
+    ``otherwise``, as a layer's keyword (a mask), or through a size in an argument."""
+    count: Counter = Counter()
+    todo: list[Any] = list(steps)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Step):
+            count.update(item.inputs or ())
+            count.update(v for v in (item.otherwise,) if v)
+            count.update(v for _, v in item.call if isinstance(v, str))
+            todo += [*item.body, *(v for _, v in (*item.args, *item.first, *item.call))]
+        elif isinstance(item, tuple):
+            todo += item
+        elif isinstance(item, Expr):
+            count.update(item.values())
+    return count
 
 
 def tidy_values(block: Block) -> Block:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,19 +137,25 @@ def container(cls: RClass, base: str) -> str:
     return name
 
 
+def _every_step(resolved: ResolvedModel) -> Iterator[RStep]:
+    """Every step of every class, and of their groups and sequences."""
+
+    def walk(steps: tuple[RStep, ...]) -> Iterator[RStep]:
+        for step in steps:
+            yield step
+            yield from walk(step.members)
+
+    for cls in (*resolved.blocks, resolved.main):
+        yield from walk(cls.steps)
+
+
 def passed_by_every_call(resolved: ResolvedModel) -> dict[str, frozenset[str]]:
     """Per block class, the keyword arguments that every one of its calls passes."""
     passed: dict[str, frozenset[str]] = {}
-
-    def visit(steps: tuple[RStep, ...]) -> None:
-        for step in steps:
-            for inst in (*step.instances, *((step.loop,) if step.loop else ())):
-                given = frozenset(k for k, _ in inst.keywords)
-                passed[inst.block] = passed.get(inst.block, given) & given
-            visit(step.members)
-
-    for cls in (*resolved.blocks, resolved.main):
-        visit(cls.steps)
+    for step in _every_step(resolved):
+        for inst in (*step.instances, *((step.loop,) if step.loop else ())):
+            given = frozenset(k for k, _ in inst.keywords)
+            passed[inst.block] = passed.get(inst.block, given) & given
     return passed
 
 
@@ -215,33 +222,23 @@ def render_model(
 def layer_classes(resolved: ResolvedModel) -> list[str]:
     """The ``torch.nn`` classes the model's layers are (``nn.Linear``...): its init loop names
     only these."""
-    found: set[str] = set()
-
-    def walk(steps: tuple[RStep, ...]) -> None:
-        for step in steps:
-            if step.kind == "layer" and isinstance(step.entry, LayerType):
-                found.add(f"nn.{step.entry.name}")
-            walk(step.members)
-
-    for cls in (*resolved.blocks, resolved.main):
-        walk(cls.steps)
-    return sorted(found)
+    return sorted(
+        {
+            f"nn.{step.entry.name}"
+            for step in _every_step(resolved)
+            if step.kind == "layer" and isinstance(step.entry, LayerType)
+        }
+    )
 
 
 def padded(resolved: ResolvedModel) -> bool | None:
     """Whether the model's embeddings have a padding row to zero: all of them (True), none
     (False), or some, or one that a parameter sets (None: the init loop asks each)."""
     found: set[object] = set()
-
-    def walk(steps: tuple[RStep, ...]) -> None:
-        for step in steps:
-            if step.kind == "layer" and step.entry.name in ("Embedding", "EmbeddingBag"):
-                v = dict(step.args).get("padding_idx")
-                found.add(None if code.symbolic(v) else code.plain(v) is not None)
-            walk(step.members)
-
-    for cls in (*resolved.blocks, resolved.main):
-        walk(cls.steps)
+    for step in _every_step(resolved):
+        if step.kind == "layer" and step.entry.name in ("Embedding", "EmbeddingBag"):
+            v = dict(step.args).get("padding_idx")
+            found.add(None if code.symbolic(v) else code.plain(v) is not None)
     return found.pop() if len(found) == 1 else None
 
 
