@@ -34,13 +34,14 @@ def make(name, library="torchvision"):
 """
 
 # What each shows: names with dashes (regnet), a class named with an underscore (mnasnet),
-# eval identities (efficientnet's StochasticDepth), a refusal in one line (swin's window mask,
-# built by item assignment; DenseNet's list, which lifts now, is tests/test_eject_lifting.py's).
+# eval identities (efficientnet's StochasticDepth), a window mask built by item assignment
+# and a map padded to whole windows (swin_t at 64x64). DenseNet's list is
+# tests/test_eject_lifting.py's; the refusals are tests/test_eject_writes.py's and others.
 TORCHVISION = [
     ("regnet_x_400mf", "exact"),
     ("mnasnet0_5", "exact"),
     ("efficientnet_b0", "exact"),
-    ("swin_t", "does not support item assignment"),
+    ("swin_t", "exact"),
 ]
 TIMM = [("resnet10t", None), ("mobilenetv3_small_050", None), ("vit_tiny_patch16_224", None)]
 

@@ -363,12 +363,17 @@ def same_dim(a: Dim, b: Dim) -> bool:
 
 
 def _in_any_order(expr: Expr) -> tuple[list[tuple[str, int]], Fraction]:
-    """A product's factors, in an order of their own, and its number (``4 * B`` is ``B * 4``)."""
+    """A product's factors, in an order of their own, and its number (``4 * B`` is ``B * 4``);
+    a factor over itself cancels (``B * w // w`` is ``B``)."""
     found = powers(expr)
     number = math.prod(
         (Fraction(int(f.value)) ** p for f, p in found if isinstance(f, Lit)), start=Fraction(1)
     )
-    return sorted((repr(f), p) for f, p in found if not isinstance(f, Lit)), number
+    count: dict[str, int] = {}
+    for f, p in found:
+        if not isinstance(f, Lit):
+            count[repr(f)] = count.get(repr(f), 0) + p
+    return sorted((f, p) for f, p in count.items() if p), number
 
 
 def broadcast(shapes: list[Dims]) -> Dims:

@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from torchscaffold.catalog.types import VARYING, Dim
+from torchscaffold.catalog.types import VARYING, Dim, combined
 from torchscaffold.spec.expr import BinOp, Expr, Lit, Name, Not, simplify
 
 Guard = tuple[Expr, bool]  # a condition on constructor parameters, and the value it must have
@@ -55,10 +55,13 @@ class Sym:
         else:
             other_expr, other_value = Lit(other), other
         left, right = (other_expr, self.expr) if swap else (self.expr, other_expr)
-        value = function(other_value, self.value) if swap else function(self.value, other_value)
-        if _varying(left) or _varying(right):
-            return Sym(value, Name(VARYING), self.guards)
-        return Sym(value, simplify(BinOp(op, left, right)), self.guards)
+        lv, rv = (other_value, self.value) if swap else (self.value, other_value)
+        value = function(lv, rv)
+        if not (_varying(left) or _varying(right)):
+            return Sym(value, simplify(BinOp(op, left, right)), self.guards)
+        if _varying(left, index_only=True) or _varying(right, index_only=True):
+            return Sym(value, Name(VARYING), self.guards)  # a stage's index: its own algebra
+        return Sym(value, combined(op, left, right, lv, rv, value), self.guards)
 
     def __add__(self, other: Any) -> Any:
         return self._combine("+", other)
@@ -168,7 +171,9 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _varying(expr: Expr) -> bool:
+def _varying(expr: Expr, index_only: bool = False) -> bool:
+    if index_only:
+        return any(n == "@i" for n in expr.names())
     return any(n.startswith("@") and not n.startswith("@in:") for n in expr.names())
 
 

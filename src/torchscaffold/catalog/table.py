@@ -250,6 +250,7 @@ ROWS: tuple[OpType, ...] = (
         (Arg("dim0", "dim"), Arg("dim1", "dim")),
         lambda ins, a: (r.rules.transpose(ins[0], a["dim0"], a["dim1"]),),
         "x.transpose(dim0, dim1)",
+        also=("swapaxes", "swapdims"),  # the same view under numpy's names
         roles=("view",),
     ),
     row(

@@ -72,11 +72,25 @@ Dims = tuple[Dim, ...]
 
 def combine(op: str, a: Dim, b: Dim, value: int) -> Dim:
     """The dim ``a op b`` with the value already computed (kept symbolic where both sides are)."""
+    return Dim(value, combined(op, a.expr, b.expr, a.value, b.value, value))
+
+
+def combined(op: str, left: Expr, right: Expr, lv: int, rv: int, value: int) -> Expr:
+    """The expression of ``left op right``. Where a side is known only at run time it is kept
+    only as a product or an exact quotient of what the description follows (swin's
+    ``x.size(0) // num_windows``: the batch, out of the batch times the windows); any other
+    arithmetic on such a size is VARYING."""
     from torchscaffold.spec.expr import BinOp
 
-    if a.varying or b.varying:
-        return Dim(value, Name(VARYING))
-    return Dim(value, simplify(BinOp(op, a.expr, b.expr)))
+    expr = simplify(BinOp(op, left, right))
+    if not (Dim(lv, left).varying or Dim(rv, right).varying):
+        return expr
+    exact = op == "*" or op == "//" and value * rv == lv
+    return expr if exact and _no_varying(left, right) and tracked(expr) else Name(VARYING)
+
+
+def _no_varying(*exprs: Expr) -> bool:
+    return all(VARYING not in e.names() for e in exprs)
 
 
 def powers(expr: Expr) -> list[tuple[Expr, int]]:
@@ -110,6 +124,23 @@ def tracked(expr: Expr) -> bool:
     return all(
         isinstance(f, Name) and f.name != VARYING or not Dim(0, f).varying for f, _ in powers(expr)
     )
+
+
+def whole_product(expr: Expr) -> bool:
+    """Whether ``expr`` is a product the shapes can follow once its factors cancel: every factor
+    to a power of at least 0 and its number whole (``B * w // w`` is B; ``B // 2`` rounds)."""
+    from fractions import Fraction
+
+    if not tracked(expr):
+        return False
+    count: dict[Expr, int] = {}
+    number = Fraction(1)
+    for f, p in powers(expr):
+        if isinstance(f, Lit):
+            number *= Fraction(int(f.value)) ** p
+        else:
+            count[f] = count.get(f, 0) + p
+    return number.denominator == 1 and all(p >= 0 for p in count.values())
 
 
 def values(dims: Dims) -> Shape:

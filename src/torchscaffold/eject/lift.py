@@ -54,6 +54,7 @@ class Draft:
     outputs: tuple[str, ...] | None
     tensors: list[Tensor] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # calls left out (identities in eval)
+    fixed: list[str] = field(default_factory=list)  # what holds the sizes traced (Traced.fixed)
     ties: list[tuple[str, str]] = field(default_factory=list)  # a layer called twice
     # The positions of the tensors it is given and never reads (SelecSLS's first block of a
     # stage, given the pair [x, skip], reads x only): not inputs of the class.
@@ -171,6 +172,7 @@ class _Lifter:
         self.ties: list[tuple[str, str]] = []
         self.owned: dict[str, str] = {}  # tensor read -> its buffer's name (_own)
         self.passed: list[str] = []  # calls left out: what they return in eval is their input
+        self.fixed = list(traced.fixed)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.borrowed: set[str] = set()  # submodules whose tensors became the class's (_borrow)
         # A subclass of a catalog layer (timm's BatchNormAct2d is an nn.BatchNorm2d): that
@@ -235,6 +237,7 @@ class _Lifter:
             outputs,
             self.tensors,
             self.passed,
+            self.fixed,
             self.ties,
             tuple(unread),
             self.shapes,
@@ -411,7 +414,38 @@ class _Lifter:
         value = self.values.get(node)
         if isinstance(value, int) and not isinstance(value, torch.Tensor):
             return Lit(value)
+        if isinstance(value, float) and not self._reads_batch(node):
+            # A number computed from sizes (swin's ``(C // num_heads) ** -0.5``): the
+            # description's sizes are integers, so the number is written as the trace saw it.
+            self.fixed.append(f"{value:.6g} ({node_where(node)})")
+            return Lit(value)
         raise self.fail(user, "a size computed in a way torchgen cannot write")
+
+    def _reads_batch(self, node: fx.Node) -> bool:
+        """Whether a number computed from sizes reads a leading dim (the batch) anywhere."""
+        seen: set[fx.Node] = set()
+        todo = [node]
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n.op == "call_method" and n.target == "size" and len(n.args) == 2:
+                if self._leading(n.args[0], n.args[1]):
+                    return True
+            elif n.op == "call_function" and n.target is operator.getitem:
+                owner = n.args[0]
+                if hasattr(owner, "op") and self._shape_read(owner) is not None:
+                    tensor, _ = self._shape_read(owner)
+                    if isinstance(n.args[1], int) and self._leading(tensor, n.args[1]):
+                        return True
+            todo += n.all_input_nodes
+        return False
+
+    def _leading(self, tensor: fx.Node, dim: Any) -> bool:
+        value = self.values.get(tensor)
+        rank = value.dim() if hasattr(value, "dim") else 0
+        return isinstance(dim, int) and rank > 0 and dim % rank == 0
 
     def _size(self, tensor: fx.Node, dim: int, user: fx.Node) -> Expr:
         value = self.values.get(tensor)

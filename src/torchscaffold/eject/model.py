@@ -341,6 +341,13 @@ def _assemble(
             f"left out what returns its input in eval mode: {left} (the lifted class computes "
             "what the original computes in eval; train-time regularisation is not in it)"
         )
+    fixed = Counter(f for d in drafts.values() for f in d.fixed)
+    if fixed:
+        left = ", ".join(f"{f}{f' x{n}' if n > 1 else ''}" for f, n in fixed.items())
+        notes.append(
+            f"held as computed from the sizes traced: {left} (exact at inputs of these sizes, "
+            "as a branch on sizes is)"
+        )
     chosen = Counter(type(drafts[p].module).__name__ for p in selections if p not in identities)
     if chosen:
         left = ", ".join(f"{p}{f' x{n}' if n > 1 else ''}" for p, n in chosen.items())

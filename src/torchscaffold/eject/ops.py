@@ -79,7 +79,7 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
     import torch.nn.functional as F
 
     name = _name(node)
-    args, kwargs = list(node.args), dict(node.kwargs)
+    args, kwargs = list(node.args), _without_private_defaults(node)
     for op, names in BINARY.items():
         if name in names:
             return _binary(op, args, size_of, is_tensor)
@@ -127,6 +127,24 @@ def lift(node: fx.Node, size_of: Callable[[Any], Any], is_tensor: Callable[[Any]
     if functional is not None:
         return functional(size_of)
     raise Unsupported(f"{_describe(node)} has no op in torchgen's catalog")
+
+
+def _without_private_defaults(node: fx.Node) -> dict:
+    """The call's keywords less the private ones at their function's default: tracing
+    ``F.softmax(x, dim=-1)`` records ``_stacklevel=3``, which no reader wrote and which only
+    picks the frame a warning names."""
+    kwargs = dict(node.kwargs)
+    private = [k for k in kwargs if k.startswith("_")]
+    if not private or node.op != "call_function":
+        return kwargs
+    try:
+        params = inspect.signature(node.target).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    for key in private:
+        if key in params and _same(kwargs[key], params[key].default):
+            del kwargs[key]
+    return kwargs
 
 
 def _rows_of(node: fx.Node) -> list[catalog.OpType]:
@@ -354,14 +372,15 @@ def _functional(node: fx.Node) -> Callable[[Callable], Lifted] | None:
     if node.target not in (getattr(F, name, None), getattr(torch, name, None)):
         return None
     entry = catalog.op(name)
+    kwargs = _without_private_defaults(node)
     try:
-        bound = inspect.signature(node.target).bind(*node.args, **node.kwargs).arguments
+        bound = inspect.signature(node.target).bind(*node.args, **kwargs).arguments
     except (TypeError, ValueError):  # a builtin without one (F.avg_pool2d): bound as below
         bound = {"args": tuple(node.args)}
     # A boolean dispatch, F.max_pool2d(*args, **kw), or a builtin: by the layer's order.
     if isinstance(bound.get("args"), tuple):
         positional = dict(zip(("input", *(a.name for a in entry.args)), node.args))
-        bound = positional | dict(node.kwargs)
+        bound = positional | kwargs
     value, *_ = bound.values()
     known = {a.name for a in entry.args}
 

@@ -15,7 +15,7 @@ import operator
 import os
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from torchscaffold import catalog
@@ -58,6 +58,8 @@ def is_user_class(module: nn.Module) -> bool:
 class Traced:
     graph: fx.Graph
     values: dict[fx.Node, Any]  # what each node computed on the instance's input
+    # What the class holds as the trace computed it from the sizes it saw (Swin's mask).
+    fixed: list[str] = field(default_factory=list)
 
 
 def where(node: fx.Node) -> str:
@@ -100,11 +102,21 @@ def trace(
     import torch
     from torch import fx
 
+    from torchscaffold.eject import writes
+
     class Tracer(fx.Tracer):
         def __init__(self) -> None:
             super().__init__()
             self.record_stack_traces = True
+            # A buffer read by attribute is the module's tensor, not a value of the trace's
+            # making: ``self.index.view(-1)`` stays a read of ``index`` (MaxViT), where fx
+            # would run it at trace time and keep the result as ``_tensor_constant0``.
+            self.proxy_buffer_attributes = True
             self.values: dict[fx.Node, Any] = {}
+            self.fixed: list[str] = []
+            self.made: set[str] = set()  # the constants item assignment made
+            self.proxies: dict[fx.Node, fx.Proxy] = {}  # a write through a view rebinds its base
+            self.copies: set[fx.Node] = set()  # what writes into a copy made (writes._masked)
             self.computing = False  # running a node on real tensors: nothing to record
 
         def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
@@ -119,6 +131,11 @@ def trace(
 
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
             return not is_container(m)
+
+        def proxy(self, node: fx.Node) -> fx.Proxy:
+            made = writes.proxy_type()(node, self)
+            self.proxies[node] = made
+            return made
 
         def create_node(self, kind: str, target: Any, *rest: Any, **kw: Any) -> fx.Node:
             node = super().create_node(kind, target, *rest, **kw)
@@ -190,7 +207,7 @@ def trace(
             f"cannot lift {label} ({_user_frame_of(exc)}): torch.fx cannot trace it: "
             f"{type(exc).__name__}: {first_line(exc)}; nothing was written"
         ) from None
-    return Traced(graph, tracer.values)
+    return Traced(graph, tracer.values, tracer.fixed)
 
 
 class Refused(Exception):

@@ -24,8 +24,7 @@ from torchscaffold.catalog.types import (
     OpType,
     input_symbol,
     length_symbol,
-    powers,
-    tracked,
+    whole_product,
 )
 from torchscaffold.errors import TorchgenError, did_you_mean
 from torchscaffold.shapes import residual, scope
@@ -352,9 +351,10 @@ class _ClassScope(LayerSteps, OpSteps, BlockSteps, TensorSteps):
 
         symbolic = substitute(expr, leaf)
         if any(d.varying for d in read):
-            # ``B * self.patch_area`` stays a product the shapes can follow; other arithmetic
-            # on the batch (``B // 2`` rounds down) is only known at run time.
-            product = tracked(symbolic) and all(p > 0 for _, p in powers(symbolic))
+            # ``B * self.patch_area`` stays a product the shapes can follow, and so does an
+            # exact quotient (swin's ``x.size(0) // num_windows``); other arithmetic on the
+            # batch (``B // 2`` rounds down) is only known at run time.
+            product = whole_product(symbolic)
             return Dim(value, simplify(symbolic) if product else Name(VARYING))
         return Dim(value, symbolic)
 
