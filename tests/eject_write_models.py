@@ -115,3 +115,14 @@ class DataWrite(nn.Module):
         y = self.fc(x).clone()
         y[:, 0] = x[:, 1]
         return y
+
+
+class BatchScaled(nn.Module):
+    """A number computed from the batch size: refused, as another batch gives another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * x.size(0) ** -0.5

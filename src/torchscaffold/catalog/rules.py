@@ -19,6 +19,7 @@ from torchscaffold.catalog.types import (
     Dims,
     Shape,
     ShapeError,
+    collected,
     combine,
     fmt,
     multiply,
@@ -365,15 +366,8 @@ def same_dim(a: Dim, b: Dim) -> bool:
 def _in_any_order(expr: Expr) -> tuple[list[tuple[str, int]], Fraction]:
     """A product's factors, in an order of their own, and its number (``4 * B`` is ``B * 4``);
     a factor over itself cancels (``B * w // w`` is ``B``)."""
-    found = powers(expr)
-    number = math.prod(
-        (Fraction(int(f.value)) ** p for f, p in found if isinstance(f, Lit)), start=Fraction(1)
-    )
-    count: dict[str, int] = {}
-    for f, p in found:
-        if not isinstance(f, Lit):
-            count[repr(f)] = count.get(repr(f), 0) + p
-    return sorted((f, p) for f, p in count.items() if p), number
+    count, number = collected(powers(expr))
+    return sorted((repr(f), p) for f, p in count.items() if p), number
 
 
 def broadcast(shapes: list[Dims]) -> Dims:
@@ -506,13 +500,7 @@ def _cancel(dims: Dims, shape: list[Dim], at: int, value: int) -> Dim:
     ``B * 4`` tokens into their channels, ``B // windows`` where a mask is added per window."""
     left = [(f, p) for d in dims for f, p in powers(d.expr)]
     right = [(f, -p) for i, s in enumerate(shape) if i != at for f, p in powers(s.expr)]
-    count: dict[Expr, int] = {}
-    number = Fraction(1)
-    for f, p in left + right:
-        if isinstance(f, Lit):
-            number *= Fraction(int(f.value)) ** p
-        else:
-            count[f] = count.get(f, 0) + p
+    count, number = collected(left + right)
     num = [f for f, p in count.items() for _ in range(max(p, 0))]
     den = [f for f, p in count.items() for _ in range(max(-p, 0))]
     varying = any(Dim(0, f).varying for f in num + den)

@@ -59,7 +59,7 @@ class Sym:
         value = function(lv, rv)
         if not (_varying(left) or _varying(right)):
             return Sym(value, simplify(BinOp(op, left, right)), self.guards)
-        if _varying(left, index_only=True) or _varying(right, index_only=True):
+        if _reads_index(left) or _reads_index(right):
             return Sym(value, Name(VARYING), self.guards)  # a stage's index: its own algebra
         return Sym(value, combined(op, left, right, lv, rv, value), self.guards)
 
@@ -171,10 +171,13 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _varying(expr: Expr, index_only: bool = False) -> bool:
-    if index_only:
-        return any(n == "@i" for n in expr.names())
+def _varying(expr: Expr) -> bool:
     return any(n.startswith("@") and not n.startswith("@in:") for n in expr.names())
+
+
+def _reads_index(expr: Expr) -> bool:
+    """Whether it reads a stage's loop index (shapes.stage.INDEX)."""
+    return "@i" in expr.names()
 
 
 def _record(guards: list[Guard], condition: Expr, outcome: bool) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from torchscaffold.errors import TorchgenError
@@ -126,20 +127,25 @@ def tracked(expr: Expr) -> bool:
     )
 
 
-def whole_product(expr: Expr) -> bool:
-    """Whether ``expr`` is a product the shapes can follow once its factors cancel: every factor
-    to a power of at least 0 and its number whole (``B * w // w`` is B; ``B // 2`` rounds)."""
-    from fractions import Fraction
-
-    if not tracked(expr):
-        return False
+def collected(found: list[tuple[Expr, int]]) -> tuple[dict[Expr, int], Fraction]:
+    """Factors and their powers (``powers``) with each factor's powers summed, so that a factor
+    over itself cancels (to power 0), and the numbers multiplied into one."""
     count: dict[Expr, int] = {}
     number = Fraction(1)
-    for f, p in powers(expr):
+    for f, p in found:
         if isinstance(f, Lit):
             number *= Fraction(int(f.value)) ** p
         else:
             count[f] = count.get(f, 0) + p
+    return count, number
+
+
+def whole_product(expr: Expr) -> bool:
+    """Whether ``expr`` is a product the shapes can follow once its factors cancel: every factor
+    to a power of at least 0 and its number whole (``B * w // w`` is B; ``B // 2`` rounds)."""
+    if not tracked(expr):
+        return False
+    count, number = collected(powers(expr))
     return number.denominator == 1 and all(p >= 0 for p in count.values())
 
 

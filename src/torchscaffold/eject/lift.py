@@ -71,6 +71,7 @@ class Draft:
         if self.outputs is None and len(self.inputs) != 1 or not set(outputs) <= set(self.inputs):
             return None
         return tuple(self.inputs.index(o) for o in outputs)
+
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # its inputs', here
 
     @property
@@ -435,10 +436,9 @@ class _Lifter:
                     return True
             elif n.op == "call_function" and n.target is operator.getitem:
                 owner = n.args[0]
-                if hasattr(owner, "op") and self._shape_read(owner) is not None:
-                    tensor, _ = self._shape_read(owner)
-                    if isinstance(n.args[1], int) and self._leading(tensor, n.args[1]):
-                        return True
+                read = self._shape_read(owner) if hasattr(owner, "op") else None
+                if read is not None and self._leading(read[0], n.args[1]):
+                    return True
             todo += n.all_input_nodes
         return False
 

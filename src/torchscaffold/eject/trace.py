@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 UNKNOWN = object()
 # Sizes are read through these; a node computed from tensors only through them is "shape only".
 SIZE_READS = ("size", "shape", "dim", "ndim", "device", "dtype")
+# Methods that read their tensor's dtype and device only: a tensor they make is built from sizes.
+FACTORY_METHODS = ("new_zeros", "new_ones", "new_full", "new_empty", "new_tensor")
 
 
 def is_container(module: nn.Module) -> bool:
@@ -66,7 +68,9 @@ def where(node: fx.Node) -> str:
     """``file.py:LINE`` of the user's code that made ``node``, or ''."""
     stack = node.stack_trace or ""
     found = [
-        line for line in stack.splitlines() if line.strip().startswith("File ") and not _ours(line)
+        line
+        for line in stack.splitlines()
+        if line.strip().startswith("File ") and not is_ours(line)
     ]
     if not found:
         return ""
@@ -76,14 +80,14 @@ def where(node: fx.Node) -> str:
     return f"{os.path.basename(path)}:{line}"
 
 
-def _ours(filename: str) -> bool:
+def is_ours(filename: str) -> bool:
     """torch's code or torchgen's, not the user's."""
     return f"{os.sep}torch{os.sep}" in filename or f"{os.sep}torchscaffold{os.sep}" in filename
 
 
-def _user_frame() -> str:
+def user_frame() -> str:
     for frame in reversed(traceback.extract_stack()):
-        if not _ours(frame.filename):
+        if not is_ours(frame.filename):
             return f"{os.path.basename(frame.filename)}:{frame.lineno}"
     return "?"
 
@@ -113,10 +117,7 @@ def trace(
             # would run it at trace time and keep the result as ``_tensor_constant0``.
             self.proxy_buffer_attributes = True
             self.values: dict[fx.Node, Any] = {}
-            self.fixed: list[str] = []
-            self.made: set[str] = set()  # the constants item assignment made
-            self.proxies: dict[fx.Node, fx.Proxy] = {}  # a write through a view rebinds its base
-            self.copies: set[fx.Node] = set()  # what writes into a copy made (writes._masked)
+            self.writes = writes.Writes()
             self.computing = False  # running a node on real tensors: nothing to record
 
         def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
@@ -134,7 +135,7 @@ def trace(
 
         def proxy(self, node: fx.Node) -> fx.Proxy:
             made = writes.proxy_type()(node, self)
-            self.proxies[node] = made
+            self.writes.proxies[node] = made
             return made
 
         def create_node(self, kind: str, target: Any, *rest: Any, **kw: Any) -> fx.Node:
@@ -157,7 +158,7 @@ def trace(
                 return inputs.get(str(node.target), UNKNOWN)
             args = fx.node.map_arg(node.args, lambda n: self.values.get(n, UNKNOWN))
             kwargs = fx.node.map_arg(node.kwargs, lambda n: self.values.get(n, UNKNOWN))
-            if _contains(args, UNKNOWN) or _contains(kwargs, UNKNOWN):
+            if contains(args, UNKNOWN) or contains(kwargs, UNKNOWN):
                 return UNKNOWN
             self.computing = True
             try:
@@ -184,7 +185,7 @@ def trace(
             if value is not UNKNOWN and shape_only(obj.node, self.values):
                 return bool(value)
             raise Refused(
-                f"data-dependent control flow (node {obj.node.name!r}, {_user_frame()}): "
+                f"data-dependent control flow (node {obj.node.name!r}, {user_frame()}): "
                 "a branch on the values of a tensor"
             )
 
@@ -207,7 +208,7 @@ def trace(
             f"cannot lift {label} ({_user_frame_of(exc)}): torch.fx cannot trace it: "
             f"{type(exc).__name__}: {first_line(exc)}; nothing was written"
         ) from None
-    return Traced(graph, tracer.values, tracer.fixed)
+    return Traced(graph, tracer.values, tracer.writes.fixed)
 
 
 class Refused(Exception):
@@ -217,7 +218,7 @@ class Refused(Exception):
 def _user_frame_of(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
-        if not _ours(frame.filename):
+        if not is_ours(frame.filename):
             return f"{os.path.basename(frame.filename)}:{frame.lineno}"
     return "?"
 
@@ -234,7 +235,7 @@ def _no_autograd_functions() -> Iterator[None]:
     def apply(cls: type, *args: Any, **kwargs: Any) -> Any:
         if any(isinstance(a, fx.Proxy) for a in args):
             raise Refused(
-                f"a custom autograd.Function, {cls.__name__}.apply ({_user_frame()}): its "
+                f"a custom autograd.Function, {cls.__name__}.apply ({user_frame()}): its "
                 "backward is its own, not the ops of its forward"
             )
         return original.__func__(cls, *args, **kwargs)
@@ -264,26 +265,35 @@ def _wrapped_traced_through() -> Iterator[None]:
         _symbolic_trace._wrapped_methods_to_patch.extend(methods)
 
 
-def _contains(tree: Any, item: object) -> bool:
+def contains(tree: Any, item: object) -> bool:
     if tree is item:
         return True
     if isinstance(tree, (tuple, list)):
-        return any(_contains(t, item) for t in tree)
+        return any(contains(t, item) for t in tree)
     if isinstance(tree, dict):
-        return any(_contains(t, item) for t in tree.values())
+        return any(contains(t, item) for t in tree.values())
     return False
 
 
-def shape_only(node: fx.Node, values: dict[fx.Node, Any]) -> bool:
+def shape_only(node: fx.Node, values: dict[fx.Node, Any], *, made: bool = False) -> bool:
     """Whether ``node`` is computed from sizes only: tensors enter it only through their
-    ``size()``/``shape``/``dim()``."""
+    ``size()``/``shape``/``dim()``. With ``made``, a tensor counts too where it is built from
+    sizes and the module's buffers alone (``x.new_zeros((H, W))``, never the input's values or
+    a learned tensor; ``numel()`` a size): a constant at the sizes traced (eject.writes)."""
     import torch
+    from torch import nn
 
-    if isinstance(values.get(node), torch.Tensor):
-        return False
-    reads_size = (node.op == "call_method" and node.target in SIZE_READS) or (
-        node.op == "call_function" and node.target is getattr and node.args[1] in SIZE_READS
+    reads = (*SIZE_READS, "numel") if made else SIZE_READS
+    reads_size = (node.op == "call_method" and node.target in reads) or (
+        node.op == "call_function" and node.target is getattr and node.args[1] in reads
     )
     if reads_size:
         return True
-    return all(shape_only(n, values) for n in node.all_input_nodes)
+    inputs = node.all_input_nodes
+    value = values.get(node)
+    if isinstance(value, torch.Tensor):
+        if not made or node.op == "placeholder" or isinstance(value, nn.Parameter):
+            return False
+        if node.op == "call_method" and node.target in FACTORY_METHODS:
+            inputs = [n for n in inputs if n is not node.args[0]]  # its dtype and device only
+    return all(shape_only(n, values, made=made) for n in inputs)

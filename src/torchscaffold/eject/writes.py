@@ -21,16 +21,25 @@ import ast
 import functools
 import operator
 import traceback
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from torchscaffold.eject.trace import SIZE_READS, UNKNOWN, Refused, _contains, _ours, _user_frame
+from torchscaffold.eject.trace import UNKNOWN, Refused, contains, is_ours, shape_only, user_frame
 
 if TYPE_CHECKING:
     from torch import fx
 
-# Methods that read their tensor's dtype and device only: a tensor they make is built from sizes.
-FACTORY_METHODS = ("new_zeros", "new_ones", "new_full", "new_empty", "new_tensor")
 COPIES = ("clone",)
+
+
+@dataclass
+class Writes:
+    """What one trace's writes made, kept on its tracer."""
+
+    fixed: list[str] = field(default_factory=list)  # each constant and where: for the note
+    made: set[str] = field(default_factory=set)  # the constants' names: a next write updates
+    copies: set[fx.Node] = field(default_factory=set)  # the masked_fills: a next write chains
+    proxies: dict[fx.Node, fx.Proxy] = field(default_factory=dict)  # a view's base, by node
 
 
 @functools.cache
@@ -48,10 +57,10 @@ def proxy_type() -> type:
         def fill_(self, value: Any) -> fx.Proxy:
             node = self.node
             is_item = node.op == "call_function" and node.target is operator.getitem
-            base = self.tracer.proxies.get(node.args[0]) if is_item else None
+            base = self.tracer.writes.proxies.get(node.args[0]) if is_item else None
             if base is None:
                 raise Refused(
-                    f"an in-place fill of {node.name!r} ({_user_frame()}): torchgen lifts it "
+                    f"an in-place fill of {node.name!r} ({user_frame()}): torchgen lifts it "
                     "only on an item of a copy or of a tensor built from sizes"
                 )
             write(base, node.args[1], value)
@@ -71,21 +80,21 @@ def write(proxy: fx.Proxy, key: Any, value: Any) -> None:
     fx.node.map_arg(given, operands.append)
     concrete = fx.node.map_arg(given, lambda n: tracer.values.get(n, UNKNOWN))
     target = tracer.values.get(old, UNKNOWN)
-    if target is UNKNOWN or _contains(concrete, UNKNOWN):
+    if target is UNKNOWN or contains(concrete, UNKNOWN):
         raise _refused(old)
-    sized = all(built_from_sizes(n, tracer.values) for n in operands)
-    if sized and built_from_sizes(old, tracer.values):
+    sized = all(shape_only(n, tracer.values, made=True) for n in operands)
+    if sized and shape_only(old, tracer.values, made=True):
         _fold(proxy, target, concrete)
     elif sized and _is_copy(old, tracer) and isinstance(concrete[1], (int, float, bool)):
         _masked(proxy, target, concrete)
     else:
         raise _refused(old)
-    tracer.proxies[proxy.node] = proxy  # the user's name: a write through a view finds it
+    tracer.writes.proxies[proxy.node] = proxy  # the user's name: a write through a view finds it
 
 
 def _refused(node: fx.Node) -> Refused:
     return Refused(
-        f"item assignment into {node.name!r} ({_user_frame()}): torchgen lifts it into a "
+        f"item assignment into {node.name!r} ({user_frame()}): torchgen lifts it into a "
         "tensor built from sizes, or of a number into a copy (x.clone())"
     )
 
@@ -94,7 +103,7 @@ def _fold(proxy: fx.Proxy, target: Any, concrete: tuple) -> None:
     tracer, old = proxy.tracer, proxy.node
     written = target.clone()
     written[concrete[0]] = concrete[1]
-    if old.op == "get_attr" and old.target in tracer.made:  # its next write
+    if old.op == "get_attr" and old.target in tracer.writes.made:  # its next write
         setattr(tracer.root, old.target, written)
         tracer.values[old] = written
         return
@@ -108,11 +117,11 @@ def _masked(proxy: fx.Proxy, target: Any, concrete: tuple) -> None:
     where = torch.zeros_like(target, dtype=torch.bool)
     where[concrete[0]] = True
     # masked_fill makes a copy itself: of the tensor copied, or of the last write's result
-    source = old if old in tracer.copies else old.args[0]
+    source = old if old in tracer.writes.copies else old.args[0]
     mask = _constant(tracer, f"{source.name}_written", where)
     args = (tracer.proxy(source), tracer.proxy(mask), concrete[1])
     proxy.node = tracer.create_proxy("call_method", "masked_fill", args, {}).node
-    tracer.copies.add(proxy.node)
+    tracer.writes.copies.add(proxy.node)
 
 
 def _constant(tracer: Any, name: str, value: Any) -> fx.Node:
@@ -121,8 +130,8 @@ def _constant(tracer: Any, name: str, value: Any) -> fx.Node:
     while hasattr(tracer.root, name):
         name += "_"
     setattr(tracer.root, name, value)
-    tracer.made.add(name)
-    tracer.fixed.append(f"{name} ({_user_frame()})")
+    tracer.writes.made.add(name)
+    tracer.writes.fixed.append(f"{name} ({user_frame()})")
     return tracer.create_node("get_attr", name, (), {})
 
 
@@ -131,7 +140,7 @@ def _is_copy(node: fx.Node, tracer: Any) -> bool:
     import torch
 
     return (
-        node in tracer.copies
+        node in tracer.writes.copies
         or (node.op == "call_method" and node.target in COPIES)
         or (node.op == "call_function" and node.target is torch.clone)
     )
@@ -144,29 +153,10 @@ def _node_of(a: Any) -> Any:
     return a.node if isinstance(a, fx.Proxy) else a
 
 
-def built_from_sizes(node: fx.Node, values: dict[fx.Node, Any]) -> bool:
-    """Whether ``node``'s value follows from sizes and the module's buffers alone, never from
-    the input's values or a learned tensor."""
-    from torch import nn
-
-    if node.op == "placeholder":
-        return False
-    if node.op == "get_attr":
-        return not isinstance(values.get(node), nn.Parameter)
-    if node.op == "call_method" and node.target in (*SIZE_READS, "numel"):
-        return True
-    if node.op == "call_function" and node.target is getattr and node.args[1] in SIZE_READS:
-        return True
-    inputs = node.all_input_nodes
-    if node.op == "call_method" and node.target in FACTORY_METHODS:
-        inputs = [n for n in inputs if n is not node.args[0]]
-    return all(built_from_sizes(n, values) for n in inputs)
-
-
 def _assigned_name() -> str | None:
     """The name the user's line assigns an item of (``attn_mask[h0:h1] = count``: attn_mask)."""
     for frame in reversed(traceback.extract_stack()):
-        if _ours(frame.filename):
+        if is_ours(frame.filename):
             continue
         try:
             tree = ast.parse((frame.line or "").strip())
